@@ -1,0 +1,105 @@
+/**
+ * Reverse-mode automatic differentiation over the IR: appends gradient nodes to a graph.
+ * @module
+ */
+import type { GraphBuilder } from "../ir/builder.ts";
+import { dimsEqual } from "../ir/dims.ts";
+import { CompileError } from "../ir/errors.ts";
+import { OPS } from "../ir/ops/mod.ts";
+import { reshapeLike } from "../ir/ops/shape.ts";
+import { formatShape, type Node, type Value } from "../ir/types.ts";
+
+function sameShape(a: Value, b: Value): boolean {
+  const sa = a.type.shape, sb = b.type.shape;
+  return sa.length === sb.length && sa.every((d, i) => dimsEqual(d, sb[i]));
+}
+
+/** Sums a broadcast gradient back to the shape of the input it flows to. */
+function unbroadcast(b: GraphBuilder, g: Value, input: Value): Value {
+  if (sameShape(g, input)) return g;
+  const gs = g.type.shape, xs = input.type.shape;
+  const lead = gs.length - xs.length;
+  if (lead < 0) {
+    throw new CompileError(
+      `Cannot reduce gradient of shape ${formatShape(gs)} to input shape ${formatShape(xs)}`,
+    );
+  }
+  const axes = [...Array(gs.length).keys()].filter((i) =>
+    i < lead || (xs[i - lead] === 1 && gs[i] !== 1)
+  );
+  const summed = axes.length ? b.op1("ReduceSum", [g, b.ints(axes)], { keepdims: 1 }) : g;
+  return reshapeLike(b, summed, input);
+}
+
+/**
+ * Appends to `b` the nodes computing d`loss`/d`wrt[i]` for each i.
+ *
+ * Visits only nodes on a path from some `wrt` value to `loss`, sums the gradients of a value used
+ * more than once, reduces broadcast gradients to each input's shape, and asks each rule only for
+ * the input gradients that lead to a parameter.
+ *
+ * @param b A builder holding the forward graph; gradient nodes are appended to it.
+ * @param loss A scalar float32 value.
+ * @param wrt The values to differentiate with respect to (parameters).
+ * @returns The gradient of each `wrt` value, or null where it does not affect the loss.
+ */
+export function differentiate(
+  b: GraphBuilder,
+  loss: Value,
+  wrt: readonly Value[],
+): (Value | null)[] {
+  if (loss.type.shape.length !== 0 || loss.type.dtype !== "float32") {
+    throw new CompileError(
+      `Cannot differentiate: the loss must be a float32 scalar, got ${loss.type.dtype}${
+        formatShape(loss.type.shape)
+      }`,
+    );
+  }
+  const forward: readonly Node[] = [...b.nodes];
+
+  // Values that depend on a parameter (forward reachability).
+  const live = new Set<number>(wrt.map((v) => v.id));
+  for (const node of forward) {
+    if (node.inputs.some((v) => v && live.has(v.id))) node.outputs.forEach((v) => live.add(v.id));
+  }
+  if (!live.has(loss.id)) return wrt.map(() => null);
+
+  // Nodes on a path from a parameter to the loss (backward reachability from the loss).
+  const needed = new Set<number>([loss.id]);
+  const path: Node[] = [];
+  for (let i = forward.length - 1; i >= 0; i--) {
+    const node = forward[i];
+    if (!node.outputs.some((v) => needed.has(v.id))) continue;
+    if (!node.inputs.some((v) => v && live.has(v.id))) continue;
+    path.push(node);
+    for (const v of node.inputs) if (v && live.has(v.id)) needed.add(v.id);
+  }
+
+  const contributions = new Map<number, Value[]>([[loss.id, [b.scalar(1)]]]);
+  const total = (v: Value): Value | null => {
+    const parts = contributions.get(v.id);
+    if (!parts) return null;
+    const sum = parts.reduce((acc, g) => b.op1("Add", [acc, g]));
+    contributions.set(v.id, [sum]);
+    return sum;
+  };
+
+  for (const node of path) {
+    const dy = node.outputs.map(total);
+    if (dy.every((g) => g === null)) continue;
+    const rule = OPS[node.op as keyof typeof OPS]?.grad;
+    const where = node.origin ? ` in ${node.origin}` : "";
+    if (!rule) throw new CompileError(`Cannot differentiate: op ${node.op}${where} has no gradient rule`);
+    const needs = node.inputs.map((v) => v !== null && needed.has(v.id));
+    const dx = b.scope(node.origin ?? `gradient of ${node.op}`, () => rule({ b, node, dy, needs }));
+    node.inputs.forEach((input, i) => {
+      const g = dx[i];
+      if (!input || !needs[i] || !g) return;
+      const reduced = unbroadcast(b, g, input);
+      const list = contributions.get(input.id);
+      if (list) list.push(reduced);
+      else contributions.set(input.id, [reduced]);
+    });
+  }
+  return wrt.map(total);
+}

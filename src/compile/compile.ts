@@ -1,0 +1,150 @@
+/**
+ * The compiler: lowers a model, loss and optimizer to three IR graphs through an ordered list of
+ * named passes — train step, eval step and inference model — validating before and after.
+ * @module
+ */
+import type { Layer } from "../dsl/layers.ts";
+import type { Loss } from "../dsl/losses.ts";
+import type { Optimizer } from "../dsl/optimizers.ts";
+import { differentiate } from "../autodiff/differentiate.ts";
+import { createGraphBuilder, type GraphBuilder } from "../ir/builder.ts";
+import { CompileError } from "../ir/errors.ts";
+import type { ConstTensor, Graph, Value } from "../ir/types.ts";
+import { validateGraph } from "../ir/validate.ts";
+import { applyOptimizer } from "../optim/optimizer.ts";
+import { lossLowering } from "./lower_loss.ts";
+import { createParamRegistry, lowerLayer, type Mode } from "./lower_model.ts";
+import { type HyperSpec, nextName, type ParamSpec, type StateSpec } from "./params.ts";
+
+/** What the compiler needs to know about the data: one sample's shape and the class count. */
+export interface DataSignature {
+  readonly sampleShape: readonly number[];
+  readonly classes: number;
+}
+
+/** Everything to compile. */
+export interface ModelSpec {
+  readonly data: DataSignature;
+  readonly model: Layer;
+  readonly loss: Loss;
+  readonly optimizer: Optimizer;
+}
+
+/** Graph input and output names shared by the compiled graphs. */
+export const NAMES = Object.freeze({
+  input: "input",
+  target: "target",
+  loss: "loss",
+  lossSum: "loss_sum",
+  correct: "correct",
+  logits: "logits",
+});
+
+/** The compiled graphs and what a trainer must feed them. */
+export interface CompiledModel {
+  /** Inputs: input, target, parameters, state, hyperparameters. Outputs: loss, `*.next`. */
+  readonly train: Graph;
+  /** Inputs: input, target, parameters. Outputs: loss_sum, correct, logits. */
+  readonly eval: Graph;
+  readonly params: readonly ParamSpec[];
+  readonly state: readonly StateSpec[];
+  readonly hyper: readonly HyperSpec[];
+  /** The inference graph (input → logits) with the given parameter values as initializers. */
+  inference(values: ReadonlyMap<string, ConstTensor>): Graph;
+  /** The names of the passes that built the train graph, in order. */
+  readonly passes: readonly string[];
+}
+
+function pass<T>(log: string[], name: string, fn: () => T): T {
+  log.push(name);
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof CompileError && !e.message.startsWith("Cannot compile model")) {
+      throw new CompileError(`Cannot compile model: ${e.message}`);
+    }
+    throw e;
+  }
+}
+
+interface Forward {
+  readonly b: GraphBuilder;
+  readonly input: Value;
+  readonly target: Value;
+  readonly logits: Value;
+  readonly params: { spec: ParamSpec; value: Value }[];
+}
+
+function lowerForward(spec: ModelSpec, mode: Mode, withTarget: boolean): Forward {
+  const b = createGraphBuilder();
+  const input = b.input(NAMES.input, { dtype: "float32", shape: ["N", ...spec.data.sampleShape] });
+  const target = withTarget ? b.input(NAMES.target, { dtype: "int64", shape: ["N"] }) : input;
+  const registry = createParamRegistry(b);
+  const logits = lowerLayer(spec.model, input, { b, mode, param: registry.param }, "");
+  lossLowering(spec.loss).check(logits, spec.data.classes);
+  return { b, input, target, logits, params: registry.params };
+}
+
+/**
+ * Compiles a model, loss and optimizer into train, eval and inference graphs.
+ *
+ * @param spec Data signature, model, loss and optimizer.
+ * @returns The compiled model.
+ * @throws {CompileError} "Cannot compile model: layer 5 (linear 512→10) expects 512 input
+ * features, got 784 …" and the like.
+ */
+export function compileModel(spec: ModelSpec): CompiledModel {
+  const passes: string[] = [];
+  const loss = lossLowering(spec.loss);
+
+  const fwd = pass(passes, "lower model", () => lowerForward(spec, "train", true));
+  const { b } = fwd;
+  const lossValue = pass(passes, "attach loss", () => loss.train(b, fwd.logits, fwd.target));
+  pass(passes, "validate forward", () => validateGraph(b.build("train_forward")));
+  const grads = pass(passes, "differentiate", () =>
+    differentiate(b, lossValue, fwd.params.map((p) => p.value)));
+  const step = pass(passes, "apply optimizer", () =>
+    applyOptimizer(b, spec.optimizer, fwd.params.map((p, i) => ({ ...p, grad: grads[i] }))));
+  const train = pass(passes, "validate train step", () => {
+    b.output(NAMES.loss, lossValue);
+    fwd.params.forEach((p, i) => b.output(nextName(p.spec.name), step.updated[i]));
+    for (const s of step.state) b.output(nextName(s.spec.name), s.next);
+    return validateGraph(b.build("train_step"));
+  });
+
+  const evalGraph = pass([], "lower eval step", () => {
+    const e = lowerForward(spec, "eval", true);
+    const m = loss.eval(e.b, e.logits, e.target);
+    e.b.output(NAMES.lossSum, m.lossSum);
+    e.b.output(NAMES.correct, m.correct);
+    e.b.output(NAMES.logits, e.logits);
+    return validateGraph(e.b.build("eval_step"));
+  });
+
+  return Object.freeze({
+    train,
+    eval: evalGraph,
+    params: Object.freeze(fwd.params.map((p) => p.spec)),
+    state: Object.freeze(step.state.map((s) => s.spec)),
+    hyper: Object.freeze([...step.hyper]),
+    passes: Object.freeze(passes),
+    inference(values: ReadonlyMap<string, ConstTensor>): Graph {
+      return pass([], "lower inference model", () => {
+        const f = lowerForward(spec, "eval", false);
+        f.b.output(NAMES.logits, f.logits);
+        const graph = f.b.build("inference");
+        const initializers = f.params.map(({ spec: p, value }) => {
+          const tensor = values.get(p.name);
+          if (!tensor) throw new CompileError(`Cannot export model: no value for parameter ${p.name}`);
+          return { value, tensor };
+        });
+        const isParam = new Set(f.params.map((p) => p.value.id));
+        return validateGraph({
+          ...graph,
+          inputs: graph.inputs.filter((p) => !isParam.has(p.value.id)),
+          initializers: Object.freeze(initializers),
+        });
+      });
+    },
+  });
+}

@@ -1,0 +1,96 @@
+/** Elementwise ops: shape rules (broadcasting) and gradients. @module */
+import { broadcastShapes } from "../broadcast.ts";
+import { CompileError } from "../errors.ts";
+import type { DType, TensorType } from "../types.ts";
+import { arg, type OpDef, type OpName } from "./op_def.ts";
+
+function binary(op: string, outDtype?: DType): OpDef["infer"] {
+  return (inputs) => {
+    const a = arg(op, inputs, 0), b = arg(op, inputs, 1);
+    if (a.type.dtype !== b.type.dtype) {
+      throw new CompileError(`${op} expects inputs of one dtype, got ${a.type.dtype} and ${b.type.dtype}`);
+    }
+    return [{ dtype: outDtype ?? a.type.dtype, shape: broadcastShapes(op, [a.type.shape, b.type.shape]) }];
+  };
+}
+
+function unary(op: string): OpDef["infer"] {
+  return (inputs) => [arg(op, inputs, 0).type];
+}
+
+/** Elementwise op table. */
+export const ELEMENTWISE_OPS = {
+  Add: {
+    infer: binary("Add"),
+    grad: ({ dy }) => [dy[0], dy[0]],
+  },
+  Sub: {
+    infer: binary("Sub"),
+    grad: ({ b, dy, needs }) => [dy[0], needs[1] && dy[0] ? b.op1("Neg", [dy[0]]) : null],
+  },
+  Mul: {
+    infer: binary("Mul"),
+    grad: ({ b, node, dy, needs }) => {
+      const [x, y] = node.inputs;
+      const g = dy[0]!;
+      return [needs[0] ? b.op1("Mul", [g, y]) : null, needs[1] ? b.op1("Mul", [g, x]) : null];
+    },
+  },
+  Div: {
+    infer: binary("Div"),
+    grad: ({ b, node, dy, needs }) => {
+      const [x, y] = node.inputs;
+      const g = dy[0]!;
+      const gx = needs[0] || needs[1] ? b.op1("Div", [g, y]) : null;
+      // d(x/y)/dy = -x/y² = -(g/y)·(x/y)
+      const gy = needs[1] ? b.op1("Neg", [b.op1("Mul", [gx, node.outputs[0]])]) : null;
+      return [needs[0] ? gx : null, gy];
+    },
+  },
+  Neg: { infer: unary("Neg"), grad: ({ b, dy }) => [b.op1("Neg", [dy[0]])] },
+  Identity: { infer: unary("Identity"), grad: ({ dy }) => [dy[0]] },
+  Exp: {
+    infer: unary("Exp"),
+    grad: ({ b, node, dy }) => [b.op1("Mul", [dy[0], node.outputs[0]])],
+  },
+  Relu: {
+    infer: unary("Relu"),
+    grad: ({ b, node, dy }) => {
+      // dx = dy where y > 0, else 0 (PyTorch's threshold_backward: the gradient at 0 is 0).
+      const y = node.outputs[0];
+      const positive = b.op1("Greater", [y, b.scalar(0)]);
+      return [b.op1("Where", [positive, dy[0], b.scalar(0)])];
+    },
+  },
+  Greater: { infer: binary("Greater", "bool") },
+  Equal: { infer: binary("Equal", "bool") },
+  Where: {
+    infer: (inputs) => {
+      const c = arg("Where", inputs, 0), x = arg("Where", inputs, 1), y = arg("Where", inputs, 2);
+      if (c.type.dtype !== "bool") throw new CompileError(`Where expects a bool condition, got ${c.type.dtype}`);
+      if (x.type.dtype !== y.type.dtype) {
+        throw new CompileError(`Where expects branches of one dtype, got ${x.type.dtype} and ${y.type.dtype}`);
+      }
+      const shape = broadcastShapes("Where", [c.type.shape, x.type.shape, y.type.shape]);
+      return [{ dtype: x.type.dtype, shape }];
+    },
+    grad: ({ b, node, dy, needs }) => {
+      const [c] = node.inputs;
+      const zero = b.scalar(0);
+      return [
+        null,
+        needs[1] ? b.op1("Where", [c, dy[0], zero]) : null,
+        needs[2] ? b.op1("Where", [c, zero, dy[0]]) : null,
+      ];
+    },
+  },
+  Cast: {
+    dtypeAttrs: ["to"],
+    infer: (inputs, attrs): TensorType[] => {
+      const x = arg("Cast", inputs, 0);
+      const to = attrs.to;
+      if (typeof to !== "string") throw new CompileError("Cast expects a dtype attribute 'to'");
+      return [{ dtype: to as DType, shape: x.type.shape }];
+    },
+  },
+} satisfies Partial<Record<OpName, OpDef>>;

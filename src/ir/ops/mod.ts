@@ -1,0 +1,26 @@
+/**
+ * The op table: one row per op, holding its shape rule and its gradient rule together.
+ * @module
+ */
+import { ELEMENTWISE_OPS } from "./elementwise.ts";
+import { LINALG_OPS } from "./linalg.ts";
+import { NN_OPS } from "./nn.ts";
+import type { OpDef, OpName } from "./op_def.ts";
+import { REDUCE_OPS } from "./reduce.ts";
+import { SHAPE_OPS } from "./shape.ts";
+
+export type { GradArgs, GradRule, OpDef, OpName } from "./op_def.ts";
+
+/** Op definitions by name; a name in OpName without a row here is a compile error. */
+export const OPS: Readonly<Record<OpName, OpDef>> = Object.freeze({
+  ...ELEMENTWISE_OPS,
+  ...LINALG_OPS,
+  ...SHAPE_OPS,
+  ...REDUCE_OPS,
+  ...NN_OPS,
+});
+
+/** Whether `name` is an op the IR knows. */
+export function isOpName(name: string): name is OpName {
+  return Object.hasOwn(OPS, name);
+}

@@ -1,0 +1,99 @@
+/** Neural-network ops: Softmax, LogSoftmax, OneHot, SoftmaxCrossEntropyLoss. @module */
+import { CompileError } from "../errors.ts";
+import { formatShape, type TensorType } from "../types.ts";
+import { arg, constInts, expectFloat, normAxis, numAttr, type OpDef, type OpName, strAttr } from "./op_def.ts";
+
+const softmaxInfer = (op: string): OpDef["infer"] => (inputs, attrs) => {
+  const x = arg(op, inputs, 0);
+  expectFloat(op, x);
+  normAxis(op, numAttr(attrs, "axis", -1), x.type.shape.length);
+  return [x.type];
+};
+
+/** Neural-network op table. */
+export const NN_OPS = {
+  Softmax: {
+    infer: softmaxInfer("Softmax"),
+    grad: ({ b, node, dy }) => {
+      // dx = y · (dy − Σ dy·y) along the axis.
+      const y = node.outputs[0];
+      const axis = numAttr(node.attrs, "axis", -1);
+      const dot = b.op1("ReduceSum", [b.op1("Mul", [dy[0], y]), b.ints([axis])], { keepdims: 1 });
+      return [b.op1("Mul", [y, b.op1("Sub", [dy[0], dot])])];
+    },
+  },
+  LogSoftmax: {
+    infer: softmaxInfer("LogSoftmax"),
+    grad: ({ b, node, dy }) => {
+      // dx = dy − softmax(x) · Σ dy along the axis.
+      const axis = numAttr(node.attrs, "axis", -1);
+      const p = b.op1("Exp", [node.outputs[0]]);
+      const sum = b.op1("ReduceSum", [dy[0], b.ints([axis])], { keepdims: 1 });
+      return [b.op1("Sub", [dy[0], b.op1("Mul", [p, sum])])];
+    },
+  },
+  OneHot: {
+    infer: (inputs): TensorType[] => {
+      const idx = arg("OneHot", inputs, 0), values = arg("OneHot", inputs, 2);
+      const [depth] = constInts("OneHot", inputs[1], "depth");
+      return [{ dtype: values.type.dtype, shape: [...idx.type.shape, depth] }];
+    },
+  },
+  SoftmaxCrossEntropyLoss: {
+    infer: (inputs, attrs): TensorType[] => {
+      const op = "SoftmaxCrossEntropyLoss";
+      const scores = arg(op, inputs, 0), labels = arg(op, inputs, 1);
+      expectFloat(op, scores, "scores tensor");
+      const s = scores.type.shape, l = labels.type.shape;
+      if (s.length !== 2) {
+        throw new CompileError(`${op} expects scores of shape [N, C], got ${formatShape(s)}`);
+      }
+      if (l.length !== 1 || (l[0] !== s[0] && typeof l[0] === "number" && typeof s[0] === "number")) {
+        throw new CompileError(
+          `${op} expects labels of shape [${s[0]}] for scores ${formatShape(s)}, got ${formatShape(l)}`,
+        );
+      }
+      if (labels.type.dtype !== "int64" && labels.type.dtype !== "int32") {
+        throw new CompileError(`${op} expects int64 or int32 labels, got ${labels.type.dtype}`);
+      }
+      const reduction = strAttr(attrs, "reduction", "mean");
+      if (!["mean", "sum", "none"].includes(reduction)) {
+        throw new CompileError(`${op} has unknown reduction '${reduction}'`);
+      }
+      return [
+        { dtype: "float32", shape: reduction === "none" ? [s[0]] : [] },
+        { dtype: "float32", shape: s },
+      ];
+    },
+    grad: ({ b, node, dy, needs }) => {
+      const op = "SoftmaxCrossEntropyLoss";
+      const [scores, labels, weights] = node.inputs;
+      if (weights || "ignore_index" in node.attrs) {
+        throw new CompileError(`${op} has no gradient rule for class weights or ignore_index yet`);
+      }
+      if (dy[1]) throw new CompileError(`${op} has no gradient rule for its log_prob output`);
+      if (!needs[0]) return [null, null, null];
+      const classes = scores!.type.shape[1];
+      if (typeof classes !== "number") {
+        throw new CompileError(`${op} gradient needs a static class count, got ${classes}`);
+      }
+      // d loss_i / d scores_i = softmax(scores_i) − onehot(label_i), scaled by the reduction.
+      const p = b.op1("Softmax", [scores], { axis: 1 });
+      const onehot = b.op1("OneHot", [labels, b.ints([classes]), b.constant({
+        dtype: "float32",
+        shape: [2],
+        data: Float32Array.of(0, 1),
+      })], { axis: -1 });
+      const diff = b.op1("Sub", [p, onehot]);
+      const reduction = strAttr(node.attrs, "reduction", "mean");
+      let scale = dy[0]!;
+      if (reduction === "mean") {
+        const n = b.op1("Gather", [b.op1("Shape", [labels]), b.scalar(0, "int64")], { axis: 0 });
+        scale = b.op1("Div", [scale, b.op1("Cast", [n], { to: "float32" })]);
+      } else if (reduction === "none") {
+        scale = b.op1("Unsqueeze", [scale, b.ints([1])]);
+      }
+      return [b.op1("Mul", [diff, scale]), null, null];
+    },
+  },
+} satisfies Partial<Record<OpName, OpDef>>;

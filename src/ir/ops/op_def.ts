@@ -1,0 +1,112 @@
+/** The contract every op fulfils: a shape rule and, where differentiable, a gradient rule. @module */
+import type { GraphBuilder } from "../builder.ts";
+import { CompileError } from "../errors.ts";
+import type { AttrValue, Attrs, Dim, Node, TensorType, Value } from "../types.ts";
+
+/** Every op the IR knows; each is the standard `ai.onnx` op of the same name. */
+export type OpName =
+  | "Add"
+  | "Sub"
+  | "Mul"
+  | "Div"
+  | "Neg"
+  | "Identity"
+  | "Exp"
+  | "Relu"
+  | "Greater"
+  | "Equal"
+  | "Where"
+  | "Cast"
+  | "MatMul"
+  | "Gemm"
+  | "Transpose"
+  | "Constant"
+  | "Flatten"
+  | "Reshape"
+  | "Shape"
+  | "Gather"
+  | "Unsqueeze"
+  | "Expand"
+  | "ReduceSum"
+  | "ArgMax"
+  | "Softmax"
+  | "LogSoftmax"
+  | "OneHot"
+  | "SoftmaxCrossEntropyLoss";
+
+/** What a gradient rule receives. */
+export interface GradArgs {
+  /** Builder to emit the gradient nodes into. */
+  readonly b: GraphBuilder;
+  /** The forward node. */
+  readonly node: Node;
+  /** Gradient of the loss with respect to each output (null: the output does not reach the loss). */
+  readonly dy: readonly (Value | null)[];
+  /** Which inputs need a gradient; rules skip the others. */
+  readonly needs: readonly boolean[];
+}
+
+/**
+ * A gradient rule: returns the gradient of each input (null where none is needed or defined).
+ * Gradients may have a broadcast shape; the reverse walk reduces them to the input's shape.
+ */
+export type GradRule = (args: GradArgs) => readonly (Value | null)[];
+
+/** One op: its shape rule and, where differentiable, its gradient rule. */
+export interface OpDef {
+  /** Infers output types from input types (and constant inputs); throws CompileError. */
+  readonly infer: (inputs: readonly (Value | null)[], attrs: Attrs) => TensorType[];
+  /** Reverse-mode rule; absent for ops that have none. */
+  readonly grad?: GradRule;
+  /** Attributes that are ONNX FLOAT (numbers are INT otherwise). */
+  readonly floatAttrs?: readonly string[];
+  /** Attributes holding a dtype name, emitted as an ONNX element-type INT. */
+  readonly dtypeAttrs?: readonly string[];
+}
+
+/** The input at `i`, or a CompileError naming the op when it is missing. */
+export function arg(op: string, inputs: readonly (Value | null)[], i: number): Value {
+  const v = inputs[i];
+  if (!v) throw new CompileError(`${op} is missing required input ${i}`);
+  return v;
+}
+
+/** A numeric attribute with a default. */
+export function numAttr(attrs: Attrs, name: string, fallback: number): number {
+  const v: AttrValue | undefined = attrs[name];
+  return typeof v === "number" ? v : fallback;
+}
+
+/** A string attribute with a default. */
+export function strAttr(attrs: Attrs, name: string, fallback: string): string {
+  const v = attrs[name];
+  return typeof v === "string" ? v : fallback;
+}
+
+/** Normalises a possibly negative axis against a rank, or throws naming the op. */
+export function normAxis(op: string, axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) throw new CompileError(`${op} axis ${axis} is out of range for rank ${rank}`);
+  return a;
+}
+
+/** The values of a 1-D int64 input known at compile time (possibly symbolic), or undefined. */
+export function knownDims(v: Value | null | undefined): readonly Dim[] | undefined {
+  return v?.type.known;
+}
+
+/** The values of a 1-D int64 input that must be numeric constants, or a CompileError. */
+export function constInts(op: string, v: Value | null | undefined, what: string): number[] {
+  const k = v?.type.known;
+  if (!k || k.some((d) => typeof d !== "number")) {
+    throw new CompileError(`${op} expects ${what} to be a constant`);
+  }
+  return k as number[];
+}
+
+/** Requires a float32 input. */
+export function expectFloat(op: string, v: Value, what = "input"): void {
+  if (v.type.dtype !== "float32") {
+    throw new CompileError(`${op} expects a float32 ${what}, got ${v.type.dtype}`);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Serialises IR graphs to ONNX ModelProto bytes with onnx-proto.
+ * @module
+ */
+import onnxProto from "onnx-proto";
+import { OPS } from "../ir/ops/mod.ts";
+import type { AttrValue, ConstTensor, DType, Graph, TensorType } from "../ir/types.ts";
+
+const { onnx } = onnxProto;
+
+/** The ONNX opset the emitted graphs use. */
+export const OPSET_VERSION = 17;
+/** The ONNX IR version of emitted models (onnx 1.12, opset 17). */
+export const IR_VERSION = 8;
+
+const ELEM_TYPES: Record<DType, number> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  uint8: onnx.TensorProto.DataType.UINT8,
+  int32: onnx.TensorProto.DataType.INT32,
+  int64: onnx.TensorProto.DataType.INT64,
+  bool: onnx.TensorProto.DataType.BOOL,
+};
+
+/** The ONNX element type number of a dtype. */
+export function onnxElemType(dtype: DType): number {
+  return ELEM_TYPES[dtype];
+}
+
+function tensorProto(name: string, t: ConstTensor): onnxProto.onnx.ITensorProto {
+  const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  return { name, dataType: ELEM_TYPES[t.dtype], dims: [...t.shape], rawData: bytes.slice() };
+}
+
+function valueInfo(name: string, type: TensorType): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: ELEM_TYPES[type.dtype],
+        shape: {
+          dim: type.shape.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d })),
+        },
+      },
+    },
+  };
+}
+
+function attribute(
+  op: string,
+  name: string,
+  value: AttrValue,
+): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  const def = OPS[op as keyof typeof OPS];
+  if (def?.dtypeAttrs?.includes(name)) return { name, type: T.INT, i: ELEM_TYPES[value as DType] };
+  if (typeof value === "number") {
+    return def?.floatAttrs?.includes(name)
+      ? { name, type: T.FLOAT, f: value }
+      : { name, type: T.INT, i: value };
+  }
+  if (typeof value === "string") return { name, type: T.STRING, s: new TextEncoder().encode(value) };
+  if (Array.isArray(value)) return { name, type: T.INTS, ints: [...value] };
+  return { name, type: T.TENSOR, t: tensorProto("", value as ConstTensor) };
+}
+
+/** Options for {@linkcode emitModel}. */
+export interface EmitOptions {
+  /** Stored as the model's doc string. */
+  readonly docString?: string;
+}
+
+/**
+ * Encodes an IR graph as an ONNX model (IR version 8, opset 17).
+ *
+ * @param graph The graph; its initializers become ONNX initializers.
+ * @param options Optional metadata.
+ * @returns The serialised ModelProto.
+ */
+export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
+  const nodes: onnxProto.onnx.INodeProto[] = graph.nodes.map((n, i) => ({
+    name: `${n.op}_${i}`,
+    opType: n.op,
+    input: n.inputs.map((v) => v?.name ?? ""),
+    output: n.outputs.map((v) => v.name),
+    attribute: Object.entries(n.attrs).map(([k, v]) => attribute(n.op, k, v)),
+    ...(n.origin ? { docString: n.origin } : {}),
+  }));
+  // ONNX names a graph output by its value, so a port with another name gets an Identity.
+  for (const port of graph.outputs) {
+    if (port.name !== port.value.name) {
+      nodes.push({ name: `out_${port.name}`, opType: "Identity", input: [port.value.name], output: [port.name] });
+    }
+  }
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: "onnxtrain",
+    opsetImport: [{ domain: "", version: OPSET_VERSION }],
+    ...(options.docString ? { docString: options.docString } : {}),
+    graph: {
+      name: graph.name,
+      node: nodes,
+      input: graph.inputs.map((p) => valueInfo(p.name, p.value.type)),
+      output: graph.outputs.map((p) => valueInfo(p.name, p.value.type)),
+      initializer: graph.initializers.map((init) => tensorProto(init.value.name, init.tensor)),
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
