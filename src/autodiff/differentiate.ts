@@ -7,7 +7,7 @@ import { dimsEqual } from "../ir/dims.ts";
 import { CompileError } from "../ir/errors.ts";
 import { OPS } from "../ir/ops/mod.ts";
 import { reshapeLike } from "../ir/ops/shape.ts";
-import { formatShape, type Node, type Value } from "../ir/types.ts";
+import { formatShape, isFloat, type Node, type Value } from "../ir/types.ts";
 
 function sameShape(a: Value, b: Value): boolean {
   const sa = a.type.shape, sb = b.type.shape;
@@ -48,9 +48,9 @@ export function differentiate(
   loss: Value,
   wrt: readonly Value[],
 ): (Value | null)[] {
-  if (loss.type.shape.length !== 0 || loss.type.dtype !== "float32") {
+  if (loss.type.shape.length !== 0 || !isFloat(loss.type.dtype)) {
     throw new CompileError(
-      `Cannot differentiate: the loss must be a float32 scalar, got ${loss.type.dtype}${
+      `Cannot differentiate: the loss must be a float scalar, got ${loss.type.dtype}${
         formatShape(loss.type.shape)
       }`,
     );
@@ -75,7 +75,7 @@ export function differentiate(
     for (const v of node.inputs) if (v && live.has(v.id)) needed.add(v.id);
   }
 
-  const contributions = new Map<number, Value[]>([[loss.id, [b.scalar(1)]]]);
+  const contributions = new Map<number, Value[]>([[loss.id, [b.scalar(1, loss.type.dtype)]]]);
   const total = (v: Value): Value | null => {
     const parts = contributions.get(v.id);
     if (!parts) return null;
@@ -89,7 +89,9 @@ export function differentiate(
     if (dy.every((g) => g === null)) continue;
     const rule = OPS[node.op as keyof typeof OPS]?.grad;
     const where = node.origin ? ` in ${node.origin}` : "";
-    if (!rule) throw new CompileError(`Cannot differentiate: op ${node.op}${where} has no gradient rule`);
+    if (!rule) {
+      throw new CompileError(`Cannot differentiate: op ${node.op}${where} has no gradient rule`);
+    }
     const needs = node.inputs.map((v) => v !== null && needed.has(v.id));
     const dx = b.scope(node.origin ?? `gradient of ${node.op}`, () => rule({ b, node, dy, needs }));
     node.inputs.forEach((input, i) => {

@@ -101,10 +101,16 @@ export function compileModel(spec: ModelSpec): CompiledModel {
   const { b } = fwd;
   const lossValue = pass(passes, "attach loss", () => loss.train(b, fwd.logits, fwd.target));
   pass(passes, "validate forward", () => validateGraph(b.build("train_forward")));
-  const grads = pass(passes, "differentiate", () =>
-    differentiate(b, lossValue, fwd.params.map((p) => p.value)));
-  const step = pass(passes, "apply optimizer", () =>
-    applyOptimizer(b, spec.optimizer, fwd.params.map((p, i) => ({ ...p, grad: grads[i] }))));
+  const grads = pass(
+    passes,
+    "differentiate",
+    () => differentiate(b, lossValue, fwd.params.map((p) => p.value)),
+  );
+  const step = pass(
+    passes,
+    "apply optimizer",
+    () => applyOptimizer(b, spec.optimizer, fwd.params.map((p, i) => ({ ...p, grad: grads[i] }))),
+  );
   const train = pass(passes, "validate train step", () => {
     b.output(NAMES.loss, lossValue);
     fwd.params.forEach((p, i) => b.output(nextName(p.spec.name), step.updated[i]));
@@ -135,7 +141,9 @@ export function compileModel(spec: ModelSpec): CompiledModel {
         const graph = f.b.build("inference");
         const initializers = f.params.map(({ spec: p, value }) => {
           const tensor = values.get(p.name);
-          if (!tensor) throw new CompileError(`Cannot export model: no value for parameter ${p.name}`);
+          if (!tensor) {
+            throw new CompileError(`Cannot export model: no value for parameter ${p.name}`);
+          }
           return { value, tensor };
         });
         const isParam = new Set(f.params.map((p) => p.value.id));

@@ -32,7 +32,9 @@ const LOWERINGS: { readonly [K in LayerKind]: Lowering<K> } = {
     const s = x.type.shape;
     if (s.length !== 2) {
       throw new CompileError(
-        `expects input of shape [N, ${layer.inFeatures}], got ${formatShape(s)} (add flatten() before it?)`,
+        `expects input of shape [N, ${layer.inFeatures}], got ${
+          formatShape(s)
+        } (add flatten() before it?)`,
       );
     }
     if (s[1] !== layer.inFeatures) {
@@ -47,7 +49,9 @@ const LOWERINGS: { readonly [K in LayerKind]: Lowering<K> } = {
       kind: "uniform",
       bound,
     });
-    const bias = layer.bias ? param(join(path, "bias"), [layer.outFeatures], { kind: "uniform", bound }) : null;
+    const bias = layer.bias
+      ? param(join(path, "bias"), [layer.outFeatures], { kind: "uniform", bound })
+      : null;
     return b.op1("Gemm", bias ? [x, w, bias] : [x, w], { transB: 1 });
   },
   sequential: (layer, x, ctx, path) =>

@@ -3,7 +3,7 @@
  * @module
  */
 import { CompileError } from "./errors.ts";
-import { OPS, type OpName } from "./ops/mod.ts";
+import { type OpName, OPS } from "./ops/mod.ts";
 import type {
   Attrs,
   ConstTensor,
@@ -30,7 +30,7 @@ export interface GraphBuilder {
   input(name: string, type: TensorType): Value;
   /** Adds a constant tensor. */
   constant(tensor: ConstTensor, name?: string): Value;
-  /** Adds a scalar constant (float32 unless dtype says otherwise). */
+  /** Adds a scalar constant (float32 unless dtype says otherwise; float rules pass their dtype). */
   scalar(value: number, dtype?: DType): Value;
   /** Adds a 1-D int64 constant, for shapes and axes. */
   ints(values: readonly number[]): Value;
@@ -76,12 +76,20 @@ export function createGraphBuilder(base?: Graph): GraphBuilder {
     return name;
   };
   const newValue = (hint: string, type: TensorType, constant?: ConstTensor): Value =>
-    Object.freeze({ id: nextId++, name: uniqueName(hint), type, ...(constant ? { constant } : {}) });
+    Object.freeze({
+      id: nextId++,
+      name: uniqueName(hint),
+      type,
+      ...(constant ? { constant } : {}),
+    });
 
   const builder: GraphBuilder = {
     input(name, type) {
       if (names.has(name)) throw new CompileError(`Cannot add graph input ${name}: name in use`);
-      const value = newValue(name, Object.freeze({ ...type, shape: Object.freeze([...type.shape]) }));
+      const value = newValue(
+        name,
+        Object.freeze({ ...type, shape: Object.freeze([...type.shape]) }),
+      );
       inputs.push(Object.freeze({ name, value }));
       return value;
     },
@@ -91,7 +99,9 @@ export function createGraphBuilder(base?: Graph): GraphBuilder {
         : undefined;
       const type = { dtype: tensor.dtype, shape: tensor.shape, ...(known ? { known } : {}) };
       const value = newValue(name ?? `const${nextId}`, type, tensor);
-      nodes.push(Object.freeze({ op: "Constant", inputs: [], outputs: [value], attrs: { value: tensor } }));
+      nodes.push(
+        Object.freeze({ op: "Constant", inputs: [], outputs: [value], attrs: { value: tensor } }),
+      );
       return value;
     },
     scalar(value, dtype = "float32") {
@@ -99,6 +109,8 @@ export function createGraphBuilder(base?: Graph): GraphBuilder {
         ? BigInt64Array.of(BigInt(value))
         : dtype === "float32"
         ? Float32Array.of(value)
+        : dtype === "float64"
+        ? Float64Array.of(value)
         : undefined;
       if (!data) throw new TypeError(`Cannot make a scalar constant of dtype ${dtype}`);
       return builder.constant(Object.freeze({ dtype, shape: [], data }));

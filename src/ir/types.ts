@@ -4,7 +4,7 @@
  */
 
 /** Element types a tensor may hold. */
-export type DType = "float32" | "int64" | "int32" | "uint8" | "bool";
+export type DType = "float32" | "float64" | "int64" | "int32" | "uint8" | "bool";
 
 /** A dimension: a number when known, a name (such as `"N"`, the batch) when symbolic. */
 export type Dim = number | string;
@@ -24,7 +24,7 @@ export interface TensorType {
 }
 
 /** Typed array backing a constant of the given dtype. */
-export type TensorData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+export type TensorData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 
 /** A constant tensor held in the graph (a Constant node's value or an initializer). */
 export interface ConstTensor {
@@ -77,6 +77,11 @@ export interface Graph {
   readonly outputs: readonly GraphPort[];
   readonly nodes: readonly Node[];
   readonly initializers: readonly Initializer[];
+}
+
+/** Whether a dtype is a floating-point type (and so differentiable). */
+export function isFloat(dtype: DType): boolean {
+  return dtype === "float32" || dtype === "float64";
 }
 
 /** The number of elements of a fully known shape. */

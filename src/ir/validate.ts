@@ -40,7 +40,11 @@ export function validateGraph(graph: Graph): Graph {
     const inferred = def.infer(node.inputs, node.attrs);
     node.outputs.forEach((v, i) => {
       if (!sameType(v.type, inferred[i])) {
-        fail(`${where} output ${v.name} is ${formatType(v.type)}, its rule says ${formatType(inferred[i])}`);
+        fail(
+          `${where} output ${v.name} is ${formatType(v.type)}, its rule says ${
+            formatType(inferred[i])
+          }`,
+        );
       }
       define(v.id, v.name);
     });

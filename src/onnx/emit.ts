@@ -15,6 +15,7 @@ export const IR_VERSION = 8;
 
 const ELEM_TYPES: Record<DType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
+  float64: onnx.TensorProto.DataType.DOUBLE,
   uint8: onnx.TensorProto.DataType.UINT8,
   int32: onnx.TensorProto.DataType.INT32,
   int64: onnx.TensorProto.DataType.INT64,
@@ -58,7 +59,9 @@ function attribute(
       ? { name, type: T.FLOAT, f: value }
       : { name, type: T.INT, i: value };
   }
-  if (typeof value === "string") return { name, type: T.STRING, s: new TextEncoder().encode(value) };
+  if (typeof value === "string") {
+    return { name, type: T.STRING, s: new TextEncoder().encode(value) };
+  }
   if (Array.isArray(value)) return { name, type: T.INTS, ints: [...value] };
   return { name, type: T.TENSOR, t: tensorProto("", value as ConstTensor) };
 }
@@ -88,7 +91,12 @@ export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
   // ONNX names a graph output by its value, so a port with another name gets an Identity.
   for (const port of graph.outputs) {
     if (port.name !== port.value.name) {
-      nodes.push({ name: `out_${port.name}`, opType: "Identity", input: [port.value.name], output: [port.name] });
+      nodes.push({
+        name: `out_${port.name}`,
+        opType: "Identity",
+        input: [port.value.name],
+        output: [port.name],
+      });
     }
   }
   const model = onnx.ModelProto.create({

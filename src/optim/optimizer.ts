@@ -37,7 +37,9 @@ export type OptimizerLowering<O extends Optimizer> = (
   ctx: OptimizerContext,
 ) => Value[];
 
-const OPTIMIZERS: { readonly [K in Optimizer["kind"]]: OptimizerLowering<Extract<Optimizer, { kind: K }>> } = {
+const OPTIMIZERS: {
+  readonly [K in Optimizer["kind"]]: OptimizerLowering<Extract<Optimizer, { kind: K }>>;
+} = {
   sgd: lowerSgd,
 };
 
@@ -73,7 +75,10 @@ export function applyOptimizer(
     state(name, shape, next) {
       const prev = b.input(name, { dtype: "float32", shape });
       const value = next(prev);
-      state.push({ spec: Object.freeze({ name, shape, init: { kind: "zeros" as const } }), next: value });
+      state.push({
+        spec: Object.freeze({ name, shape, init: { kind: "zeros" as const } }),
+        next: value,
+      });
       return value;
     },
   };

@@ -12,10 +12,15 @@ export const lowerSgd: OptimizerLowering<SgdOptimizer> = (opt, { b, params, hype
   return params.map(({ spec, value, grad }) => {
     if (!grad) return value;
     let g = grad;
-    if (opt.weightDecay) g = b.op1("Add", [g, b.op1("Mul", [value, b.scalar(opt.weightDecay)])]);
+    if (opt.weightDecay) {
+      g = b.op1("Add", [g, b.op1("Mul", [value, b.scalar(opt.weightDecay, value.type.dtype)])]);
+    }
     if (opt.momentum) {
-      const buf = state(`${spec.name}.momentum_buffer`, spec.shape, (prev) =>
-        b.op1("Add", [b.op1("Mul", [prev, b.scalar(opt.momentum)]), g]));
+      const buf = state(
+        `${spec.name}.momentum_buffer`,
+        spec.shape,
+        (prev) => b.op1("Add", [b.op1("Mul", [prev, b.scalar(opt.momentum, value.type.dtype)]), g]),
+      );
       g = buf;
     }
     return b.op1("Sub", [value, b.op1("Mul", [g, lr])]);

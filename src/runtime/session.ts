@@ -74,7 +74,9 @@ function checkCuda(): void {
 }
 
 function toOrt(t: HostTensor): ort.Tensor {
-  const data = t.dtype === "bool" ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length) : t.data;
+  const data = t.dtype === "bool"
+    ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length)
+    : t.data;
   return new ort.Tensor(t.dtype, data as Float32Array, t.dims);
 }
 

@@ -50,7 +50,9 @@ function add64(aHi: number, aLo: number, bHi: number, bLo: number): [number, num
  */
 export function createRng(seed: number): Rng {
   if (!Number.isSafeInteger(seed)) {
-    throw new RangeError(`Cannot create a random generator: seed must be a safe integer, got ${seed}`);
+    throw new RangeError(
+      `Cannot create a random generator: seed must be a safe integer, got ${seed}`,
+    );
   }
   let hi = 0, lo = 0;
   const step = () => {

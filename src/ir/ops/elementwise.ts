@@ -8,9 +8,14 @@ function binary(op: string, outDtype?: DType): OpDef["infer"] {
   return (inputs) => {
     const a = arg(op, inputs, 0), b = arg(op, inputs, 1);
     if (a.type.dtype !== b.type.dtype) {
-      throw new CompileError(`${op} expects inputs of one dtype, got ${a.type.dtype} and ${b.type.dtype}`);
+      throw new CompileError(
+        `${op} expects inputs of one dtype, got ${a.type.dtype} and ${b.type.dtype}`,
+      );
     }
-    return [{ dtype: outDtype ?? a.type.dtype, shape: broadcastShapes(op, [a.type.shape, b.type.shape]) }];
+    return [{
+      dtype: outDtype ?? a.type.dtype,
+      shape: broadcastShapes(op, [a.type.shape, b.type.shape]),
+    }];
   };
 }
 
@@ -58,8 +63,8 @@ export const ELEMENTWISE_OPS = {
     grad: ({ b, node, dy }) => {
       // dx = dy where y > 0, else 0 (PyTorch's threshold_backward: the gradient at 0 is 0).
       const y = node.outputs[0];
-      const positive = b.op1("Greater", [y, b.scalar(0)]);
-      return [b.op1("Where", [positive, dy[0], b.scalar(0)])];
+      const zero = b.scalar(0, y.type.dtype);
+      return [b.op1("Where", [b.op1("Greater", [y, zero]), dy[0], zero])];
     },
   },
   Greater: { infer: binary("Greater", "bool") },
@@ -67,16 +72,20 @@ export const ELEMENTWISE_OPS = {
   Where: {
     infer: (inputs) => {
       const c = arg("Where", inputs, 0), x = arg("Where", inputs, 1), y = arg("Where", inputs, 2);
-      if (c.type.dtype !== "bool") throw new CompileError(`Where expects a bool condition, got ${c.type.dtype}`);
+      if (c.type.dtype !== "bool") {
+        throw new CompileError(`Where expects a bool condition, got ${c.type.dtype}`);
+      }
       if (x.type.dtype !== y.type.dtype) {
-        throw new CompileError(`Where expects branches of one dtype, got ${x.type.dtype} and ${y.type.dtype}`);
+        throw new CompileError(
+          `Where expects branches of one dtype, got ${x.type.dtype} and ${y.type.dtype}`,
+        );
       }
       const shape = broadcastShapes("Where", [c.type.shape, x.type.shape, y.type.shape]);
       return [{ dtype: x.type.dtype, shape }];
     },
     grad: ({ b, node, dy, needs }) => {
       const [c] = node.inputs;
-      const zero = b.scalar(0);
+      const zero = b.scalar(0, node.outputs[0].type.dtype);
       return [
         null,
         needs[1] ? b.op1("Where", [c, dy[0], zero]) : null,

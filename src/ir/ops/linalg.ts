@@ -80,13 +80,21 @@ export const LINALG_OPS = {
       const tA = numAttr(node.attrs, "transA", 0), tB = numAttr(node.attrs, "transB", 0);
       const alpha = numAttr(node.attrs, "alpha", 1), beta = numAttr(node.attrs, "beta", 1);
       // dA' = alpha · dY · B'ᵀ and dB' = alpha · A'ᵀ · dY, transposed back where A or B was.
-      const dA = !needs[0] ? null : tA
+      const dA = !needs[0]
+        ? null
+        : tA
         ? b.op1("Gemm", [w, g], { transA: tB, transB: 1, alpha })
         : b.op1("Gemm", [g, w], { transA: 0, transB: 1 - tB, alpha });
-      const dB = !needs[1] ? null : tB
+      const dB = !needs[1]
+        ? null
+        : tB
         ? b.op1("Gemm", [g, x], { transA: 1, transB: tA, alpha })
         : b.op1("Gemm", [x, g], { transA: 1 - tA, transB: 0, alpha });
-      const dC = !needs[2] ? null : beta === 1 ? g : b.op1("Mul", [g, b.scalar(beta)]);
+      const dC = !needs[2]
+        ? null
+        : beta === 1
+        ? g
+        : b.op1("Mul", [g, b.scalar(beta, g.type.dtype)]);
       return [dA, dB, dC];
     },
   },

@@ -1,7 +1,16 @@
 /** Neural-network ops: Softmax, LogSoftmax, OneHot, SoftmaxCrossEntropyLoss. @module */
 import { CompileError } from "../errors.ts";
 import { formatShape, type TensorType } from "../types.ts";
-import { arg, constInts, expectFloat, normAxis, numAttr, type OpDef, type OpName, strAttr } from "./op_def.ts";
+import {
+  arg,
+  constInts,
+  expectFloat,
+  normAxis,
+  numAttr,
+  type OpDef,
+  type OpName,
+  strAttr,
+} from "./op_def.ts";
 
 const softmaxInfer = (op: string): OpDef["infer"] => (inputs, attrs) => {
   const x = arg(op, inputs, 0);
@@ -48,9 +57,13 @@ export const NN_OPS = {
       if (s.length !== 2) {
         throw new CompileError(`${op} expects scores of shape [N, C], got ${formatShape(s)}`);
       }
-      if (l.length !== 1 || (l[0] !== s[0] && typeof l[0] === "number" && typeof s[0] === "number")) {
+      if (
+        l.length !== 1 || (l[0] !== s[0] && typeof l[0] === "number" && typeof s[0] === "number")
+      ) {
         throw new CompileError(
-          `${op} expects labels of shape [${s[0]}] for scores ${formatShape(s)}, got ${formatShape(l)}`,
+          `${op} expects labels of shape [${s[0]}] for scores ${formatShape(s)}, got ${
+            formatShape(l)
+          }`,
         );
       }
       if (labels.type.dtype !== "int64" && labels.type.dtype !== "int32") {
@@ -61,8 +74,8 @@ export const NN_OPS = {
         throw new CompileError(`${op} has unknown reduction '${reduction}'`);
       }
       return [
-        { dtype: "float32", shape: reduction === "none" ? [s[0]] : [] },
-        { dtype: "float32", shape: s },
+        { dtype: scores.type.dtype, shape: reduction === "none" ? [s[0]] : [] },
+        { dtype: scores.type.dtype, shape: s },
       ];
     },
     grad: ({ b, node, dy, needs }) => {
@@ -79,17 +92,23 @@ export const NN_OPS = {
       }
       // d loss_i / d scores_i = softmax(scores_i) − onehot(label_i), scaled by the reduction.
       const p = b.op1("Softmax", [scores], { axis: 1 });
-      const onehot = b.op1("OneHot", [labels, b.ints([classes]), b.constant({
-        dtype: "float32",
-        shape: [2],
-        data: Float32Array.of(0, 1),
-      })], { axis: -1 });
+      const dtype = scores!.type.dtype;
+      let onehot = b.op1("OneHot", [
+        labels,
+        b.ints([classes]),
+        b.constant({
+          dtype: "float32",
+          shape: [2],
+          data: Float32Array.of(0, 1),
+        }),
+      ], { axis: -1 });
+      if (dtype !== "float32") onehot = b.op1("Cast", [onehot], { to: dtype });
       const diff = b.op1("Sub", [p, onehot]);
       const reduction = strAttr(node.attrs, "reduction", "mean");
       let scale = dy[0]!;
       if (reduction === "mean") {
         const n = b.op1("Gather", [b.op1("Shape", [labels]), b.scalar(0, "int64")], { axis: 0 });
-        scale = b.op1("Div", [scale, b.op1("Cast", [n], { to: "float32" })]);
+        scale = b.op1("Div", [scale, b.op1("Cast", [n], { to: dtype })]);
       } else if (reduction === "none") {
         scale = b.op1("Unsqueeze", [scale, b.ints([1])]);
       }

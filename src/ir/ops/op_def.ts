@@ -1,7 +1,15 @@
 /** The contract every op fulfils: a shape rule and, where differentiable, a gradient rule. @module */
 import type { GraphBuilder } from "../builder.ts";
 import { CompileError } from "../errors.ts";
-import type { AttrValue, Attrs, Dim, Node, TensorType, Value } from "../types.ts";
+import {
+  type Attrs,
+  type AttrValue,
+  type Dim,
+  isFloat,
+  type Node,
+  type TensorType,
+  type Value,
+} from "../types.ts";
 
 /** Every op the IR knows; each is the standard `ai.onnx` op of the same name. */
 export type OpName =
@@ -86,7 +94,9 @@ export function strAttr(attrs: Attrs, name: string, fallback: string): string {
 /** Normalises a possibly negative axis against a rank, or throws naming the op. */
 export function normAxis(op: string, axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
-  if (a < 0 || a >= rank) throw new CompileError(`${op} axis ${axis} is out of range for rank ${rank}`);
+  if (a < 0 || a >= rank) {
+    throw new CompileError(`${op} axis ${axis} is out of range for rank ${rank}`);
+  }
   return a;
 }
 
@@ -104,9 +114,9 @@ export function constInts(op: string, v: Value | null | undefined, what: string)
   return k as number[];
 }
 
-/** Requires a float32 input. */
+/** Requires a floating-point input. */
 export function expectFloat(op: string, v: Value, what = "input"): void {
-  if (v.type.dtype !== "float32") {
-    throw new CompileError(`${op} expects a float32 ${what}, got ${v.type.dtype}`);
+  if (!isFloat(v.type.dtype)) {
+    throw new CompileError(`${op} expects a float ${what}, got ${v.type.dtype}`);
   }
 }

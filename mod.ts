@@ -1,0 +1,58 @@
+/**
+ * onnxtrain: declare a dataset, a model, a loss and an optimizer; onnxtrain compiles them to ONNX
+ * (a train step with reverse-mode autodiff and the optimizer update in standard `ai.onnx` ops, an
+ * eval step and an exportable inference model) and trains on stock onnxruntime.
+ *
+ * @example
+ * ```ts
+ * import { crossEntropy, fashionMnist, flatten, linear, pipeline, relu, sequential, sgd } from "./mod.ts";
+ *
+ * const fmnist = pipeline()
+ *   .data(fashionMnist({ root: "data" }), { batchSize: 64 })
+ *   .model(sequential(flatten(), linear(28 * 28, 512), relu(), linear(512, 512), relu(), linear(512, 10)))
+ *   .loss(crossEntropy())
+ *   .optimizer(sgd({ lr: 1e-3 }))
+ *   .epochs(10);
+ * const compiled = fmnist.compile(); // `await fmnist.run()` trains it
+ * if (compiled.params.length !== 6) throw new Error("expected 3 weights and 3 biases");
+ * ```
+ * @module
+ */
+export { pipeline, type TrainingPipeline } from "./src/pipeline.ts";
+export {
+  type DataOptions,
+  type Pipeline,
+  type PipelineExecutor,
+  type PipelineProps,
+} from "./src/dsl/pipeline.ts";
+export {
+  flatten,
+  type FlattenLayer,
+  type Layer,
+  linear,
+  type LinearLayer,
+  relu,
+  type ReluLayer,
+  sequential,
+  type SequentialLayer,
+} from "./src/dsl/layers.ts";
+export { crossEntropy, type CrossEntropyLoss, type Loss } from "./src/dsl/losses.ts";
+export { type Optimizer, sgd, type SgdOptimizer } from "./src/dsl/optimizers.ts";
+export { type Dataset, fashionMnist, type FashionMnistDataset } from "./src/dsl/datasets.ts";
+export { type CompiledModel, compileModel, type ModelSpec } from "./src/compile/compile.ts";
+export { CompileError } from "./src/ir/errors.ts";
+export type { Graph, TensorType, Value } from "./src/ir/types.ts";
+export { emitModel } from "./src/onnx/emit.ts";
+export {
+  createSession,
+  DeviceError,
+  type HostTensor,
+  type Session,
+} from "./src/runtime/session.ts";
+export { type EpochResult, type RunOptions, runPipeline, type RunResult } from "./src/train/run.ts";
+export { createTrainer, type Trainer } from "./src/train/trainer.ts";
+export { parseCliArgs, runCli } from "./src/cli/cli.ts";
+export { FashionMnistError, loadFashionMnist } from "./src/data/fashion_mnist.ts";
+export { type ImageSet } from "./src/data/idx.ts";
+export { syntheticFashionMnist, writeSyntheticFashionMnist } from "./src/data/synthetic.ts";
+export { type Batch, createLoader, type Loader } from "./src/data/loader.ts";

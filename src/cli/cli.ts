@@ -1,0 +1,111 @@
+/**
+ * Command-line front end shared by the pipelines in `pipelines/`.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { TrainingPipeline } from "../pipeline.ts";
+import type { Device } from "../runtime/session.ts";
+import type { RunOptions, RunResult } from "../train/run.ts";
+
+/** The usage text. */
+export const USAGE = `Usage: deno run -P PIPELINE.ts [options]
+
+Options:
+  --data-dir ROOT     dataset root (files in ROOT/FashionMNIST/raw/, torchvision's layout)
+  --epochs N          number of epochs
+  --batch-size N      samples per batch
+  --lr X              learning rate
+  --seed N            seed for initialisation and shuffling (reproducible bit for bit)
+  --device cpu|cuda   execution device (default cpu)
+  --threads N         onnxruntime intra-op threads (default: one per core)
+  --export PATH       write the trained inference model (ONNX) to PATH
+  --emit DIR          write train_step.onnx, eval_step.onnx and inference.onnx to DIR
+  -h, --help          show this text`;
+
+function positiveInt(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    throw new RangeError(`Invalid ${flag}: expected a positive integer, got '${value}'`);
+  }
+  return n;
+}
+
+/**
+ * Parses command-line flags into run options.
+ *
+ * @param args The arguments (e.g. `Deno.args`).
+ * @returns The options, or `"help"` when help was asked for.
+ * @throws {RangeError} On a malformed value, naming the flag.
+ */
+export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
+  const { values } = parseArgs({
+    args: [...args],
+    strict: true,
+    options: {
+      "data-dir": { type: "string" },
+      epochs: { type: "string" },
+      "batch-size": { type: "string" },
+      lr: { type: "string" },
+      seed: { type: "string" },
+      device: { type: "string" },
+      threads: { type: "string" },
+      export: { type: "string" },
+      emit: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return "help";
+  let lr: number | undefined;
+  if (values.lr !== undefined) {
+    lr = Number(values.lr);
+    if (!Number.isFinite(lr) || lr < 0) {
+      throw new RangeError(`Invalid --lr: expected a number ≥ 0, got '${values.lr}'`);
+    }
+  }
+  const seedText = values.seed;
+  const seed = seedText === undefined ? undefined : Number(seedText);
+  if (seed !== undefined && !Number.isSafeInteger(seed)) {
+    throw new RangeError(`Invalid --seed: expected an integer, got '${seedText}'`);
+  }
+  if (values.device !== undefined && values.device !== "cpu" && values.device !== "cuda") {
+    throw new RangeError(`Invalid --device: expected cpu or cuda, got '${values.device}'`);
+  }
+  return {
+    dataDir: values["data-dir"],
+    epochs: positiveInt("--epochs", values.epochs),
+    batchSize: positiveInt("--batch-size", values["batch-size"]),
+    lr,
+    seed,
+    device: values.device as Device | undefined,
+    threads: positiveInt("--threads", values.threads),
+    exportPath: values.export,
+    emitDir: values.emit,
+  };
+}
+
+/**
+ * Runs a pipeline with flags from the command line; on an error prints one line to stderr and
+ * exits with status 1.
+ *
+ * @param p A complete pipeline.
+ * @param args The arguments (default `Deno.args`).
+ * @returns The run's result (undefined after `--help`).
+ */
+export async function runCli(
+  p: TrainingPipeline<"data" | "model" | "loss" | "optimizer">,
+  args: readonly string[] = Deno.args,
+): Promise<RunResult | undefined> {
+  try {
+    const options = parseCliArgs(args);
+    if (options === "help") {
+      console.log(USAGE);
+      return undefined;
+    }
+    return await p.run(options);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    console.error(`error: ${message}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The pipeline builder: an immutable, typed description of data, model, loss, optimizer and
+ * epochs. Each call returns a new builder; running or compiling one that lacks data, model, loss
+ * or optimizer is a type error. Execution is delegated to an executor, as Kysely's builders do.
+ * @module
+ */
+import type { Dataset } from "./datasets.ts";
+import type { Layer } from "./layers.ts";
+import type { Loss } from "./losses.ts";
+import type { Optimizer } from "./optimizers.ts";
+
+/** The parts a pipeline needs before it can run. */
+export type Slot = "data" | "model" | "loss" | "optimizer";
+
+/** Loader settings given with the data. */
+export interface DataOptions {
+  /** Samples per batch (default 64, as the tutorial). */
+  readonly batchSize?: number;
+  /** Reshuffle the training set every epoch from the run's seed (default false). */
+  readonly shuffle?: boolean;
+}
+
+/** What a builder holds; the parts are present once their slot is set. */
+export interface PipelineProps {
+  readonly data?: Dataset;
+  readonly batchSize: number;
+  readonly shuffle: boolean;
+  readonly model?: Layer;
+  readonly loss?: Loss;
+  readonly optimizer?: Optimizer;
+  readonly epochs: number;
+  readonly seed?: number;
+}
+
+/** The props of a complete pipeline. */
+export type CompletePipelineProps = PipelineProps & {
+  readonly data: Dataset;
+  readonly model: Layer;
+  readonly loss: Loss;
+  readonly optimizer: Optimizer;
+};
+
+/** Compiles and runs complete pipelines; supplied by the layers below the DSL. */
+export interface PipelineExecutor<Compiled, RunOpts, Result> {
+  compile(props: CompletePipelineProps): Compiled;
+  run(props: CompletePipelineProps, options?: RunOpts): Promise<Result>;
+}
+
+declare const slots: unique symbol;
+
+/** A pipeline under construction; `Set` names the slots filled so far. */
+export interface Pipeline<Set extends Slot, Compiled, RunOpts, Result> {
+  /** Type-level record of the filled slots (never present at run time). */
+  readonly [slots]?: (set: Set) => void;
+  /** The frozen description. */
+  readonly props: PipelineProps;
+  /** Sets the dataset and loader options. */
+  data(dataset: Dataset, options?: DataOptions): Pipeline<Set | "data", Compiled, RunOpts, Result>;
+  /** Sets the model. */
+  model(model: Layer): Pipeline<Set | "model", Compiled, RunOpts, Result>;
+  /** Sets the loss. */
+  loss(loss: Loss): Pipeline<Set | "loss", Compiled, RunOpts, Result>;
+  /** Sets the optimizer. */
+  optimizer(optimizer: Optimizer): Pipeline<Set | "optimizer", Compiled, RunOpts, Result>;
+  /** Sets the number of epochs (default 10). */
+  epochs(epochs: number): Pipeline<Set, Compiled, RunOpts, Result>;
+  /** Fixes the seed of initialisation and shuffling (default: a random seed per run). */
+  seed(seed: number): Pipeline<Set, Compiled, RunOpts, Result>;
+  /** Compiles the pipeline's graphs; a type error unless every slot is set. */
+  compile(this: Pipeline<Slot, Compiled, RunOpts, Result>): Compiled;
+  /** Trains and tests; a type error unless every slot is set. */
+  run(this: Pipeline<Slot, Compiled, RunOpts, Result>, options?: RunOpts): Promise<Result>;
+}
+
+function positiveInt(what: string, n: number): number {
+  if (!Number.isInteger(n) || n <= 0) {
+    throw new RangeError(`Cannot build pipeline: ${what} must be a positive integer, got ${n}`);
+  }
+  return n;
+}
+
+function complete(props: PipelineProps): CompletePipelineProps {
+  const missing = (["data", "model", "loss", "optimizer"] as const).filter((k) => !props[k]);
+  if (missing.length) {
+    throw new TypeError(`Cannot run pipeline: it has no ${missing.join(", ")}`);
+  }
+  return props as CompletePipelineProps;
+}
+
+/**
+ * Creates an empty pipeline bound to an executor.
+ *
+ * @param executor Compiles and runs complete pipelines.
+ * @returns A builder with nothing set.
+ */
+export function createPipeline<Compiled, RunOpts, Result>(
+  executor: PipelineExecutor<Compiled, RunOpts, Result>,
+): Pipeline<never, Compiled, RunOpts, Result> {
+  const make = <S extends Slot>(
+    props: PipelineProps,
+  ): Pipeline<S, Compiled, RunOpts, Result> => {
+    const frozen = Object.freeze(props);
+    const next = <T extends Slot>(patch: Partial<PipelineProps>) =>
+      make<T>({ ...frozen, ...patch });
+    return Object.freeze({
+      props: frozen,
+      data: (dataset: Dataset, options: DataOptions = {}) =>
+        next<S | "data">({
+          data: dataset,
+          batchSize: positiveInt("batchSize", options.batchSize ?? frozen.batchSize),
+          shuffle: options.shuffle ?? frozen.shuffle,
+        }),
+      model: (model: Layer) => next<S | "model">({ model }),
+      loss: (loss: Loss) => next<S | "loss">({ loss }),
+      optimizer: (optimizer: Optimizer) => next<S | "optimizer">({ optimizer }),
+      epochs: (epochs: number) => next<S>({ epochs: positiveInt("epochs", epochs) }),
+      seed: (seed: number) => {
+        if (!Number.isSafeInteger(seed)) {
+          throw new RangeError(`Cannot build pipeline: seed must be a safe integer, got ${seed}`);
+        }
+        return next<S>({ seed });
+      },
+      compile: () => executor.compile(complete(frozen)),
+      run: (options?: RunOpts) => executor.run(complete(frozen), options),
+    });
+  };
+  return make<never>({ batchSize: 64, shuffle: false, epochs: 10 });
+}

@@ -1,0 +1,157 @@
+/**
+ * The training loop: the PyTorch tutorial's `train_loop` and `test_loop`, with its exact log.
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { type CompiledModel, compileModel } from "../compile/compile.ts";
+import { loadDataset } from "../data/datasets.ts";
+import { createLoader } from "../data/loader.ts";
+import type { Dataset } from "../dsl/datasets.ts";
+import type { Layer } from "../dsl/layers.ts";
+import type { Loss } from "../dsl/losses.ts";
+import type { Optimizer } from "../dsl/optimizers.ts";
+import { emitModel } from "../onnx/emit.ts";
+import type { Device } from "../runtime/session.ts";
+import { epochHeader, testLines, trainLine } from "./format.ts";
+import { createTrainer, type Trainer } from "./trainer.ts";
+
+/** A complete pipeline description, as the DSL builds it. */
+export interface PipelineSpec {
+  readonly data: Dataset;
+  readonly batchSize: number;
+  readonly shuffle: boolean;
+  readonly model: Layer;
+  readonly loss: Loss;
+  readonly optimizer: Optimizer;
+  readonly epochs: number;
+  readonly seed?: number;
+}
+
+/** Overrides and settings for one run (the CLI's flags). */
+export interface RunOptions {
+  readonly epochs?: number;
+  readonly batchSize?: number;
+  readonly lr?: number;
+  /** Seeds initialisation and shuffling; a run is reproducible bit for bit with it. */
+  readonly seed?: number;
+  readonly device?: Device;
+  readonly threads?: number;
+  /** Replaces the dataset's root folder. */
+  readonly dataDir?: string;
+  /** Writes the trained inference model here. */
+  readonly exportPath?: string;
+  /** Writes train_step.onnx, eval_step.onnx and inference.onnx (initial weights) here. */
+  readonly emitDir?: string;
+  /** Receives each log line (default: console.log). */
+  readonly log?: (line: string) => void;
+  /** Log a training loss line every this many batches (default 100, as the tutorial). */
+  readonly logEvery?: number;
+}
+
+/** One epoch's figures. */
+export interface EpochResult {
+  readonly epoch: number;
+  /** Mean of the batch losses over the epoch. */
+  readonly trainLoss: number;
+  /** The tutorial's "Avg loss": mean over test batches of each batch's mean loss. */
+  readonly testLoss: number;
+  /** Fraction of test samples classified correctly. */
+  readonly accuracy: number;
+  /** Wall-clock seconds of the training part of the epoch. */
+  readonly trainSeconds: number;
+}
+
+/** What a run returns. */
+export interface RunResult {
+  readonly epochs: readonly EpochResult[];
+  readonly seed: number;
+  /** The trained inference model as ONNX bytes. */
+  exportModel(): Uint8Array;
+}
+
+function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0];
+}
+
+async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
+  await Deno.mkdir(dirname(path) || ".", { recursive: true });
+  await Deno.writeFile(path, bytes);
+}
+
+/**
+ * Compiles a pipeline for its dataset's sample shape.
+ *
+ * @param spec The pipeline.
+ * @param lr Overrides the optimizer's learning rate.
+ * @returns The compiled graphs.
+ */
+export function compilePipeline(spec: PipelineSpec, lr?: number): CompiledModel {
+  return compileModel({
+    data: spec.data,
+    model: spec.model,
+    loss: spec.loss,
+    optimizer: lr === undefined ? spec.optimizer : { ...spec.optimizer, lr },
+  });
+}
+
+/**
+ * Loads data, compiles, trains for the given epochs and tests after each, logging as the PyTorch
+ * tutorial does.
+ *
+ * @param spec The pipeline.
+ * @param options Overrides and settings.
+ * @returns Per-epoch results and the trained model.
+ */
+export async function runPipeline(
+  spec: PipelineSpec,
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const epochs = options.epochs ?? spec.epochs;
+  const batchSize = options.batchSize ?? spec.batchSize;
+  const seed = options.seed ?? spec.seed ?? randomSeed();
+  const logEvery = options.logEvery ?? 100;
+
+  const compiled = compilePipeline(spec, options.lr);
+  const splits = await loadDataset(spec.data, { root: options.dataDir });
+  const trainer: Trainer = await createTrainer(compiled, {
+    seed,
+    device: options.device,
+    threads: options.threads,
+  });
+  try {
+    if (options.emitDir) {
+      await writeFile(join(options.emitDir, "train_step.onnx"), emitModel(compiled.train));
+      await writeFile(join(options.emitDir, "eval_step.onnx"), emitModel(compiled.eval));
+      await writeFile(join(options.emitDir, "inference.onnx"), trainer.exportModel());
+    }
+    const train = createLoader(splits.train, { batchSize, shuffle: spec.shuffle, seed });
+    const test = createLoader(splits.test, { batchSize });
+    const results: EpochResult[] = [];
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      for (const line of epochHeader(epoch)) log(line);
+      const start = performance.now();
+      let index = 0, lossTotal = 0;
+      for (const batch of train) {
+        const loss = await trainer.step(batch);
+        lossTotal += loss;
+        if (index % logEvery === 0) {
+          log(trainLine(loss, index * batchSize + batch.size, train.size));
+        }
+        index++;
+      }
+      const trainSeconds = (performance.now() - start) / 1000;
+      const r = await trainer.evaluate(test);
+      const testLoss = r.batchLossSum / r.batches;
+      const accuracy = r.correct / r.samples;
+      for (const line of testLines(accuracy, testLoss)) log(line);
+      results.push({ epoch, trainLoss: lossTotal / index, testLoss, accuracy, trainSeconds });
+    }
+    log("Done!");
+    const exported = trainer.exportModel();
+    if (options.exportPath) await writeFile(options.exportPath, exported);
+    return { epochs: results, seed, exportModel: () => exported };
+  } finally {
+    await trainer.release();
+  }
+}

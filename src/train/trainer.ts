@@ -1,0 +1,146 @@
+/**
+ * A trainer: holds parameters and optimizer state in host memory and runs the compiled train and
+ * eval graphs on onnxruntime, one batch per `session.run`.
+ * @module
+ */
+import type { CompiledModel } from "../compile/compile.ts";
+import { NAMES } from "../compile/compile.ts";
+import { type Init, nextName } from "../compile/params.ts";
+import type { Batch } from "../data/loader.ts";
+import type { ConstTensor } from "../ir/types.ts";
+import { emitModel } from "../onnx/emit.ts";
+import { createSession, type HostTensor, type SessionOptions } from "../runtime/session.ts";
+import { createRng, type Rng } from "../util/random.ts";
+
+/** Options for {@linkcode createTrainer}. */
+export interface TrainerOptions extends SessionOptions {
+  /** Seeds parameter initialisation. */
+  readonly seed: number;
+}
+
+/** Totals of one pass over evaluation data. */
+export interface EvalResult {
+  /** Sum over batches of each batch's mean loss (the tutorial's `test_loss` before division). */
+  readonly batchLossSum: number;
+  /** Summed per-sample loss. */
+  readonly lossSum: number;
+  readonly correct: number;
+  readonly batches: number;
+  readonly samples: number;
+}
+
+/** Runs training steps and evaluation for one compiled model. */
+export interface Trainer {
+  /** Current parameter values by name (PyTorch state_dict names). */
+  readonly params: ReadonlyMap<string, HostTensor>;
+  /** Current hyperparameter values by name (`lr`), fed each step. */
+  readonly hyper: Map<string, number>;
+  /** One optimizer step on a batch; returns the batch's mean loss. */
+  step(batch: Batch): Promise<number>;
+  /** Evaluates on batches without changing anything. */
+  evaluate(batches: Iterable<Batch>): Promise<EvalResult>;
+  /** The inference model (input → logits) with the current parameters, as ONNX bytes. */
+  exportModel(): Uint8Array;
+  /** Frees the sessions. */
+  release(): Promise<void>;
+}
+
+/**
+ * Fills a tensor as its init rule says; uniform draws are `U(−bound, bound)` from `rng`.
+ *
+ * @param shape Tensor shape.
+ * @param init Init rule.
+ * @param rng Generator.
+ * @returns The float32 data.
+ */
+export function initTensor(shape: readonly number[], init: Init, rng: Rng): Float32Array {
+  const data = new Float32Array(shape.reduce((a, d) => a * d, 1));
+  if (init.kind === "uniform") {
+    const { bound } = init;
+    for (let i = 0; i < data.length; i++) data[i] = -bound + 2 * bound * rng.nextFloat();
+  }
+  return data;
+}
+
+function inputTensor(batch: Batch, sampleShape: readonly number[]): HostTensor {
+  return { dtype: "float32", dims: [batch.size, ...sampleShape], data: batch.x };
+}
+
+/**
+ * Creates a trainer: initialises parameters from the seed and loads the train and eval graphs.
+ *
+ * @param compiled The compiled model.
+ * @param options Seed, device, threads.
+ * @returns The trainer.
+ */
+export async function createTrainer(
+  compiled: CompiledModel,
+  options: TrainerOptions,
+): Promise<Trainer> {
+  const rng = createRng(options.seed);
+  const params = new Map<string, HostTensor>();
+  for (const p of compiled.params) {
+    params.set(p.name, { dtype: "float32", dims: p.shape, data: initTensor(p.shape, p.init, rng) });
+  }
+  const state = new Map<string, HostTensor>();
+  for (const s of compiled.state) {
+    state.set(s.name, { dtype: "float32", dims: s.shape, data: initTensor(s.shape, s.init, rng) });
+  }
+  const hyper = new Map(compiled.hyper.map((h) => [h.name, h.value]));
+  const sampleShape = compiled.eval.inputs[0].value.type.shape.slice(1) as number[];
+
+  const train = await createSession(emitModel(compiled.train), options);
+  const evaluator = await createSession(emitModel(compiled.eval), options);
+
+  const trainer: Trainer = {
+    params,
+    hyper,
+    async step(batch) {
+      const feeds: Record<string, HostTensor> = {
+        [NAMES.input]: inputTensor(batch, sampleShape),
+        [NAMES.target]: { dtype: "int64", dims: [batch.size], data: batch.y },
+      };
+      for (const [name, t] of params) feeds[name] = t;
+      for (const [name, t] of state) feeds[name] = t;
+      for (const [name, v] of hyper) {
+        feeds[name] = { dtype: "float32", dims: [], data: Float32Array.of(v) };
+      }
+      const out = await train.run(feeds);
+      for (const name of params.keys()) params.set(name, out[nextName(name)]);
+      for (const name of state.keys()) state.set(name, out[nextName(name)]);
+      return out[NAMES.loss].data[0] as number;
+    },
+    async evaluate(batches) {
+      let batchLossSum = 0, lossSum = 0, correct = 0, count = 0, samples = 0;
+      const fetch = [NAMES.lossSum, NAMES.correct];
+      for (const batch of batches) {
+        const feeds: Record<string, HostTensor> = {
+          [NAMES.input]: inputTensor(batch, sampleShape),
+          [NAMES.target]: { dtype: "int64", dims: [batch.size], data: batch.y },
+        };
+        for (const [name, t] of params) feeds[name] = t;
+        const out = await evaluator.run(feeds, fetch);
+        const sum = out[NAMES.lossSum].data[0] as number;
+        // PyTorch's loop adds each batch's mean loss as a Python float (double).
+        batchLossSum += Math.fround(sum / batch.size);
+        lossSum += sum;
+        correct += out[NAMES.correct].data[0] as number;
+        count++;
+        samples += batch.size;
+      }
+      return { batchLossSum, lossSum, correct, batches: count, samples };
+    },
+    exportModel() {
+      const values = new Map<string, ConstTensor>();
+      for (const [name, t] of params) {
+        values.set(name, { dtype: t.dtype, shape: t.dims, data: t.data });
+      }
+      return emitModel(compiled.inference(values), { docString: "Exported by onnxtrain" });
+    },
+    async release() {
+      await train.release();
+      await evaluator.release();
+    },
+  };
+  return Object.freeze(trainer);
+}
