@@ -16,6 +16,8 @@ import { createRng, type Rng } from "../util/random.ts";
 export interface TrainerOptions extends SessionOptions {
   /** Seeds parameter initialisation. */
   readonly seed: number;
+  /** Starting values for some parameters by name, instead of their init rule. */
+  readonly initial?: ReadonlyMap<string, Float32Array>;
 }
 
 /** Totals of one pass over evaluation data. */
@@ -80,7 +82,17 @@ export async function createTrainer(
   const rng = createRng(options.seed);
   const params = new Map<string, HostTensor>();
   for (const p of compiled.params) {
-    params.set(p.name, { dtype: "float32", dims: p.shape, data: initTensor(p.shape, p.init, rng) });
+    const data = initTensor(p.shape, p.init, rng);
+    const given = options.initial?.get(p.name);
+    if (given) {
+      if (given.length !== data.length) {
+        throw new RangeError(
+          `Cannot set parameter ${p.name}: expected ${data.length} values for shape [${p.shape}], got ${given.length}`,
+        );
+      }
+      data.set(given);
+    }
+    params.set(p.name, { dtype: "float32", dims: p.shape, data });
   }
   const state = new Map<string, HostTensor>();
   for (const s of compiled.state) {
