@@ -39,9 +39,21 @@ Deno.test("CLI flags parse into run options", () => {
     },
   );
   assert.equal(parseCliArgs(["-h"]), "help");
-  assertThrowsMatch(() => parseCliArgs(["--epochs", "0"]), RangeError, "Invalid --epochs: expected a positive integer, got '0'");
-  assertThrowsMatch(() => parseCliArgs(["--device", "tpu"]), RangeError, "Invalid --device: expected cpu or cuda, got 'tpu'");
-  assertThrowsMatch(() => parseCliArgs(["--lr", "fast"]), RangeError, "Invalid --lr: expected a number ≥ 0, got 'fast'");
+  assertThrowsMatch(
+    () => parseCliArgs(["--epochs", "0"]),
+    RangeError,
+    "Invalid --epochs: expected a positive integer, got '0'",
+  );
+  assertThrowsMatch(
+    () => parseCliArgs(["--device", "tpu"]),
+    RangeError,
+    "Invalid --device: expected cpu or cuda, got 'tpu'",
+  );
+  assertThrowsMatch(
+    () => parseCliArgs(["--lr", "fast"]),
+    RangeError,
+    "Invalid --lr: expected a number ≥ 0, got 'fast'",
+  );
   assert.throws(() => parseCliArgs(["--epoch", "3"]), /Unknown option '--epoch'/);
 });
 

@@ -46,7 +46,9 @@ Deno.test("a feature mismatch names the layer path and both shapes", () => {
 });
 
 Deno.test("nested sequentials name parameters and layers by path, as PyTorch does", () => {
-  const compiled = compile(sequential(flatten(), sequential(linear(784, 8), relu()), linear(8, 10)));
+  const compiled = compile(
+    sequential(flatten(), sequential(linear(784, 8), relu()), linear(8, 10)),
+  );
   assert.deepEqual(compiled.params.map((p) => [p.name, p.shape]), [
     ["1.0.weight", [8, 784]],
     ["1.0.bias", [8]],
@@ -98,7 +100,10 @@ Deno.test("the validator rejects a use before definition and a wrong output type
     CompileError,
     /^Invalid graph g: node 0 \(Relu\) uses value x before it is defined$/,
   );
-  const bad = { ...g.nodes[0], outputs: [{ ...y, type: { dtype: "float32" as const, shape: [3, 2] } }] };
+  const bad = {
+    ...g.nodes[0],
+    outputs: [{ ...y, type: { dtype: "float32" as const, shape: [3, 2] } }],
+  };
   assertThrowsMatch(
     () => validateGraph({ ...g, nodes: [bad] }),
     CompileError,

@@ -171,6 +171,27 @@ Deno.test("Transpose gradient: explicit and default perm", async () => {
   }
 });
 
+Deno.test("Gemm gradient: dC is beta·dY with beta rounded to float32, as the forward uses it", async () => {
+  // In float64 the finite differences cannot resolve a 1e-8 relative error, so check exactly.
+  const b = createGraphBuilder();
+  const a = b.input("a", { dtype: "float64", shape: [2, 3] });
+  const w = b.input("w", { dtype: "float64", shape: [3, 4] });
+  const c = b.input("c", { dtype: "float64", shape: [2, 4] });
+  const dy = b.input("dy", { dtype: "float64", shape: [2, 4] });
+  const y = b.op1("Gemm", [a, w, c], { beta: 1.3 });
+  const [gc] = differentiate(b, b.op1("ReduceSum", [b.op1("Mul", [y, dy])], { keepdims: 0 }), [c]);
+  b.output("gc", gc!);
+  const dys = [0.5, -1, 2, 0.25, 3, -0.75, 1, -2];
+  const zeros = (dims: number[]) => tensor("float64", dims, new Array(dims[0] * dims[1]).fill(0));
+  const out = await runGraph(b.build("beta"), {
+    a: zeros([2, 3]),
+    w: zeros([3, 4]),
+    c: zeros([2, 4]),
+    dy: tensor("float64", [2, 4], dys),
+  });
+  assert.deepEqual(values(out.gc), dys.map((v) => v * Math.fround(1.3)));
+});
+
 // ---- shape ops ----
 
 Deno.test("Flatten gradient: axis 0, 1, 2, -1", async () => {
@@ -225,7 +246,8 @@ Deno.test("Expand gradient: size-1 dims and new leading dims", async () => {
 
 for (const keepdims of [0, 1]) {
   Deno.test(`ReduceSum gradient: keepdims ${keepdims}, several axes`, async () => {
-    for (const axes of [[0], [1], [2], [-1], [0, 2], [2, 0], [0, 1, 2], undefined]) {
+    // [] and no axes input both reduce every axis (noop_with_empty_axes = 0).
+    for (const axes of [[0], [1], [2], [-1], [0, 2], [2, 0], [0, 1, 2], [], undefined]) {
       await checkGradients({
         inputs: { a: input([2, 3, 4]) },
         wrt: ["a"],
@@ -268,6 +290,26 @@ for (const reduction of ["mean", "sum", "none"] as const) {
     await checkGradients({ ...spec, dtype: "float32" });
   });
 }
+
+Deno.test("SoftmaxCrossEntropyLoss gradient: int32 labels", async () => {
+  await checkGradients({
+    inputs: { s: input([4, 3]), l: input([4], { dtype: "int32", data: [1, 2, 0, 1] }) },
+    wrt: ["s"],
+    build: (b, x) => b.op("SoftmaxCrossEntropyLoss", [x.s, x.l], {}, { outputs: 2 })[0],
+  });
+});
+
+Deno.test("SoftmaxCrossEntropyLoss: a loss through log_prob is a CompileError", () => {
+  const b = createGraphBuilder();
+  const s = b.input("s", { dtype: "float64", shape: [4, 3] });
+  const l = b.input("l", { dtype: "int64", shape: [4] });
+  const [, logProb] = b.op("SoftmaxCrossEntropyLoss", [s, l], {}, { outputs: 2 });
+  const loss = b.op1("ReduceSum", [logProb], { keepdims: 0 });
+  assert.throws(
+    () => differentiate(b, loss, [s]),
+    (e) => e instanceof CompileError && /no gradient rule for its log_prob output/.test(e.message),
+  );
+});
 
 // ---- the reverse walk ----
 

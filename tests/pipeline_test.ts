@@ -49,11 +49,16 @@ Deno.test("the pipeline trains: loss falls each epoch, accuracy beats chance, lo
   }
   expected.push(/^Done!$/);
   assert.equal(lines.length, expected.length, lines.join("\n"));
-  lines.forEach((line, i) => assert.match(line, expected[i], `line ${i + 1}: ${JSON.stringify(line)}`));
+  lines.forEach((line, i) =>
+    assert.match(line, expected[i], `line ${i + 1}: ${JSON.stringify(line)}`)
+  );
 
   const [e1, e2, e3] = result.epochs;
   assert.ok(e1.testLoss > e2.testLoss && e2.testLoss > e3.testLoss, "test loss falls each epoch");
-  assert.ok(e1.trainLoss > e2.trainLoss && e2.trainLoss > e3.trainLoss, "train loss falls each epoch");
+  assert.ok(
+    e1.trainLoss > e2.trainLoss && e2.trainLoss > e3.trainLoss,
+    "train loss falls each epoch",
+  );
   assert.ok(e3.accuracy > 0.3, `accuracy ${e3.accuracy} should beat chance (0.1) threefold`);
   // The printed report is the result's numbers.
   const report = lines[lines.length - 3];
@@ -66,7 +71,10 @@ Deno.test("the pipeline trains: loss falls each epoch, accuracy beats chance, lo
 Deno.test("a seed makes a run reproducible bit for bit; another seed differs", async () => {
   const run = (seed: number) => tutorial().epochs(1).run({ seed, log: () => {} });
   const [a, b, c] = [await run(11), await run(11), await run(12)];
-  assert.deepEqual(a.epochs.map((e) => [e.trainLoss, e.testLoss]), b.epochs.map((e) => [e.trainLoss, e.testLoss]));
+  assert.deepEqual(
+    a.epochs.map((e) => [e.trainLoss, e.testLoss]),
+    b.epochs.map((e) => [e.trainLoss, e.testLoss]),
+  );
   assert.deepEqual(new Uint8Array(a.exportModel()), new Uint8Array(b.exportModel()));
   assert.notEqual(a.epochs[0].trainLoss, c.epochs[0].trainLoss);
 });
@@ -75,7 +83,7 @@ Deno.test("--epochs, --batch-size and --lr override the pipeline", async () => {
   const lines: string[] = [];
   await tutorial().run({ epochs: 1, batchSize: 100, lr: 0, seed: 1, log: (l) => lines.push(l) });
   assert.deepEqual(lines.filter((l) => l.startsWith("Epoch")), ["Epoch 1"]);
-  assert.match(lines[2], /^loss: \d\.\d{6}  \[  100\/ 1280\]$/);
+  assert.equal(lines[2].replace(/^loss: \d\.\d{6}/, "loss: X"), "loss: X  [  100/ 1280]");
 });
 
 Deno.test("the exported model, in a fresh session, gives the eval graph's logits", async () => {
@@ -99,7 +107,9 @@ Deno.test("the exported model, in a fresh session, gives the eval graph's logits
 
   // Feed the eval graph the same parameters (read back from the exported initializers' run).
   const compiled = p.compile();
-  const evaluator = await createSession((await import("../src/onnx/emit.ts")).emitModel(compiled.eval));
+  const evaluator = await createSession(
+    (await import("../src/onnx/emit.ts")).emitModel(compiled.eval),
+  );
   const { test } = await loadDataset(fashionMnist({ root, download: false }));
   const params = await paramsOf(bytes);
   for (const size of [7, 64]) {
@@ -123,6 +133,13 @@ async function paramsOf(bytes: Uint8Array) {
     const data = new Float32Array(raw.slice().buffer);
     out[t.name!] = { dtype: "float32", dims: t.dims!.map(Number), data };
   }
-  assert.deepEqual(Object.keys(out), ["1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"]);
+  assert.deepEqual(Object.keys(out), [
+    "1.weight",
+    "1.bias",
+    "3.weight",
+    "3.bias",
+    "5.weight",
+    "5.bias",
+  ]);
   return out;
 }

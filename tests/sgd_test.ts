@@ -53,16 +53,26 @@ Deno.test("one SGD step matches the hand-computed update", async () => {
   const loss = await trainer.step(batch());
   // Worked out independently in float64: loss 0.886108, W' and b' below.
   assertClose([loss], [0.8861079267808494], 1e-6, "loss");
-  assertClose(trainer.params.get("0.weight")!.data as Float32Array, [
-    0.1868855831364039,
-    0.6486881649290468,
-    0.2131144168635961,
-    -0.04868816492904671,
-  ], 1e-6, "weight");
-  assertClose(trainer.params.get("0.bias")!.data as Float32Array, [
-    0.06815633347234419,
-    -0.06815633347234414,
-  ], 1e-6, "bias");
+  assertClose(
+    trainer.params.get("0.weight")!.data as Float32Array,
+    [
+      0.1868855831364039,
+      0.6486881649290468,
+      0.2131144168635961,
+      -0.04868816492904671,
+    ],
+    1e-6,
+    "weight",
+  );
+  assertClose(
+    trainer.params.get("0.bias")!.data as Float32Array,
+    [
+      0.06815633347234419,
+      -0.06815633347234414,
+    ],
+    1e-6,
+    "bias",
+  );
   await trainer.release();
 });
 
@@ -93,6 +103,8 @@ Deno.test("the learning rate is a graph input: changing it needs no recompile", 
   assertClose(trainer.params.get("0.weight")!.data as Float32Array, W0, 1e-7, "unchanged weight");
   trainer.hyper.set("lr", 0.5);
   await trainer.step(batch());
-  assert.ok(Math.abs((trainer.params.get("0.weight")!.data as Float32Array)[0] - 0.18688558) < 1e-6);
+  assert.ok(
+    Math.abs((trainer.params.get("0.weight")!.data as Float32Array)[0] - 0.18688558) < 1e-6,
+  );
   await trainer.release();
 });

@@ -26,7 +26,9 @@ Deno.test("running or compiling an incomplete pipeline is a type error", () => {
 
   // Complete, in any order: compiles and type-checks.
   assert.equal(complete.compile().params.length, 2);
-  const reordered = pipeline().optimizer(sgd({ lr: 0.1 })).loss(crossEntropy()).model(model).data(data);
+  const reordered = pipeline().optimizer(sgd({ lr: 0.1 })).loss(crossEntropy()).model(model).data(
+    data,
+  );
   assert.equal(reordered.epochs(2).compile().params.length, 2);
 });
 

@@ -44,7 +44,7 @@ export const ELEMENTWISE_OPS = {
   Div: {
     infer: binary("Div"),
     grad: ({ b, node, dy, needs }) => {
-      const [x, y] = node.inputs;
+      const [, y] = node.inputs;
       const g = dy[0]!;
       const gx = needs[0] || needs[1] ? b.op1("Div", [g, y]) : null;
       // d(x/y)/dy = -x/y² = -(g/y)·(x/y)

@@ -90,11 +90,12 @@ export const LINALG_OPS = {
         : tB
         ? b.op1("Gemm", [g, x], { transA: 1, transB: tA, alpha })
         : b.op1("Gemm", [x, g], { transA: 1 - tA, transB: 0, alpha });
+      // beta is an ONNX FLOAT attribute, so the forward pass uses it rounded to float32.
       const dC = !needs[2]
         ? null
         : beta === 1
         ? g
-        : b.op1("Mul", [g, b.scalar(beta, g.type.dtype)]);
+        : b.op1("Mul", [g, b.scalar(Math.fround(beta), g.type.dtype)]);
       return [dA, dB, dC];
     },
   },

@@ -93,8 +93,12 @@ export const NN_OPS = {
       // d loss_i / d scores_i = softmax(scores_i) − onehot(label_i), scaled by the reduction.
       const p = b.op1("Softmax", [scores], { axis: 1 });
       const dtype = scores!.type.dtype;
+      // onnxruntime's OneHot has no kernel for int32 indices with an int64 depth.
+      const indices = labels!.type.dtype === "int64"
+        ? labels
+        : b.op1("Cast", [labels], { to: "int64" });
       let onehot = b.op1("OneHot", [
-        labels,
+        indices,
         b.ints([classes]),
         b.constant({
           dtype: "float32",

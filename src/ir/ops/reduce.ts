@@ -5,8 +5,10 @@ import { arg, constInts, normAxis, numAttr, type OpDef, type OpName } from "./op
 
 function reducedAxes(op: string, x: Value, axesInput: Value | null | undefined): number[] {
   const rank = x.type.shape.length;
-  if (!axesInput) return [...Array(rank).keys()];
-  return constInts(op, axesInput, "axes").map((a) => normAxis(op, a, rank));
+  const axes = axesInput ? constInts(op, axesInput, "axes") : [];
+  // No axes, or an empty list (noop_with_empty_axes is unsupported), reduces every axis.
+  if (axes.length === 0) return [...Array(rank).keys()];
+  return axes.map((a) => normAxis(op, a, rank));
 }
 
 /** Reduction op table. */
