@@ -15,7 +15,12 @@ export interface LoadOptions {
   readonly root?: string;
 }
 
-const LOADERS: { readonly [K in Dataset["kind"]]: (ds: Extract<Dataset, { kind: K }>, o: LoadOptions) => Promise<Splits> } = {
+const LOADERS: {
+  readonly [K in Dataset["kind"]]: (
+    ds: Extract<Dataset, { kind: K }>,
+    o: LoadOptions,
+  ) => Promise<Splits>;
+} = {
   "fashion-mnist": (ds, o) => loadFashionMnist({ root: o.root ?? ds.root, download: ds.download }),
 };
 

@@ -1,0 +1,83 @@
+// The emitted graphs checked by ONNX's own reference tooling: onnx.checker with full_check and
+// strict shape inference (Debian's python3-onnx 1.12, which .ci/run installs). Ignored, and
+// reported as such, where /usr/bin/python3 has no onnx module.
+import { join } from "node:path";
+import {
+  compileModel,
+  crossEntropy,
+  emitModel,
+  flatten,
+  linear,
+  relu,
+  sequential,
+  sgd,
+} from "../mod.ts";
+import { createTrainer } from "../src/train/trainer.ts";
+import { formatShape } from "../src/ir/types.ts";
+import { assert } from "./_assert.ts";
+
+const PYTHON = "/usr/bin/python3";
+
+async function hasOnnx(): Promise<boolean> {
+  try {
+    const { success } = await new Deno.Command(PYTHON, {
+      args: ["-c", "import onnx"],
+      stderr: "null",
+    })
+      .output();
+    return success;
+  } catch {
+    return false;
+  }
+}
+
+const CHECK = `
+import json, sys, onnx
+out = {}
+for path in sys.argv[1:]:
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    out[path] = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
+                 for o in inferred.graph.output}
+print(json.dumps(out))
+`;
+
+Deno.test({
+  name: "onnx.checker accepts the train, eval and inference graphs; its shapes equal ours",
+  ignore: !(await hasOnnx()),
+  async fn() {
+    const compiled = compileModel({
+      data: { sampleShape: [1, 28, 28], classes: 10 },
+      model: sequential(flatten(), linear(784, 32), relu(), linear(32, 32), relu(), linear(32, 10)),
+      loss: crossEntropy(),
+      optimizer: sgd({ lr: 1e-3, momentum: 0.9, weightDecay: 1e-4 }),
+    });
+    const trainer = await createTrainer(compiled, { seed: 1 });
+    const dir = await Deno.makeTempDir({ prefix: "onnxtrain-checker-" });
+    const files = {
+      train: join(dir, "train_step.onnx"),
+      eval: join(dir, "eval_step.onnx"),
+      inference: join(dir, "inference.onnx"),
+    };
+    await Deno.writeFile(files.train, emitModel(compiled.train));
+    await Deno.writeFile(files.eval, emitModel(compiled.eval));
+    await Deno.writeFile(files.inference, trainer.exportModel());
+    await trainer.release();
+
+    const { success, stdout, stderr } = await new Deno.Command(PYTHON, {
+      args: ["-c", CHECK, files.train, files.eval, files.inference],
+    }).output();
+    const err = new TextDecoder().decode(stderr);
+    assert.ok(success, `onnx.checker rejected a graph:\n${err}`);
+    const shapes = JSON.parse(new TextDecoder().decode(stdout));
+    for (const [key, graph] of [["train", compiled.train], ["eval", compiled.eval]] as const) {
+      const theirs = shapes[files[key]];
+      for (const port of graph.outputs) {
+        assert.equal(formatShape(theirs[port.name]), formatShape(port.value.type.shape), port.name);
+      }
+    }
+    assert.deepEqual(shapes[files.inference], { logits: ["N", 10] });
+    assert.deepEqual(shapes[files.train]["1.weight.momentum_buffer.next"], [32, 784]);
+  },
+});
