@@ -6,26 +6,14 @@ import { dirname, join } from "node:path";
 import { type CompiledModel, compileModel } from "../compile/compile.ts";
 import { loadDataset } from "../data/datasets.ts";
 import { createLoader } from "../data/loader.ts";
-import type { Dataset } from "../dsl/datasets.ts";
-import type { Layer } from "../dsl/layers.ts";
-import type { Loss } from "../dsl/losses.ts";
-import type { Optimizer } from "../dsl/optimizers.ts";
+import type { CompletePipelineProps } from "../dsl/pipeline.ts";
 import { emitModel } from "../onnx/emit.ts";
 import type { Device } from "../runtime/session.ts";
 import { epochHeader, testLines, trainLine } from "./format.ts";
 import { createTrainer, type Trainer } from "./trainer.ts";
 
 /** A complete pipeline description, as the DSL builds it. */
-export interface PipelineSpec {
-  readonly data: Dataset;
-  readonly batchSize: number;
-  readonly shuffle: boolean;
-  readonly model: Layer;
-  readonly loss: Loss;
-  readonly optimizer: Optimizer;
-  readonly epochs: number;
-  readonly seed?: number;
-}
+export type PipelineSpec = CompletePipelineProps;
 
 /** Overrides and settings for one run (the CLI's flags). */
 export interface RunOptions {
