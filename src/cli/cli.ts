@@ -22,6 +22,18 @@ Options:
   --emit DIR          write train_step.onnx, eval_step.onnx and inference.onnx to DIR
   -h, --help          show this text`;
 
+const EXPECTED_ERRORS = new Set([
+  "CompileError",
+  "DeviceError",
+  "FashionMnistError",
+  "IdxFormatError",
+  "RangeError",
+  "TypeError",
+  "NotCapable",
+  "PermissionDenied",
+  "NotFound",
+]);
+
 function positiveInt(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -104,8 +116,10 @@ export async function runCli(
     }
     return await p.run(options);
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    console.error(`error: ${message}`);
+    // Expected failures (bad flags, shapes, data, devices, permissions) are one line; anything
+    // else is a bug and keeps its stack.
+    const expected = e instanceof Error && EXPECTED_ERRORS.has(e.name);
+    console.error(expected ? `error: ${(e as Error).message}` : e);
     Deno.exit(1);
   }
 }

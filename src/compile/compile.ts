@@ -46,6 +46,8 @@ export interface CompiledModel {
   readonly train: Graph;
   /** Inputs: input, target, parameters. Outputs: loss_sum, correct, logits. */
   readonly eval: Graph;
+  /** One sample's shape: the input is `[N, ...sampleShape]`. */
+  readonly sampleShape: readonly number[];
   readonly params: readonly ParamSpec[];
   readonly state: readonly StateSpec[];
   readonly hyper: readonly HyperSpec[];
@@ -130,6 +132,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
   return Object.freeze({
     train,
     eval: evalGraph,
+    sampleShape: Object.freeze([...spec.data.sampleShape]),
     params: Object.freeze(fwd.params.map((p) => p.spec)),
     state: Object.freeze(step.state.map((s) => s.spec)),
     hyper: Object.freeze([...step.hyper]),

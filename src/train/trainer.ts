@@ -99,7 +99,7 @@ export async function createTrainer(
     state.set(s.name, { dtype: "float32", dims: s.shape, data: initTensor(s.shape, s.init, rng) });
   }
   const hyper = new Map(compiled.hyper.map((h) => [h.name, h.value]));
-  const sampleShape = compiled.eval.inputs[0].value.type.shape.slice(1) as number[];
+  const { sampleShape } = compiled;
 
   const train = await createSession(emitModel(compiled.train), options);
   const evaluator = await createSession(emitModel(compiled.eval), options);
