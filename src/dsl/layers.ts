@@ -3,6 +3,8 @@
  * @module
  */
 
+import { positiveInt } from "./_validate.ts";
+
 /** Flattens every dimension after the batch into one (PyTorch's `nn.Flatten()`). */
 export interface FlattenLayer {
   readonly kind: "flatten";
@@ -47,13 +49,6 @@ export function flatten(): FlattenLayer {
   return Object.freeze({ kind: "flatten" });
 }
 
-function positiveInt(what: string, n: number): number {
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new RangeError(`Cannot create layer: ${what} must be a positive integer, got ${n}`);
-  }
-  return n;
-}
-
 /**
  * A fully connected layer, initialised as PyTorch does (uniform in ±1/√inFeatures).
  *
@@ -75,8 +70,8 @@ export function linear(
 ): LinearLayer {
   return Object.freeze({
     kind: "linear",
-    inFeatures: positiveInt("inFeatures", inFeatures),
-    outFeatures: positiveInt("outFeatures", outFeatures),
+    inFeatures: positiveInt("Cannot create layer", "inFeatures", inFeatures),
+    outFeatures: positiveInt("Cannot create layer", "outFeatures", outFeatures),
     bias: options.bias ?? true,
   });
 }

@@ -4,6 +4,7 @@
  * or optimizer is a type error. Execution is delegated to an executor, as Kysely's builders do.
  * @module
  */
+import { positiveInt } from "./_validate.ts";
 import type { Dataset } from "./datasets.ts";
 import type { Layer } from "./layers.ts";
 import type { Loss } from "./losses.ts";
@@ -72,12 +73,7 @@ export interface Pipeline<Set extends Slot, Compiled, RunOpts, Result> {
   run(this: Pipeline<Slot, Compiled, RunOpts, Result>, options?: RunOpts): Promise<Result>;
 }
 
-function positiveInt(what: string, n: number): number {
-  if (!Number.isInteger(n) || n <= 0) {
-    throw new RangeError(`Cannot build pipeline: ${what} must be a positive integer, got ${n}`);
-  }
-  return n;
-}
+const BUILD = "Cannot build pipeline";
 
 function complete(props: PipelineProps): CompletePipelineProps {
   const missing = (["data", "model", "loss", "optimizer"] as const).filter((k) => !props[k]);
@@ -107,13 +103,13 @@ export function createPipeline<Compiled, RunOpts, Result>(
       data: (dataset: Dataset, options: DataOptions = {}) =>
         next<S | "data">({
           data: dataset,
-          batchSize: positiveInt("batchSize", options.batchSize ?? frozen.batchSize),
+          batchSize: positiveInt(BUILD, "batchSize", options.batchSize ?? frozen.batchSize),
           shuffle: options.shuffle ?? frozen.shuffle,
         }),
       model: (model: Layer) => next<S | "model">({ model }),
       loss: (loss: Loss) => next<S | "loss">({ loss }),
       optimizer: (optimizer: Optimizer) => next<S | "optimizer">({ optimizer }),
-      epochs: (epochs: number) => next<S>({ epochs: positiveInt("epochs", epochs) }),
+      epochs: (epochs: number) => next<S>({ epochs: positiveInt(BUILD, "epochs", epochs) }),
       seed: (seed: number) => {
         if (!Number.isSafeInteger(seed)) {
           throw new RangeError(`Cannot build pipeline: seed must be a safe integer, got ${seed}`);

@@ -94,10 +94,7 @@ export function createGraphBuilder(base?: Graph): GraphBuilder {
       return value;
     },
     constant(tensor, name) {
-      const known = tensor.data instanceof BigInt64Array && tensor.shape.length <= 1
-        ? Array.from(tensor.data, Number)
-        : undefined;
-      const type = { dtype: tensor.dtype, shape: tensor.shape, ...(known ? { known } : {}) };
+      const [type] = OPS.Constant.infer([], { value: tensor });
       const value = newValue(name ?? `const${nextId}`, type, tensor);
       nodes.push(
         Object.freeze({ op: "Constant", inputs: [], outputs: [value], attrs: { value: tensor } }),

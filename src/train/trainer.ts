@@ -64,8 +64,18 @@ export function initTensor(shape: readonly number[], init: Init, rng: Rng): Floa
   return data;
 }
 
-function inputTensor(batch: Batch, sampleShape: readonly number[]): HostTensor {
-  return { dtype: "float32", dims: [batch.size, ...sampleShape], data: batch.x };
+/** Feeds of a batch (input and target) plus the given named tensors. */
+function batchFeeds(
+  batch: Batch,
+  sampleShape: readonly number[],
+  ...named: ReadonlyMap<string, HostTensor>[]
+): Record<string, HostTensor> {
+  const feeds: Record<string, HostTensor> = {
+    [NAMES.input]: { dtype: "float32", dims: [batch.size, ...sampleShape], data: batch.x },
+    [NAMES.target]: { dtype: "int64", dims: [batch.size], data: batch.y },
+  };
+  for (const tensors of named) for (const [name, t] of tensors) feeds[name] = t;
+  return feeds;
 }
 
 /**
@@ -108,12 +118,7 @@ export async function createTrainer(
     params,
     hyper,
     async step(batch) {
-      const feeds: Record<string, HostTensor> = {
-        [NAMES.input]: inputTensor(batch, sampleShape),
-        [NAMES.target]: { dtype: "int64", dims: [batch.size], data: batch.y },
-      };
-      for (const [name, t] of params) feeds[name] = t;
-      for (const [name, t] of state) feeds[name] = t;
+      const feeds = batchFeeds(batch, sampleShape, params, state);
       for (const [name, v] of hyper) {
         feeds[name] = { dtype: "float32", dims: [], data: Float32Array.of(v) };
       }
@@ -126,12 +131,7 @@ export async function createTrainer(
       let batchLossSum = 0, lossSum = 0, correct = 0, count = 0, samples = 0;
       const fetch = [NAMES.lossSum, NAMES.correct];
       for (const batch of batches) {
-        const feeds: Record<string, HostTensor> = {
-          [NAMES.input]: inputTensor(batch, sampleShape),
-          [NAMES.target]: { dtype: "int64", dims: [batch.size], data: batch.y },
-        };
-        for (const [name, t] of params) feeds[name] = t;
-        const out = await evaluator.run(feeds, fetch);
+        const out = await evaluator.run(batchFeeds(batch, sampleShape, params), fetch);
         const sum = out[NAMES.lossSum].data[0] as number;
         // PyTorch's loop adds each batch's mean loss as a Python float (double).
         batchLossSum += Math.fround(sum / batch.size);
