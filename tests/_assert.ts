@@ -21,6 +21,15 @@ export function assertClose(
   }
 }
 
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+function checkError(e: unknown, cls: ErrorClass, pattern: RegExp | string): Error {
+  assert.ok(e instanceof cls, `expected ${cls.name}, got ${e}`);
+  if (typeof pattern === "string") assert.equal(e.message, pattern);
+  else assert.match(e.message, pattern);
+  return e;
+}
+
 /** Asserts that `fn` throws an error of class `cls` whose message matches `pattern`. */
 export function assertThrowsMatch(
   fn: () => unknown,
@@ -30,10 +39,7 @@ export function assertThrowsMatch(
   try {
     fn();
   } catch (e) {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${e}`);
-    if (typeof pattern === "string") assert.equal((e as Error).message, pattern);
-    else assert.match((e as Error).message, pattern);
-    return e as Error;
+    return checkError(e, cls, pattern);
   }
   throw new assert.AssertionError({ message: `expected ${cls.name} to be thrown` });
 }
@@ -47,10 +53,7 @@ export async function assertRejectsMatch(
   try {
     await fn();
   } catch (e) {
-    assert.ok(e instanceof cls, `expected ${cls.name}, got ${e}`);
-    if (typeof pattern === "string") assert.equal((e as Error).message, pattern);
-    else assert.match((e as Error).message, pattern);
-    return e as Error;
+    return checkError(e, cls, pattern);
   }
   throw new assert.AssertionError({ message: `expected ${cls.name} to be rejected` });
 }
