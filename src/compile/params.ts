@@ -3,6 +3,8 @@
 /** How a tensor starts out. */
 export type Init =
   | { readonly kind: "uniform"; readonly bound: number }
+  | { readonly kind: "normal"; readonly std: number }
+  | { readonly kind: "constant"; readonly value: number }
   | { readonly kind: "zeros" };
 
 /** A trainable parameter: a graph input of the train and eval graphs, an initializer on export. */

@@ -48,7 +48,8 @@ export interface Trainer {
 }
 
 /**
- * Fills a tensor as its init rule says; uniform draws are `U(−bound, bound)` from `rng`.
+ * Fills a tensor as its init rule says: uniform draws are `U(−bound, bound)` from `rng`, normal
+ * draws `N(0, std²)` by Box–Muller.
  *
  * @param shape Tensor shape.
  * @param init Init rule.
@@ -57,9 +58,24 @@ export interface Trainer {
  */
 export function initTensor(shape: readonly number[], init: Init, rng: Rng): Float32Array {
   const data = new Float32Array(shape.reduce((a, d) => a * d, 1));
-  if (init.kind === "uniform") {
-    const { bound } = init;
-    for (let i = 0; i < data.length; i++) data[i] = -bound + 2 * bound * rng.nextFloat();
+  switch (init.kind) {
+    case "uniform": {
+      const { bound } = init;
+      for (let i = 0; i < data.length; i++) data[i] = -bound + 2 * bound * rng.nextFloat();
+      break;
+    }
+    case "normal":
+      // Box–Muller, two draws per value, so the stream position depends only on the size.
+      for (let i = 0; i < data.length; i++) {
+        const u = 1 - rng.nextFloat(), v = rng.nextFloat();
+        data[i] = init.std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+      }
+      break;
+    case "constant":
+      data.fill(init.value);
+      break;
+    case "zeros":
+      break;
   }
   return data;
 }

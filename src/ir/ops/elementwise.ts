@@ -2,9 +2,9 @@
 import { broadcastShapes } from "../broadcast.ts";
 import { CompileError } from "../errors.ts";
 import type { DType, TensorType } from "../types.ts";
-import { arg, type OpDef, type OpName } from "./op_def.ts";
+import { arg, type OpDef } from "./op_def.ts";
 
-function binary(op: string, outDtype?: DType): OpDef["infer"] {
+export function binary(op: string, outDtype?: DType): OpDef["infer"] {
   return (inputs) => {
     const a = arg(op, inputs, 0), b = arg(op, inputs, 1);
     if (a.type.dtype !== b.type.dtype) {
@@ -19,9 +19,24 @@ function binary(op: string, outDtype?: DType): OpDef["infer"] {
   };
 }
 
-function unary(op: string): OpDef["infer"] {
+export function unary(op: string): OpDef["infer"] {
   return (inputs) => [arg(op, inputs, 0).type];
 }
+
+/** The ops this file defines. */
+export type ElementwiseOpName =
+  | "Add"
+  | "Sub"
+  | "Mul"
+  | "Div"
+  | "Neg"
+  | "Identity"
+  | "Exp"
+  | "Relu"
+  | "Greater"
+  | "Equal"
+  | "Where"
+  | "Cast";
 
 /** Elementwise op table. */
 export const ELEMENTWISE_OPS = {
@@ -102,4 +117,4 @@ export const ELEMENTWISE_OPS = {
       return [{ dtype: to as DType, shape: x.type.shape }];
     },
   },
-} satisfies Partial<Record<OpName, OpDef>>;
+} satisfies Record<ElementwiseOpName, OpDef>;

@@ -3,7 +3,7 @@ import type { GraphBuilder } from "../builder.ts";
 import { broadcastShapes } from "../broadcast.ts";
 import { CompileError } from "../errors.ts";
 import { type Dim, formatShape, type Value } from "../types.ts";
-import { arg, expectFloat, numAttr, type OpDef, type OpName } from "./op_def.ts";
+import { arg, expectFloat, numAttr, type OpDef } from "./op_def.ts";
 
 function sameDim(a: Dim, b: Dim): boolean {
   return a === b || typeof a === "string" || typeof b === "string";
@@ -16,6 +16,12 @@ function transposeLast2(b: GraphBuilder, v: Value): Value {
   [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
   return b.op1("Transpose", [v], { perm });
 }
+
+/** The ops this file defines. */
+export type LinalgOpName =
+  | "MatMul"
+  | "Gemm"
+  | "Transpose";
 
 /** Matrix-product op table. */
 export const LINALG_OPS = {
@@ -121,4 +127,4 @@ export const LINALG_OPS = {
       return [b.op1("Transpose", [dy[0]], { perm: inverse })];
     },
   },
-} satisfies Partial<Record<OpName, OpDef>>;
+} satisfies Record<LinalgOpName, OpDef>;

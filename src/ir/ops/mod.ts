@@ -2,11 +2,14 @@
  * The op table: one row per op, holding its shape rule and its gradient rule together.
  * @module
  */
+import { CONV_OPS } from "./conv.ts";
 import { ELEMENTWISE_OPS } from "./elementwise.ts";
 import { LINALG_OPS } from "./linalg.ts";
+import { MATH_OPS } from "./math.ts";
 import { NN_OPS } from "./nn.ts";
 import type { OpDef, OpName } from "./op_def.ts";
 import { REDUCE_OPS } from "./reduce.ts";
+import { SCATTER_OPS } from "./scatter.ts";
 import { SHAPE_OPS } from "./shape.ts";
 
 export type { GradArgs, GradRule, OpDef, OpName } from "./op_def.ts";
@@ -18,6 +21,9 @@ export const OPS: Readonly<Record<OpName, OpDef>> = Object.freeze({
   ...SHAPE_OPS,
   ...REDUCE_OPS,
   ...NN_OPS,
+  ...MATH_OPS,
+  ...CONV_OPS,
+  ...SCATTER_OPS,
 });
 
 /** Whether `name` is an op the IR knows. */

@@ -1,16 +1,7 @@
 /** Neural-network ops: Softmax, LogSoftmax, OneHot, SoftmaxCrossEntropyLoss. @module */
 import { CompileError } from "../errors.ts";
 import { formatShape, type TensorType } from "../types.ts";
-import {
-  arg,
-  constInts,
-  expectFloat,
-  normAxis,
-  numAttr,
-  type OpDef,
-  type OpName,
-  strAttr,
-} from "./op_def.ts";
+import { arg, constInts, expectFloat, normAxis, numAttr, type OpDef, strAttr } from "./op_def.ts";
 
 const softmaxInfer = (op: string): OpDef["infer"] => (inputs, attrs) => {
   const x = arg(op, inputs, 0);
@@ -18,6 +9,13 @@ const softmaxInfer = (op: string): OpDef["infer"] => (inputs, attrs) => {
   normAxis(op, numAttr(attrs, "axis", -1), x.type.shape.length);
   return [x.type];
 };
+
+/** The ops this file defines. */
+export type NnOpName =
+  | "Softmax"
+  | "LogSoftmax"
+  | "OneHot"
+  | "SoftmaxCrossEntropyLoss";
 
 /** Neural-network op table. */
 export const NN_OPS = {
@@ -119,4 +117,4 @@ export const NN_OPS = {
       return [b.op1("Mul", [diff, scale]), null, null];
     },
   },
-} satisfies Partial<Record<OpName, OpDef>>;
+} satisfies Record<NnOpName, OpDef>;

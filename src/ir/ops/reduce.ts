@@ -1,7 +1,7 @@
 /** Reductions: ReduceSum and ArgMax. @module */
 import { CompileError } from "../errors.ts";
 import type { Dim, Value } from "../types.ts";
-import { arg, constInts, normAxis, numAttr, type OpDef, type OpName } from "./op_def.ts";
+import { arg, constInts, normAxis, numAttr, type OpDef } from "./op_def.ts";
 
 function reducedAxes(op: string, x: Value, axesInput: Value | null | undefined): number[] {
   const rank = x.type.shape.length;
@@ -10,6 +10,11 @@ function reducedAxes(op: string, x: Value, axesInput: Value | null | undefined):
   if (axes.length === 0) return [...Array(rank).keys()];
   return axes.map((a) => normAxis(op, a, rank));
 }
+
+/** The ops this file defines. */
+export type ReduceOpName =
+  | "ReduceSum"
+  | "ArgMax";
 
 /** Reduction op table. */
 export const REDUCE_OPS = {
@@ -46,4 +51,4 @@ export const REDUCE_OPS = {
       return [{ dtype: "int64", shape }];
     },
   },
-} satisfies Partial<Record<OpName, OpDef>>;
+} satisfies Record<ReduceOpName, OpDef>;

@@ -1,15 +1,27 @@
 /** Shape-manipulating ops: Flatten, Reshape, Shape, Gather, Unsqueeze, Expand, Constant. @module */
 import { broadcastShapes } from "../broadcast.ts";
-import { dimProduct, dimQuotient } from "../dims.ts";
+import { dimProduct, dimQuotient, dimsEqual } from "../dims.ts";
 import { CompileError } from "../errors.ts";
 import { type ConstTensor, type Dim, formatShape, type TensorType, type Value } from "../types.ts";
 import type { GraphBuilder } from "../builder.ts";
-import { arg, constInts, knownDims, normAxis, numAttr, type OpDef, type OpName } from "./op_def.ts";
+import { arg, constInts, knownDims, normAxis, numAttr, type OpDef } from "./op_def.ts";
 
 /** Reshapes `g` to the shape of `like`, taken at run time so symbolic dimensions work. */
 export function reshapeLike(b: GraphBuilder, g: Value, like: Value): Value {
   return b.op1("Reshape", [g, b.op1("Shape", [like])]);
 }
+
+/** The ops this file defines. */
+export type ShapeOpName =
+  | "Constant"
+  | "Flatten"
+  | "Reshape"
+  | "Shape"
+  | "Gather"
+  | "Unsqueeze"
+  | "Expand"
+  | "Concat"
+  | "Slice";
 
 /** Shape-op table. */
 export const SHAPE_OPS = {
@@ -104,4 +116,66 @@ export const SHAPE_OPS = {
     // The reverse walk sums the broadcast gradient back to the input's shape.
     grad: ({ dy }) => [dy[0], null],
   },
-} satisfies Partial<Record<OpName, OpDef>>;
+  Concat: {
+    infer: (inputs, attrs) => {
+      if (inputs.length === 0) throw new CompileError("Concat expects at least one input");
+      const xs = inputs.map((_, i) => arg("Concat", inputs, i));
+      const first = xs[0].type;
+      const axis = normAxis("Concat", numAttr(attrs, "axis", 0), first.shape.length);
+      const shape: Dim[] = [...first.shape];
+      for (const x of xs.slice(1)) {
+        const s = x.type.shape;
+        const same = s.length === first.shape.length && x.type.dtype === first.dtype &&
+          s.every((d, i) =>
+            i === axis || dimsEqual(d, first.shape[i]) || typeof d === "string" ||
+            typeof first.shape[i] === "string"
+          );
+        if (!same) {
+          throw new CompileError(
+            `Concat along axis ${axis} expects inputs that agree elsewhere, got ${
+              xs.map((v) => formatShape(v.type.shape)).join(" and ")
+            }`,
+          );
+        }
+        const [a, c] = [shape[axis], s[axis]];
+        shape[axis] = typeof a === "number" && typeof c === "number" ? a + c : `${a}+${c}`;
+      }
+      return [{ dtype: first.dtype, shape }];
+    },
+  },
+  Slice: {
+    // starts, ends, axes, steps as constant int64 inputs; static dims of sliced axes.
+    infer: (inputs) => {
+      const op = "Slice";
+      const x = arg(op, inputs, 0);
+      const s = x.type.shape;
+      const starts = constInts(op, inputs[1], "starts"), ends = constInts(op, inputs[2], "ends");
+      const axes = inputs[3] ? constInts(op, inputs[3], "axes") : starts.map((_, i) => i);
+      const steps = inputs[4] ? constInts(op, inputs[4], "steps") : starts.map(() => 1);
+      const shape: Dim[] = [...s];
+      axes.forEach((a, i) => {
+        const axis = normAxis(op, a, s.length);
+        const d = s[axis];
+        if (typeof d !== "number") {
+          throw new CompileError(
+            `Slice needs a static size on axis ${axis}, got ${formatShape(s)}`,
+          );
+        }
+        const step = steps[i];
+        if (step === 0) throw new CompileError("Slice step must not be 0");
+        const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+        let start = starts[i] < 0 ? starts[i] + d : starts[i];
+        let end = ends[i] < 0 ? ends[i] + d : ends[i];
+        if (step > 0) {
+          start = clamp(start, 0, d);
+          end = clamp(end, 0, d);
+        } else {
+          start = clamp(start, 0, d - 1);
+          end = clamp(end, -1, d - 1);
+        }
+        shape[axis] = Math.max(0, Math.ceil((end - start) / step));
+      });
+      return [{ dtype: x.type.dtype, shape }];
+    },
+  },
+} satisfies Record<ShapeOpName, OpDef>;
