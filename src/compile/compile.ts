@@ -9,17 +9,43 @@ import type { Optimizer } from "../dsl/optimizers.ts";
 import { differentiate } from "../autodiff/differentiate.ts";
 import { createGraphBuilder, type GraphBuilder } from "../ir/builder.ts";
 import { CompileError } from "../ir/errors.ts";
-import type { ConstTensor, Graph, Value } from "../ir/types.ts";
+import type { ConstTensor, Graph, TensorType, Value } from "../ir/types.ts";
 import { validateGraph } from "../ir/validate.ts";
 import { applyOptimizer } from "../optim/optimizer.ts";
 import { lossLowering } from "./lower_loss.ts";
 import { createParamRegistry, lowerLayer, type Mode } from "./lower_model.ts";
 import { type HyperSpec, nextName, type ParamSpec, type StateSpec } from "./params.ts";
 
-/** What the compiler needs to know about the data: one sample's shape and the class count. */
+/**
+ * What the compiler needs to know about the data: one sample's shape and element type, and the
+ * targets: class indices (`classes`, int64 `[N]`) or float tensors (`targetShape`, float32
+ * `[N, ...targetShape]`). Exactly one of `classes` and `targetShape` is set.
+ */
 export interface DataSignature {
   readonly sampleShape: readonly number[];
-  readonly classes: number;
+  /** Element type of the model input (default float32; int64 for token ids). */
+  readonly inputDtype?: "float32" | "int64";
+  /** Class-index targets: the number of classes. */
+  readonly classes?: number;
+  /** Float targets: one sample's target shape. */
+  readonly targetShape?: readonly number[];
+}
+
+/** The graph type of a batch of model inputs. */
+export function inputType(data: DataSignature): TensorType {
+  return { dtype: data.inputDtype ?? "float32", shape: ["N", ...data.sampleShape] };
+}
+
+/** The graph type of a batch of targets: int64 `[N]` class indices or float32 `[N, ...shape]`. */
+export function targetType(data: DataSignature): TensorType {
+  if (data.targetShape && data.classes !== undefined) {
+    throw new CompileError(
+      "Cannot compile model: the data declares both class targets and float targets",
+    );
+  }
+  return data.targetShape
+    ? { dtype: "float32", shape: ["N", ...data.targetShape] }
+    : { dtype: "int64", shape: ["N"] };
 }
 
 /** Everything to compile. */
@@ -48,6 +74,10 @@ export interface CompiledModel {
   readonly eval: Graph;
   /** One sample's shape: the input is `[N, ...sampleShape]`. */
   readonly sampleShape: readonly number[];
+  /** Type of the `input` graph input. */
+  readonly inputType: TensorType;
+  /** Type of the `target` graph input. */
+  readonly targetType: TensorType;
   readonly params: readonly ParamSpec[];
   readonly state: readonly StateSpec[];
   readonly hyper: readonly HyperSpec[];
@@ -79,11 +109,11 @@ interface Forward {
 
 function lowerForward(spec: ModelSpec, mode: Mode, withTarget: boolean): Forward {
   const b = createGraphBuilder();
-  const input = b.input(NAMES.input, { dtype: "float32", shape: ["N", ...spec.data.sampleShape] });
-  const target = withTarget ? b.input(NAMES.target, { dtype: "int64", shape: ["N"] }) : input;
+  const input = b.input(NAMES.input, inputType(spec.data));
+  const target = withTarget ? b.input(NAMES.target, targetType(spec.data)) : input;
   const registry = createParamRegistry(b);
   const logits = lowerLayer(spec.model, input, { b, mode, param: registry.param }, "");
-  lossLowering(spec.loss).check(logits, spec.data.classes);
+  if (withTarget) lossLowering(spec.loss).check(logits, target, spec.data);
   return { b, input, target, logits, params: registry.params };
 }
 
@@ -133,6 +163,8 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     train,
     eval: evalGraph,
     sampleShape: Object.freeze([...spec.data.sampleShape]),
+    inputType: inputType(spec.data),
+    targetType: targetType(spec.data),
     params: Object.freeze(fwd.params.map((p) => p.spec)),
     state: Object.freeze(step.state.map((s) => s.spec)),
     hyper: Object.freeze([...step.hyper]),

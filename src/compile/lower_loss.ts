@@ -1,5 +1,6 @@
 /** Lowers DSL losses to IR: the training loss and the evaluation metrics. @module */
 import type { Loss } from "../dsl/losses.ts";
+import type { DataSignature } from "./compile.ts";
 import type { GraphBuilder } from "../ir/builder.ts";
 import { CompileError } from "../ir/errors.ts";
 import { formatShape, type Value } from "../ir/types.ts";
@@ -15,14 +16,25 @@ interface LossLowering {
   readonly train: (b: GraphBuilder, logits: Value, target: Value) => Value;
   /** Summed loss and correct count over the batch. */
   readonly eval: (b: GraphBuilder, logits: Value, target: Value) => EvalMetrics;
-  /** Checks the model output against the dataset. */
-  readonly check: (logits: Value, classes: number) => void;
+  /**
+   * Checks the model output and the target graph input against the loss, naming both shapes on a
+   * mismatch.
+   */
+  readonly check: (output: Value, target: Value, data: DataSignature) => void;
 }
 
 const LOSSES: { readonly [K in Loss["kind"]]: LossLowering } = {
   "cross-entropy": {
-    check: (logits, classes) => {
+    check: (logits, target, data) => {
       const s = logits.type.shape;
+      const classes = data.classes;
+      if (classes === undefined || target.type.dtype !== "int64") {
+        throw new CompileError(
+          `cross-entropy expects class-index targets, but the data gives float targets of shape ${
+            formatShape(target.type.shape)
+          }`,
+        );
+      }
       if (s.length !== 2 || s[1] !== classes) {
         throw new CompileError(
           `cross-entropy expects model output of shape [N, ${classes}] for ${classes} classes, got ${

@@ -7,7 +7,7 @@ import type { CompiledModel } from "../compile/compile.ts";
 import { NAMES } from "../compile/compile.ts";
 import { type Init, nextName } from "../compile/params.ts";
 import type { Batch } from "../data/loader.ts";
-import type { ConstTensor } from "../ir/types.ts";
+import type { ConstTensor, TensorType } from "../ir/types.ts";
 import { emitModel } from "../onnx/emit.ts";
 import { createSession, type HostTensor, type SessionOptions } from "../runtime/session.ts";
 import { createRng, type Rng } from "../util/random.ts";
@@ -83,12 +83,14 @@ export function initTensor(shape: readonly number[], init: Init, rng: Rng): Floa
 /** Feeds of a batch (input and target) plus the given named tensors. */
 function batchFeeds(
   batch: Batch,
-  sampleShape: readonly number[],
+  compiled: CompiledModel,
   ...named: ReadonlyMap<string, HostTensor>[]
 ): Record<string, HostTensor> {
+  const dims = (t: TensorType) => [batch.size, ...(t.shape.slice(1) as number[])];
+  const { inputType: x, targetType: y } = compiled;
   const feeds: Record<string, HostTensor> = {
-    [NAMES.input]: { dtype: "float32", dims: [batch.size, ...sampleShape], data: batch.x },
-    [NAMES.target]: { dtype: "int64", dims: [batch.size], data: batch.y },
+    [NAMES.input]: { dtype: x.dtype, dims: dims(x), data: batch.x },
+    [NAMES.target]: { dtype: y.dtype, dims: dims(y), data: batch.y },
   };
   for (const tensors of named) for (const [name, t] of tensors) feeds[name] = t;
   return feeds;
@@ -125,7 +127,6 @@ export async function createTrainer(
     state.set(s.name, { dtype: "float32", dims: s.shape, data: initTensor(s.shape, s.init, rng) });
   }
   const hyper = new Map(compiled.hyper.map((h) => [h.name, h.value]));
-  const { sampleShape } = compiled;
 
   const train = await createSession(emitModel(compiled.train), options);
   const evaluator = await createSession(emitModel(compiled.eval), options);
@@ -134,7 +135,7 @@ export async function createTrainer(
     params,
     hyper,
     async step(batch) {
-      const feeds = batchFeeds(batch, sampleShape, params, state);
+      const feeds = batchFeeds(batch, compiled, params, state);
       for (const [name, v] of hyper) {
         feeds[name] = { dtype: "float32", dims: [], data: Float32Array.of(v) };
       }
@@ -147,7 +148,7 @@ export async function createTrainer(
       let batchLossSum = 0, lossSum = 0, correct = 0, count = 0, samples = 0;
       const fetch = [NAMES.lossSum, NAMES.correct];
       for (const batch of batches) {
-        const out = await evaluator.run(batchFeeds(batch, sampleShape, params), fetch);
+        const out = await evaluator.run(batchFeeds(batch, compiled, params), fetch);
         const sum = out[NAMES.lossSum].data[0] as number;
         // PyTorch's loop adds each batch's mean loss as a Python float (double).
         batchLossSum += Math.fround(sum / batch.size);
