@@ -26,19 +26,84 @@ export {
   type PipelineProps,
 } from "./src/dsl/pipeline.ts";
 export {
+  type ActivationLayer,
+  describeLayer,
+  dropout,
+  type DropoutLayer,
+  elu,
+  type EluLayer,
+  embedding,
+  type EmbeddingLayer,
   flatten,
   type FlattenLayer,
+  gelu,
+  type GeluLayer,
+  identity,
   type Layer,
+  type LayerKind,
+  leakyRelu,
+  type LeakyReluLayer,
   linear,
   type LinearLayer,
+  logSoftmax,
   relu,
-  type ReluLayer,
+  reshape,
+  type ReshapeLayer,
+  sigmoid,
+  silu,
+  softmax,
+  type SoftmaxLayer,
+  tanh,
+} from "./src/dsl/layers.ts";
+export type { LayerBase, SymbolicTensor, TensorNode } from "./src/dsl/layer.ts";
+export {
+  add,
+  concat,
+  module,
+  type ModuleLayer,
+  mul,
   sequential,
   type SequentialLayer,
-} from "./src/dsl/layers.ts";
+  sub,
+} from "./src/dsl/graph.ts";
+export {
+  adaptiveAvgPool2d,
+  avgPool2d,
+  conv1d,
+  type Conv1dLayer,
+  conv2d,
+  type Conv2dLayer,
+  type ConvOptions,
+  maxPool2d,
+  type Padding,
+  type PoolLayer,
+} from "./src/dsl/conv_layers.ts";
+export {
+  batchNorm1d,
+  batchNorm2d,
+  type BatchNormLayer,
+  type BatchNormOptions,
+  layerNorm,
+  type LayerNormLayer,
+} from "./src/dsl/norm_layers.ts";
+export type {
+  BufferSpec,
+  LayerSummary,
+  ParamSpec,
+  RandomSpec,
+  StateSpec,
+} from "./src/compile/params.ts";
 export { crossEntropy, type CrossEntropyLoss, type Loss } from "./src/dsl/losses.ts";
 export { type Optimizer, sgd, type SgdOptimizer } from "./src/dsl/optimizers.ts";
-export { type Dataset, fashionMnist, type FashionMnistDataset } from "./src/dsl/datasets.ts";
+export {
+  type ClassTensorDataset,
+  type Dataset,
+  fashionMnist,
+  type FashionMnistDataset,
+  type FloatTensorDataset,
+  tensorDataset,
+  type TensorDataset,
+} from "./src/dsl/datasets.ts";
 export { type CompiledModel, compileModel, type ModelSpec } from "./src/compile/compile.ts";
 export { CompileError } from "./src/ir/errors.ts";
 export type { Graph, TensorType, Value } from "./src/ir/types.ts";
@@ -55,4 +120,5 @@ export { parseCliArgs, runCli } from "./src/cli/cli.ts";
 export { FashionMnistError, loadFashionMnist } from "./src/data/fashion_mnist.ts";
 export { type ImageSet } from "./src/data/idx.ts";
 export { syntheticFashionMnist, writeSyntheticFashionMnist } from "./src/data/synthetic.ts";
-export { type Batch, createLoader, type Loader } from "./src/data/loader.ts";
+export { type Batch, createLoader, type ImageBatch, type Loader, type SampleSet } from "./src/data/loader.ts";
+export type { TensorSet } from "./src/data/tensor_dataset.ts";

@@ -9,12 +9,26 @@ import type { Optimizer } from "../dsl/optimizers.ts";
 import { differentiate } from "../autodiff/differentiate.ts";
 import { createGraphBuilder, type GraphBuilder } from "../ir/builder.ts";
 import { CompileError } from "../ir/errors.ts";
-import type { ConstTensor, Graph, TensorType, Value } from "../ir/types.ts";
+import {
+  type ConstTensor,
+  formatShape,
+  type Graph,
+  type TensorType,
+  type Value,
+} from "../ir/types.ts";
 import { validateGraph } from "../ir/validate.ts";
 import { applyOptimizer } from "../optim/optimizer.ts";
 import { lossLowering } from "./lower_loss.ts";
-import { createParamRegistry, lowerLayer, type Mode } from "./lower_model.ts";
-import { type HyperSpec, nextName, type ParamSpec, type StateSpec } from "./params.ts";
+import { createLowerContext, lowerLayer, type Mode, type Registry } from "./lower_model.ts";
+import {
+  type BufferSpec,
+  type HyperSpec,
+  type LayerSummary,
+  nextName,
+  type ParamSpec,
+  type RandomSpec,
+  type StateSpec,
+} from "./params.ts";
 
 /**
  * What the compiler needs to know about the data: one sample's shape and element type, and the
@@ -68,9 +82,12 @@ export const NAMES = Object.freeze({
 
 /** The compiled graphs and what a trainer must feed them. */
 export interface CompiledModel {
-  /** Inputs: input, target, parameters, state, hyperparameters. Outputs: loss, `*.next`. */
+  /** Inputs: input, target, parameters, buffers, masks, state, hyperparameters. Outputs: loss, `*.next`. */
   readonly train: Graph;
-  /** Inputs: input, target, parameters. Outputs: loss_sum, correct, logits. */
+  /**
+   * Inputs: input, target, parameters, buffers. Outputs: loss_sum, correct (absent for regression losses),
+   * logits.
+   */
   readonly eval: Graph;
   /** One sample's shape: the input is `[N, ...sampleShape]`. */
   readonly sampleShape: readonly number[];
@@ -81,7 +98,18 @@ export interface CompiledModel {
   readonly params: readonly ParamSpec[];
   readonly state: readonly StateSpec[];
   readonly hyper: readonly HyperSpec[];
-  /** The inference graph (input → logits) with the given parameter values as initializers. */
+  /** Buffers (batch norm running statistics), by state_dict name. */
+  readonly buffers: readonly BufferSpec[];
+  /** Random tensors (dropout masks) the trainer feeds the train graph each step. */
+  readonly random: readonly RandomSpec[];
+  /** One row per leaf layer: path, kind, output shape, parameter count. */
+  readonly layers: readonly LayerSummary[];
+  /** The model summary as a table with totals, as Keras's `model.summary()` prints it. */
+  summary(): string;
+  /**
+   * The inference graph (input → logits) with the given parameter and buffer values as
+   * initializers.
+   */
   inference(values: ReadonlyMap<string, ConstTensor>): Graph;
   /** The names of the passes that built the train graph, in order. */
   readonly passes: readonly string[];
@@ -104,17 +132,42 @@ interface Forward {
   readonly input: Value;
   readonly target: Value;
   readonly logits: Value;
-  readonly params: { spec: ParamSpec; value: Value }[];
+  readonly registry: Registry;
 }
 
 function lowerForward(spec: ModelSpec, mode: Mode, withTarget: boolean): Forward {
   const b = createGraphBuilder();
   const input = b.input(NAMES.input, inputType(spec.data));
   const target = withTarget ? b.input(NAMES.target, targetType(spec.data)) : input;
-  const registry = createParamRegistry(b);
-  const logits = lowerLayer(spec.model, input, { b, mode, param: registry.param }, "");
+  const { ctx, registry } = createLowerContext(b, mode);
+  const logits = lowerLayer(spec.model, input, ctx, "");
   if (withTarget) lossLowering(spec.loss).check(logits, target, spec.data);
-  return { b, input, target, logits, params: registry.params };
+  return { b, input, target, logits, registry };
+}
+
+/** Formats summary rows as Keras's `model.summary()` does, with totals. */
+function formatSummary(rows: readonly LayerSummary[]): string {
+  const fmt = (n: number) => n.toLocaleString("en-US");
+  const table = [
+    ["Layer (path)", "Kind", "Output shape", "Params"],
+    ...rows.map((r) => [r.path, r.layer, formatShape(r.outputShape), fmt(r.params)]),
+  ];
+  const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
+  const line = (row: string[]) =>
+    row.map((cell, c) => c === 3 ? cell.padStart(widths[c]) : cell.padEnd(widths[c])).join("  ")
+      .trimEnd();
+  const rule = "=".repeat(widths.reduce((a, w) => a + w + 2, -2));
+  const params = rows.reduce((n, r) => n + r.params, 0);
+  const buffers = rows.reduce((n, r) => n + r.buffers, 0);
+  return [
+    line(table[0]),
+    rule,
+    ...table.slice(1).map(line),
+    rule,
+    `Total params: ${fmt(params)}`,
+    `Trainable params: ${fmt(params)}`,
+    `Non-trainable buffers: ${fmt(buffers)}`,
+  ].join("\n");
 }
 
 /**
@@ -136,17 +189,25 @@ export function compileModel(spec: ModelSpec): CompiledModel {
   const grads = pass(
     passes,
     "differentiate",
-    () => differentiate(b, lossValue, fwd.params.map((p) => p.value)),
+    () => differentiate(b, lossValue, fwd.registry.params.map((p) => p.value)),
   );
   const step = pass(
     passes,
     "apply optimizer",
-    () => applyOptimizer(b, spec.optimizer, fwd.params.map((p, i) => ({ ...p, grad: grads[i] }))),
+    () =>
+      applyOptimizer(
+        b,
+        spec.optimizer,
+        fwd.registry.params.map((p, i) => ({ ...p, grad: grads[i] })),
+      ),
   );
   const train = pass(passes, "validate train step", () => {
     b.output(NAMES.loss, lossValue);
-    fwd.params.forEach((p, i) => b.output(nextName(p.spec.name), step.updated[i]));
+    fwd.registry.params.forEach((p, i) => b.output(nextName(p.spec.name), step.updated[i]));
     for (const s of step.state) b.output(nextName(s.spec.name), s.next);
+    for (const buf of fwd.registry.buffers) {
+      if (buf.next) b.output(nextName(buf.spec.name), buf.next);
+    }
     return validateGraph(b.build("train_step"));
   });
 
@@ -154,7 +215,8 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     const e = lowerForward(spec, "eval", true);
     const m = loss.eval(e.b, e.logits, e.target);
     e.b.output(NAMES.lossSum, m.lossSum);
-    e.b.output(NAMES.correct, m.correct);
+    // Regression losses have no correct count; the eval graph then has no `correct` output.
+    if (m.correct) e.b.output(NAMES.correct, m.correct);
     e.b.output(NAMES.logits, e.logits);
     return validateGraph(e.b.build("eval_step"));
   });
@@ -165,7 +227,11 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     sampleShape: Object.freeze([...spec.data.sampleShape]),
     inputType: inputType(spec.data),
     targetType: targetType(spec.data),
-    params: Object.freeze(fwd.params.map((p) => p.spec)),
+    params: Object.freeze(fwd.registry.params.map((p) => p.spec)),
+    buffers: Object.freeze(fwd.registry.buffers.map((p) => p.spec)),
+    random: Object.freeze(fwd.registry.masks.map((p) => p.spec)),
+    layers: Object.freeze([...fwd.registry.summary]),
+    summary: () => formatSummary(fwd.registry.summary),
     state: Object.freeze(step.state.map((s) => s.spec)),
     hyper: Object.freeze([...step.hyper]),
     passes: Object.freeze(passes),
@@ -174,14 +240,15 @@ export function compileModel(spec: ModelSpec): CompiledModel {
         const f = lowerForward(spec, "eval", false);
         f.b.output(NAMES.logits, f.logits);
         const graph = f.b.build("inference");
-        const initializers = f.params.map(({ spec: p, value }) => {
+        const stored = [...f.registry.params, ...f.registry.buffers];
+        const initializers = stored.map(({ spec: p, value }) => {
           const tensor = values.get(p.name);
           if (!tensor) {
-            throw new CompileError(`Cannot export model: no value for parameter ${p.name}`);
+            throw new CompileError(`Cannot export model: no value for ${p.name}`);
           }
           return { value, tensor };
         });
-        const isParam = new Set(f.params.map((p) => p.value.id));
+        const isParam = new Set(stored.map((p) => p.value.id));
         return validateGraph({
           ...graph,
           inputs: graph.inputs.filter((p) => !isParam.has(p.value.id)),

@@ -1,17 +1,19 @@
 /** Loads the samples a dataset description names; one loader per dataset kind. @module */
-import type { Dataset } from "../dsl/datasets.ts";
+import type { Dataset, FashionMnistDataset, TensorDataset } from "../dsl/datasets.ts";
 import { loadFashionMnist } from "./fashion_mnist.ts";
 import type { ImageSet } from "./idx.ts";
+import type { SampleSet } from "./loader.ts";
+import type { TensorSet } from "./tensor_dataset.ts";
 
-/** A dataset's train and test splits. */
-export interface Splits {
-  readonly train: ImageSet;
-  readonly test: ImageSet;
+/** A dataset's train and test splits: image sets (FashionMNIST) or in-memory tensor sets. */
+export interface Splits<S extends SampleSet = SampleSet> {
+  readonly train: S;
+  readonly test: S;
 }
 
 /** Overrides applied when loading. */
 export interface LoadOptions {
-  /** Replaces the dataset's root folder (the CLI's `--data-dir`). */
+  /** Replaces the dataset's root folder (the CLI's `--data-dir`); in-memory sets ignore it. */
   readonly root?: string;
 }
 
@@ -22,15 +24,42 @@ const LOADERS: {
   ) => Promise<Splits>;
 } = {
   "fashion-mnist": (ds, o) => loadFashionMnist({ root: o.root ?? ds.root, download: ds.download }),
+  tensor: (ds) => Promise.resolve(Object.freeze({ train: ds.train, test: ds.test })),
 };
 
 /**
- * Loads a dataset's splits, downloading and caching where its description allows.
+ * Loads a dataset's splits, downloading and caching where its description allows. An in-memory
+ * dataset's splits are its own arrays, not copies.
  *
  * @param dataset The dataset description.
  * @param options Overrides such as the root folder.
  * @returns The train and test splits.
+ * @example
+ * ```ts
+ * import { tensorDataset } from "../dsl/datasets.ts";
+ * import { loadDataset } from "./datasets.ts";
+ * const x = Float32Array.of(1, 2, 3);
+ * const ds = tensorDataset({
+ *   train: { x, y: [0, 1, 0] },
+ *   test: { x, y: [1, 1, 0] },
+ *   sampleShape: [1],
+ * });
+ * const { train, test } = await loadDataset(ds);
+ * if (train.x !== x || test.count !== 3) throw new Error();
+ * ```
  */
+export function loadDataset(
+  dataset: FashionMnistDataset,
+  options?: LoadOptions,
+): Promise<Splits<ImageSet>>;
+export function loadDataset(
+  dataset: TensorDataset,
+  options?: LoadOptions,
+): Promise<Splits<TensorSet>>;
+export function loadDataset(dataset: Dataset, options?: LoadOptions): Promise<Splits>;
 export function loadDataset(dataset: Dataset, options: LoadOptions = {}): Promise<Splits> {
-  return LOADERS[dataset.kind](dataset, options);
+  return (LOADERS[dataset.kind] as (ds: Dataset, o: LoadOptions) => Promise<Splits>)(
+    dataset,
+    options,
+  );
 }

@@ -1,30 +1,44 @@
 /**
- * Mini-batches of an image set as model inputs: pixels scaled to [0, 1] like PyTorch's
- * `ToTensor`, labels as int64, optionally reshuffled every epoch from a seed.
+ * Mini-batches of a sample set as model inputs, optionally reshuffled every epoch from a seed.
+ * Image sets give pixels scaled to [0, 1] like PyTorch's `ToTensor` and int64 labels; in-memory
+ * tensor sets give copies of their rows, int32 values widened to int64.
  * @module
  */
 
 import { createRng, shuffleInPlace } from "../util/random.ts";
 import type { ImageSet } from "./idx.ts";
+import { type TakeBatch, tensorBatches, type TensorSet } from "./tensor_dataset.ts";
 
-/** One mini-batch. */
-export interface Batch {
-  /** Pixels as an `[size, 1, height, width]` tensor, each `Math.fround(pixel / 255)`. */
-  readonly x: Float32Array;
-  /** Class labels, one per sample. */
-  readonly y: BigInt64Array;
+/**
+ * One mini-batch: the model input `x` (`[size, ...sampleShape]`, float32 or int64) and the target
+ * `y` (int64 class indices `[size]` or float32 `[size, ...targetShape]`).
+ */
+export interface Batch<
+  X extends Float32Array | BigInt64Array = Float32Array | BigInt64Array,
+  Y extends BigInt64Array | Float32Array = BigInt64Array | Float32Array,
+> {
+  /** Inputs, sample after sample; for images each pixel is `Math.fround(pixel / 255)`. */
+  readonly x: X;
+  /** Targets, sample after sample. */
+  readonly y: Y;
   /** Number of samples in this batch (the last one may be smaller). */
   readonly size: number;
 }
 
+/** A batch of images: float32 pixels `[size, 1, height, width]` and int64 class labels. */
+export type ImageBatch = Batch<Float32Array, BigInt64Array>;
+
+/** What a loader batches: images (FashionMNIST) or in-memory tensors. */
+export type SampleSet = ImageSet | TensorSet;
+
 /** An iterable of mini-batches; each new iteration is one epoch. */
-export interface Loader {
+export interface Loader<B extends Batch = Batch> {
   /** Number of samples per epoch. */
   readonly size: number;
   /** Number of batches per epoch, the last partial one included. */
   readonly batches: number;
   /** Starts an epoch. */
-  [Symbol.iterator](): Iterator<Batch>;
+  [Symbol.iterator](): Iterator<B>;
 }
 
 /** Options of {@linkcode createLoader}. */
@@ -41,22 +55,8 @@ export interface LoaderOptions {
 const SCALE = new Float32Array(256).map((_, v) => v / 255);
 const LABELS = Array.from({ length: 256 }, (_, v) => BigInt(v));
 
-/**
- * Creates a batch loader over an image set.
- *
- * @param set The images and labels.
- * @param options Batch size and shuffling.
- * @returns The loader.
- * @throws {RangeError} When `batchSize` is not a positive integer or the set's arrays do not
- * match its count and image size.
- */
-export function createLoader(set: ImageSet, options: LoaderOptions): Loader {
-  const { batchSize, shuffle = false, seed = 0 } = options;
-  if (!Number.isSafeInteger(batchSize) || batchSize <= 0) {
-    throw new RangeError(
-      `Cannot create a data loader: batchSize must be a positive integer, got ${batchSize}`,
-    );
-  }
+/** Checks an image set and returns how to take batches from it. */
+function imageBatches(set: ImageSet): TakeBatch<ImageBatch> {
   const { images, labels, count } = set, pixels = set.height * set.width;
   if (images.length !== count * pixels || labels.length !== count) {
     throw new RangeError(
@@ -65,19 +65,50 @@ export function createLoader(set: ImageSet, options: LoaderOptions): Loader {
         `${labels.length}`,
     );
   }
+  return (order, start, size) => {
+    const x = new Float32Array(size * pixels), y = new BigInt64Array(size);
+    for (let i = 0; i < size; i++) {
+      const k = order ? order[start + i] : start + i;
+      const src = k * pixels, dst = i * pixels;
+      for (let p = 0; p < pixels; p++) x[dst + p] = SCALE[images[src + p]];
+      y[i] = LABELS[labels[k]];
+    }
+    return Object.freeze({ x, y, size });
+  };
+}
+
+/**
+ * Creates a batch loader over an image set or an in-memory tensor set.
+ *
+ * @param set The samples: an image set, or a tensor set such as a `tensorDataset` split.
+ * @param options Batch size and shuffling.
+ * @returns The loader.
+ * @throws {RangeError} When `batchSize` is not a positive integer or the set's arrays do not
+ * match its count and sample size.
+ * @example
+ * ```ts
+ * import { createLoader } from "./loader.ts";
+ * const set = { x: Float32Array.of(1, 2, 3, 4, 5, 6), y: Int32Array.of(0, 1, 0), count: 3 };
+ * const [first, last] = createLoader(set, { batchSize: 2 });
+ * if (first.x.join() !== "1,2,3,4" || last.y[0] !== 0n || last.size !== 1) throw new Error();
+ * ```
+ */
+export function createLoader(set: ImageSet, options: LoaderOptions): Loader<ImageBatch>;
+export function createLoader(set: SampleSet, options: LoaderOptions): Loader;
+export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
+  const { batchSize, shuffle = false, seed = 0 } = options;
+  if (!Number.isSafeInteger(batchSize) || batchSize <= 0) {
+    throw new RangeError(
+      `Cannot create a data loader: batchSize must be a positive integer, got ${batchSize}`,
+    );
+  }
+  const take: TakeBatch<Batch> = "images" in set ? imageBatches(set) : tensorBatches(set);
+  const count = set.count;
   const rng = shuffle ? createRng(seed) : null;
   const batches = Math.ceil(count / batchSize);
   function* batchesOf(order: Uint32Array | null): Generator<Batch> {
     for (let start = 0; start < count; start += batchSize) {
-      const size = Math.min(batchSize, count - start);
-      const x = new Float32Array(size * pixels), y = new BigInt64Array(size);
-      for (let i = 0; i < size; i++) {
-        const k = order ? order[start + i] : start + i;
-        const src = k * pixels, dst = i * pixels;
-        for (let p = 0; p < pixels; p++) x[dst + p] = SCALE[images[src + p]];
-        y[i] = LABELS[labels[k]];
-      }
-      yield Object.freeze({ x, y, size });
+      yield take(order, start, Math.min(batchSize, count - start));
     }
   }
   // The permutation is drawn when the epoch starts, so epochs follow the order of iteration.

@@ -13,8 +13,59 @@ export interface FashionMnistDataset {
   readonly classes: number;
 }
 
+/** Model inputs of an in-memory dataset: float features, or token ids (int32 or int64). */
+export type TensorInputs = Float32Array | BigInt64Array | Int32Array;
+
+/** Class-index targets of an in-memory dataset, one per sample. */
+export type ClassIndices = BigInt64Array | Int32Array;
+
+/** What a dataset's targets are: class indices or float tensors. */
+export type TargetKind = "classes" | "float";
+
+/** One split of an in-memory dataset: `count` samples, row-major, sample after sample. */
+export interface TensorSplit<Y extends ClassIndices | Float32Array = ClassIndices | Float32Array> {
+  /** `count · ∏sampleShape` input values. */
+  readonly x: TensorInputs;
+  /** `count` class indices, or `count · ∏targetShape` float targets. */
+  readonly y: Y;
+  /** Number of samples. */
+  readonly count: number;
+}
+
+/** What every in-memory dataset holds. */
+interface TensorDatasetBase {
+  readonly kind: "tensor";
+  /** Shape of one sample: the model input is `[N, ...sampleShape]`. */
+  readonly sampleShape: readonly number[];
+  /** Element type of the model input: float32 features or int64 token ids. */
+  readonly inputDtype: "float32" | "int64";
+}
+
+/** An in-memory dataset with class-index targets (for classifiers, `crossEntropy()`). */
+export interface ClassTensorDataset extends TensorDatasetBase {
+  readonly targets: "classes";
+  readonly train: TensorSplit<ClassIndices>;
+  readonly test: TensorSplit<ClassIndices>;
+  /** Number of classes; every class index is below it. */
+  readonly classes: number;
+}
+
+/** An in-memory dataset with float targets (for regression-style losses). */
+export interface FloatTensorDataset extends TensorDatasetBase {
+  readonly targets: "float";
+  readonly train: TensorSplit<Float32Array>;
+  readonly test: TensorSplit<Float32Array>;
+  /** Shape of one sample's target: the target is `[N, ...targetShape]`. */
+  readonly targetShape: readonly number[];
+}
+
+/** An in-memory dataset; `T` says whether its targets are class indices or float tensors. */
+export type TensorDataset<T extends TargetKind = TargetKind> = T extends "classes"
+  ? ClassTensorDataset
+  : FloatTensorDataset;
+
 /** Any dataset. */
-export type Dataset = FashionMnistDataset;
+export type Dataset = FashionMnistDataset | TensorDataset;
 
 /**
  * The FashionMNIST dataset, with ToTensor applied (pixels as float32 in [0, 1]).
@@ -37,5 +88,247 @@ export function fashionMnist(
     download: options.download ?? true,
     sampleShape: Object.freeze([1, 28, 28]),
     classes: 10,
+  });
+}
+
+/** A split as given to {@linkcode tensorDataset}. */
+export interface TensorSplitInput<Y> {
+  /** Input values, sample after sample. */
+  readonly x: TensorInputs;
+  /** Targets, sample after sample. */
+  readonly y: Y;
+}
+
+/** Options of {@linkcode tensorDataset} shared by both target kinds. */
+export interface TensorDatasetOptions<Y> {
+  /** The training split. */
+  readonly train: TensorSplitInput<Y>;
+  /** The test split (may hold the same arrays as `train`). */
+  readonly test: TensorSplitInput<Y>;
+  /** Shape of one sample, e.g. `[3]` for three features or `[8]` for eight token ids. */
+  readonly sampleShape: readonly number[];
+}
+
+/** Options of {@linkcode tensorDataset} with class-index targets. */
+export interface ClassTensorDatasetOptions
+  extends TensorDatasetOptions<ClassIndices | readonly number[]> {
+  /** Number of classes; by default the largest class index in either split plus one. */
+  readonly classes?: number;
+  readonly targetShape?: undefined;
+}
+
+/** Options of {@linkcode tensorDataset} with float targets. */
+export interface FloatTensorDatasetOptions extends TensorDatasetOptions<Float32Array> {
+  /** Shape of one sample's target, e.g. `[2]`; `[]` for one scalar per sample. */
+  readonly targetShape: readonly number[];
+  readonly classes?: undefined;
+}
+
+const CREATE = "Cannot create tensor dataset";
+const shapeText = (shape: readonly number[]) => `[${shape.join(", ")}]`;
+const typeName = (a: unknown) =>
+  ArrayBuffer.isView(a) || Array.isArray(a) ? a.constructor.name : typeof a;
+
+function checkShape(what: string, shape: readonly number[]): readonly number[] {
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    throw new RangeError(
+      `${CREATE}: ${what} must be a list of positive integers, got ${
+        Array.isArray(shape) ? shapeText(shape) : String(shape)
+      }`,
+    );
+  }
+  return Object.freeze([...shape]);
+}
+
+function inputDtypeOf(split: string, x: unknown): "float32" | "int64" {
+  if (x instanceof Float32Array) return "float32";
+  if (x instanceof BigInt64Array || x instanceof Int32Array) return "int64";
+  throw new TypeError(
+    `${CREATE}: ${split} x must be a Float32Array (features) or a BigInt64Array or Int32Array ` +
+      `(token ids), got ${typeName(x)}`,
+  );
+}
+
+function targetKindOf(split: string, y: unknown): TargetKind {
+  if (y instanceof Float32Array) return "float";
+  if (y instanceof BigInt64Array || y instanceof Int32Array || Array.isArray(y)) return "classes";
+  throw new TypeError(
+    `${CREATE}: ${split} y must be a Float32Array (float targets) or a BigInt64Array, ` +
+      `Int32Array or number array (class indices), got ${typeName(y)}`,
+  );
+}
+
+/** Counts a split's samples from its inputs, checking that they fill whole samples. */
+function countOf(split: string, x: TensorInputs, sampleShape: readonly number[]): number {
+  const size = sampleShape.reduce((a, d) => a * d, 1);
+  if (x.length === 0 || x.length % size !== 0) {
+    throw new RangeError(
+      `${CREATE}: ${split} x has ${x.length} values, which is not a positive multiple of ` +
+        `${size}, the size of sampleShape ${shapeText(sampleShape)}`,
+    );
+  }
+  return x.length / size;
+}
+
+/** Class indices as a typed array, each checked to be an integer in [0, classes). */
+function classIndices(
+  split: string,
+  y: ClassIndices | readonly number[],
+  count: number,
+  classes: number | undefined,
+): ClassIndices {
+  if (y.length !== count) {
+    throw new RangeError(
+      `${CREATE}: ${split} y has ${y.length} class indices for ${count} samples (one per sample)`,
+    );
+  }
+  const limit = classes ?? Infinity;
+  for (let i = 0; i < y.length; i++) {
+    const v = Number(y[i]);
+    const why = !Number.isInteger(v)
+      ? "is not an integer"
+      : v < 0
+      ? "is negative"
+      : v >= limit
+      ? `is not below the class count ${classes}`
+      : "";
+    if (why) throw new RangeError(`${CREATE}: class index ${y[i]} at ${split} y[${i}] ${why}`);
+  }
+  return Array.isArray(y) ? BigInt64Array.from(y, BigInt) : y as ClassIndices;
+}
+
+function maxIndex(y: ClassIndices): number {
+  let max = -1;
+  for (let i = 0; i < y.length; i++) max = Math.max(max, Number(y[i]));
+  return max;
+}
+
+/**
+ * An in-memory dataset: train and test splits of typed arrays, for models that are not image
+ * classifiers (regression, token models) as well as for small classification problems.
+ *
+ * Inputs `x` hold `count · ∏sampleShape` values sample after sample: a `Float32Array` of
+ * features (model input float32) or an `Int32Array`/`BigInt64Array` of token ids (model input
+ * int64; int32 ids are widened batch by batch). Targets `y` are either
+ * - class indices, one per sample (`BigInt64Array`, `Int32Array` or `number[]`), each an integer
+ *   in `[0, classes)`; `classes` defaults to the largest index in either split plus one, or
+ * - float targets (`Float32Array`) of `count · ∏targetShape` values; `targetShape` is required.
+ *
+ * The description keeps the given typed arrays (a `number[]` is copied into a `BigInt64Array`);
+ * change them after creating the dataset and the batches change too.
+ *
+ * @param options The splits, `sampleShape`, and `classes` or `targetShape`.
+ * @returns The frozen dataset description.
+ * @throws {RangeError} When a shape is not a list of positive integers, an array's length does not
+ * match the shapes, or a class index is out of range (the messages name the numbers).
+ * @throws {TypeError} When an array has an unsupported type, the splits disagree in type, or
+ * `targetShape`/`classes` do not fit the kind of targets.
+ * @example
+ * ```ts
+ * import { tensorDataset } from "./datasets.ts";
+ * const xor = tensorDataset({
+ *   train: { x: Float32Array.of(0, 0, 0, 1, 1, 0, 1, 1), y: [0, 1, 1, 0] },
+ *   test: { x: Float32Array.of(0, 1), y: [1] },
+ *   sampleShape: [2],
+ * });
+ * if (xor.classes !== 2 || xor.train.count !== 4) throw new Error();
+ * if (xor.inputDtype !== "float32") throw new Error();
+ * const sums = tensorDataset({
+ *   train: { x: Int32Array.of(1, 2, 3, 4), y: Float32Array.of(3, 7) },
+ *   test: { x: Int32Array.of(5, 6), y: Float32Array.of(11) },
+ *   sampleShape: [2],
+ *   targetShape: [1],
+ * });
+ * if (sums.inputDtype !== "int64" || sums.targetShape.join() !== "1") throw new Error();
+ * ```
+ */
+export function tensorDataset(options: ClassTensorDatasetOptions): ClassTensorDataset;
+export function tensorDataset(options: FloatTensorDatasetOptions): FloatTensorDataset;
+export function tensorDataset(
+  options: ClassTensorDatasetOptions | FloatTensorDatasetOptions,
+): TensorDataset {
+  const sampleShape = checkShape("sampleShape", options.sampleShape);
+  const { train, test } = options;
+  const inputDtype = inputDtypeOf("train", train.x);
+  if (inputDtypeOf("test", test.x) !== inputDtype) {
+    throw new TypeError(
+      `${CREATE}: train x is ${typeName(train.x)} (${inputDtype}) but test x is ` +
+        `${typeName(test.x)} (${inputDtypeOf("test", test.x)}); both splits need one input type`,
+    );
+  }
+  const targets = targetKindOf("train", train.y);
+  if (targetKindOf("test", test.y) !== targets) {
+    throw new TypeError(
+      `${CREATE}: train y is ${typeName(train.y)} but test y is ${typeName(test.y)}; ` +
+        `both splits need class indices or both float targets`,
+    );
+  }
+  const counts = {
+    train: countOf("train", train.x, sampleShape),
+    test: countOf("test", test.x, sampleShape),
+  };
+  const common = { kind: "tensor" as const, sampleShape, inputDtype };
+
+  if (targets === "float") {
+    if (options.classes !== undefined) {
+      throw new TypeError(
+        `${CREATE}: classes was given but y is a Float32Array of float targets; give class ` +
+          `indices as a BigInt64Array, Int32Array or number array`,
+      );
+    }
+    if (options.targetShape === undefined) {
+      throw new TypeError(
+        `${CREATE}: y is a Float32Array of float targets, so targetShape is required`,
+      );
+    }
+    const targetShape = checkShape("targetShape", options.targetShape);
+    const size = targetShape.reduce((a, d) => a * d, 1);
+    const split = (name: "train" | "test"): TensorSplit<Float32Array> => {
+      const { x, y } = options[name] as TensorSplitInput<Float32Array>, count = counts[name];
+      if (y.length !== count * size) {
+        throw new RangeError(
+          `${CREATE}: ${name} y has ${y.length} values, expected ${count * size} for ${count} ` +
+            `samples of targetShape ${shapeText(targetShape)}`,
+        );
+      }
+      return Object.freeze({ x, y, count });
+    };
+    return Object.freeze({
+      ...common,
+      targets,
+      train: split("train"),
+      test: split("test"),
+      targetShape,
+    });
+  }
+
+  if (options.targetShape !== undefined) {
+    throw new TypeError(
+      `${CREATE}: targetShape was given but y holds class indices (${typeName(train.y)}); give ` +
+        `float targets as a Float32Array`,
+    );
+  }
+  const given = options.classes;
+  if (given !== undefined && (!Number.isSafeInteger(given) || given <= 0)) {
+    throw new RangeError(`${CREATE}: classes must be a positive integer, got ${given}`);
+  }
+  const ys = {
+    train: classIndices(
+      "train",
+      (options as ClassTensorDatasetOptions).train.y,
+      counts.train,
+      given,
+    ),
+    test: classIndices("test", (options as ClassTensorDatasetOptions).test.y, counts.test, given),
+  };
+  const classes = given ?? Math.max(maxIndex(ys.train), maxIndex(ys.test)) + 1;
+  const split = (name: "train" | "test"): TensorSplit<ClassIndices> =>
+    Object.freeze({ x: options[name].x, y: ys[name], count: counts[name] });
+  return Object.freeze({
+    ...common,
+    targets,
+    train: split("train"),
+    test: split("test"),
+    classes,
   });
 }

@@ -1,13 +1,29 @@
 /**
- * Model layers: immutable descriptions with a `kind`, built by factories. No ONNX here.
+ * Model layers: immutable descriptions with a `kind`, built by factories, named and initialised as
+ * PyTorch's `torch.nn` modules are. No ONNX here. Convolution, pooling and normalisation layers
+ * live in `conv_layers.ts` and `norm_layers.ts`; graphs of layers in `graph.ts`.
  * @module
  */
-
 import { positiveInt } from "./_validate.ts";
+import type { Conv1dLayer, Conv2dLayer, PoolLayer } from "./conv_layers.ts";
+import type { ModuleLayer, SequentialLayer } from "./graph.ts";
+import { type LayerBase, makeLayer } from "./layer.ts";
+import type { BatchNormLayer, LayerNormLayer } from "./norm_layers.ts";
 
-/** Flattens every dimension after the batch into one (PyTorch's `nn.Flatten()`). */
+export type { SymbolicTensor } from "./layer.ts";
+export { sequential, type SequentialLayer } from "./graph.ts";
+
+/** Flattens dimensions `startDim..endDim` into one (PyTorch's `nn.Flatten(1, -1)` by default). */
 export interface FlattenLayer {
   readonly kind: "flatten";
+  readonly startDim: number;
+  readonly endDim: number;
+}
+
+/** Reshapes each sample (the batch dimension is kept): `x.view(N, ...shape)`. */
+export interface ReshapeLayer {
+  readonly kind: "reshape";
+  readonly shape: readonly number[];
 }
 
 /** A fully connected layer `y = x·Wᵀ + b` with W of shape [out, in] (PyTorch's `nn.Linear`). */
@@ -18,35 +34,136 @@ export interface LinearLayer {
   readonly bias: boolean;
 }
 
-/** Rectified linear unit. */
-export interface ReluLayer {
-  readonly kind: "relu";
+/** Parameter-free elementwise activations, one kind each. */
+export type ActivationLayer =
+  | { readonly kind: "relu" }
+  | { readonly kind: "sigmoid" }
+  | { readonly kind: "tanh" }
+  | { readonly kind: "silu" }
+  | { readonly kind: "identity" };
+
+/** Gaussian error linear unit, exact (`erf`) or with PyTorch's tanh approximation. */
+export interface GeluLayer {
+  readonly kind: "gelu";
+  readonly approximate: "none" | "tanh";
 }
 
-/** Layers applied in order; parameters are named by position as in PyTorch (`1.weight`). */
-export interface SequentialLayer {
-  readonly kind: "sequential";
-  readonly layers: readonly Layer[];
+/** `max(0, x) + negativeSlope·min(0, x)`. */
+export interface LeakyReluLayer {
+  readonly kind: "leaky-relu";
+  readonly negativeSlope: number;
+}
+
+/** `x` for x > 0, else `alpha·(exp(x) − 1)`. */
+export interface EluLayer {
+  readonly kind: "elu";
+  readonly alpha: number;
+}
+
+/** Softmax or log-softmax along `dim`. */
+export type SoftmaxLayer =
+  | { readonly kind: "softmax"; readonly dim: number }
+  | { readonly kind: "log-softmax"; readonly dim: number };
+
+/** Zeroes elements with probability `p` in training and scales the rest by 1/(1−p). */
+export interface DropoutLayer {
+  readonly kind: "dropout";
+  readonly p: number;
+}
+
+/** A lookup table of `numEmbeddings` vectors of size `embeddingDim` (PyTorch's `nn.Embedding`). */
+export interface EmbeddingLayer {
+  readonly kind: "embedding";
+  readonly numEmbeddings: number;
+  readonly embeddingDim: number;
+  /** This row starts at zero and gets no gradient. */
+  readonly paddingIdx?: number;
 }
 
 /** Any layer. Adding a kind here fails to compile until every lowering handles it. */
-export type Layer = FlattenLayer | LinearLayer | ReluLayer | SequentialLayer;
+export type Layer =
+  | FlattenLayer
+  | ReshapeLayer
+  | LinearLayer
+  | ActivationLayer
+  | GeluLayer
+  | LeakyReluLayer
+  | EluLayer
+  | SoftmaxLayer
+  | DropoutLayer
+  | EmbeddingLayer
+  | Conv1dLayer
+  | Conv2dLayer
+  | PoolLayer
+  | BatchNormLayer
+  | LayerNormLayer
+  | SequentialLayer
+  | ModuleLayer;
 
 /** The kinds of layer. */
 export type LayerKind = Layer["kind"];
 
+const CREATE = "Cannot create layer";
+
+/** Returns `n` when it is an integer, else a RangeError naming the layer and argument. */
+export function integer(layer: string, what: string, n: number): number {
+  if (!Number.isInteger(n)) {
+    throw new RangeError(`${CREATE} ${layer}: ${what} must be an integer, got ${n}`);
+  }
+  return n;
+}
+
+/** Returns `p` when it is a probability in [0, 1), else a RangeError naming the layer. */
+function probability(layer: string, p: number): number {
+  if (!(p >= 0 && p < 1)) {
+    throw new RangeError(`${CREATE} ${layer}: p must be in [0, 1), got ${p}`);
+  }
+  return p;
+}
+
 /**
- * Flattens all dimensions after the batch dimension.
+ * Flattens dimensions `startDim` to `endDim` (inclusive; negative counts from the end) into one,
+ * as `nn.Flatten(start_dim=1, end_dim=-1)`.
  *
+ * @param options `startDim` (default 1) and `endDim` (default −1).
  * @returns A flatten layer.
  * @example
  * ```ts
  * import { flatten } from "./layers.ts";
- * if (flatten().kind !== "flatten") throw new Error();
+ * const f = flatten();
+ * if (f.kind !== "flatten" || f.startDim !== 1 || f.endDim !== -1) throw new Error();
  * ```
  */
-export function flatten(): FlattenLayer {
-  return Object.freeze({ kind: "flatten" });
+export function flatten(
+  options: { readonly startDim?: number; readonly endDim?: number } = {},
+): FlattenLayer & LayerBase<"flatten"> {
+  return makeLayer({
+    kind: "flatten",
+    startDim: integer("flatten", "startDim", options.startDim ?? 1),
+    endDim: integer("flatten", "endDim", options.endDim ?? -1),
+  });
+}
+
+/**
+ * Reshapes each sample to `shape`, keeping the batch dimension (`x.view(x.shape[0], *shape)`); one
+ * entry may be −1.
+ *
+ * @param shape The per-sample shape.
+ * @returns A reshape layer.
+ * @example
+ * ```ts
+ * import { reshape } from "./layers.ts";
+ * if (reshape(1, 28, 28).shape.join() !== "1,28,28") throw new Error();
+ * ```
+ */
+export function reshape(...shape: number[]): ReshapeLayer & LayerBase<"reshape"> {
+  shape.forEach((d) => {
+    if (d !== -1) positiveInt(`${CREATE} reshape`, "each dimension", d);
+  });
+  if (shape.filter((d) => d === -1).length > 1) {
+    throw new RangeError(`${CREATE} reshape: at most one dimension may be -1, got [${shape}]`);
+  }
+  return makeLayer({ kind: "reshape", shape: Object.freeze([...shape]) });
 }
 
 /**
@@ -67,47 +184,203 @@ export function linear(
   inFeatures: number,
   outFeatures: number,
   options: { readonly bias?: boolean } = {},
-): LinearLayer {
-  return Object.freeze({
+): LinearLayer & LayerBase<"linear"> {
+  return makeLayer({
     kind: "linear",
-    inFeatures: positiveInt("Cannot create layer", "inFeatures", inFeatures),
-    outFeatures: positiveInt("Cannot create layer", "outFeatures", outFeatures),
+    inFeatures: positiveInt(CREATE, "inFeatures", inFeatures),
+    outFeatures: positiveInt(CREATE, "outFeatures", outFeatures),
     bias: options.bias ?? true,
   });
 }
+
+type Activation<K extends ActivationLayer["kind"]> =
+  & Extract<ActivationLayer, { kind: K }>
+  & LayerBase<K>;
 
 /**
  * Rectified linear unit, `max(x, 0)`.
  *
  * @returns A relu layer.
+ * @example
+ * ```ts
+ * import { relu } from "./layers.ts";
+ * if (relu().kind !== "relu") throw new Error();
+ * ```
  */
-export function relu(): ReluLayer {
-  return Object.freeze({ kind: "relu" });
+export function relu(): Activation<"relu"> {
+  return makeLayer({ kind: "relu" as const });
+}
+
+/** Logistic sigmoid `1/(1 + exp(−x))`. @returns A sigmoid layer. */
+export function sigmoid(): Activation<"sigmoid"> {
+  return makeLayer({ kind: "sigmoid" as const });
+}
+
+/** Hyperbolic tangent. @returns A tanh layer. */
+export function tanh(): Activation<"tanh"> {
+  return makeLayer({ kind: "tanh" as const });
+}
+
+/** SiLU (swish), `x·sigmoid(x)`. @returns A silu layer. */
+export function silu(): Activation<"silu"> {
+  return makeLayer({ kind: "silu" as const });
+}
+
+/** The identity, `nn.Identity()`. @returns An identity layer. */
+export function identity(): Activation<"identity"> {
+  return makeLayer({ kind: "identity" as const });
 }
 
 /**
- * Chains layers.
+ * GELU as `nn.GELU(approximate)`: exact `x·Φ(x)` via erf, or the tanh approximation.
  *
- * @param layers The layers, applied first to last.
- * @returns A sequential layer.
+ * @param options `approximate`: `"none"` (default) or `"tanh"`.
+ * @returns A gelu layer.
  * @example
  * ```ts
- * import { linear, relu, sequential } from "./layers.ts";
- * const m = sequential(linear(4, 8), relu(), linear(8, 2));
- * if (m.layers.length !== 3) throw new Error();
+ * import { gelu } from "./layers.ts";
+ * if (gelu({ approximate: "tanh" }).approximate !== "tanh") throw new Error();
  * ```
  */
-export function sequential(...layers: Layer[]): SequentialLayer {
-  return Object.freeze({ kind: "sequential", layers: Object.freeze([...layers]) });
+export function gelu(
+  options: { readonly approximate?: "none" | "tanh" } = {},
+): GeluLayer & LayerBase<"gelu"> {
+  const approximate = options.approximate ?? "none";
+  if (approximate !== "none" && approximate !== "tanh") {
+    throw new RangeError(
+      `${CREATE} gelu: approximate must be "none" or "tanh", got ${approximate}`,
+    );
+  }
+  return makeLayer({ kind: "gelu", approximate });
 }
 
-/** A short description of a layer for messages, such as `linear 512→10`. */
+/**
+ * Leaky ReLU as `nn.LeakyReLU(negative_slope=0.01)`.
+ *
+ * @param options `negativeSlope` (default 0.01).
+ * @returns A leaky-relu layer.
+ */
+export function leakyRelu(
+  options: { readonly negativeSlope?: number } = {},
+): LeakyReluLayer & LayerBase<"leaky-relu"> {
+  return makeLayer({ kind: "leaky-relu", negativeSlope: options.negativeSlope ?? 0.01 });
+}
+
+/**
+ * ELU as `nn.ELU(alpha=1)`.
+ *
+ * @param options `alpha` (default 1).
+ * @returns An elu layer.
+ */
+export function elu(
+  options: { readonly alpha?: number } = {},
+): EluLayer & LayerBase<"elu"> {
+  return makeLayer({ kind: "elu", alpha: options.alpha ?? 1 });
+}
+
+/**
+ * Softmax along `dim`, as `nn.Softmax(dim)`.
+ *
+ * @param dim The axis (negative counts from the end).
+ * @returns A softmax layer.
+ */
+export function softmax(
+  dim: number,
+): Extract<SoftmaxLayer, { kind: "softmax" }> & LayerBase<"softmax"> {
+  return makeLayer({ kind: "softmax" as const, dim: integer("softmax", "dim", dim) });
+}
+
+/**
+ * Log-softmax along `dim`, as `nn.LogSoftmax(dim)`.
+ *
+ * @param dim The axis (negative counts from the end).
+ * @returns A log-softmax layer.
+ */
+export function logSoftmax(
+  dim: number,
+): Extract<SoftmaxLayer, { kind: "log-softmax" }> & LayerBase<"log-softmax"> {
+  return makeLayer({ kind: "log-softmax" as const, dim: integer("logSoftmax", "dim", dim) });
+}
+
+/**
+ * Dropout as `nn.Dropout(p)`: in the train graph each element is zeroed with probability `p` and
+ * the rest scaled by 1/(1−p); in the eval and inference graphs it is the identity. Masks are drawn
+ * on the host from the run's seed and the step number, so runs reproduce and resume exactly.
+ *
+ * @param p Drop probability in [0, 1) (default 0.5).
+ * @returns A dropout layer.
+ * @example
+ * ```ts
+ * import { dropout } from "./layers.ts";
+ * if (dropout(0.25).p !== 0.25) throw new Error();
+ * ```
+ */
+export function dropout(p = 0.5): DropoutLayer & LayerBase<"dropout"> {
+  return makeLayer({ kind: "dropout", p: probability("dropout", p) });
+}
+
+/**
+ * An embedding table as `nn.Embedding`: weights drawn from N(0, 1); input int64 indices of any
+ * shape, output `[...indices.shape, embeddingDim]`.
+ *
+ * @param numEmbeddings Rows of the table.
+ * @param embeddingDim Size of each vector.
+ * @param options `paddingIdx`: a row that starts at zero and receives no gradient.
+ * @returns An embedding layer.
+ * @example
+ * ```ts
+ * import { embedding } from "./layers.ts";
+ * if (embedding(100, 8).embeddingDim !== 8) throw new Error();
+ * ```
+ */
+export function embedding(
+  numEmbeddings: number,
+  embeddingDim: number,
+  options: { readonly paddingIdx?: number } = {},
+): EmbeddingLayer & LayerBase<"embedding"> {
+  const n = positiveInt(CREATE, "numEmbeddings", numEmbeddings);
+  const { paddingIdx } = options;
+  if (
+    paddingIdx !== undefined &&
+    !(Number.isInteger(paddingIdx) && paddingIdx >= -n && paddingIdx < n)
+  ) {
+    throw new RangeError(
+      `${CREATE} embedding: paddingIdx must be in [${-n}, ${n}), got ${paddingIdx}`,
+    );
+  }
+  return makeLayer({
+    kind: "embedding",
+    numEmbeddings: n,
+    embeddingDim: positiveInt(CREATE, "embeddingDim", embeddingDim),
+    ...(paddingIdx !== undefined
+      ? { paddingIdx: paddingIdx < 0 ? paddingIdx + n : paddingIdx }
+      : {}),
+  });
+}
+
+/** A short description of a layer for messages and summaries, such as `linear 512→10`. */
 export function describeLayer(layer: Layer): string {
   switch (layer.kind) {
     case "linear":
       return `linear ${layer.inFeatures}→${layer.outFeatures}`;
+    case "conv1d":
+    case "conv2d":
+      return `${layer.kind} ${layer.inChannels}→${layer.outChannels} k${
+        layer.kernelSize.join("×")
+      }`;
+    case "batch-norm-1d":
+    case "batch-norm-2d":
+      return `${
+        layer.kind === "batch-norm-1d" ? "batchNorm1d" : "batchNorm2d"
+      } ${layer.numFeatures}`;
+    case "embedding":
+      return `embedding ${layer.numEmbeddings}×${layer.embeddingDim}`;
     case "sequential":
       return `sequential of ${layer.layers.length}`;
+    case "module":
+      return `module (${Object.keys(layer.children).join(", ")})`;
+    case "dropout":
+      return `dropout p=${layer.p}`;
     default:
       return layer.kind;
   }

@@ -1,23 +1,302 @@
-/** Loss functions: immutable descriptions. @module */
+/**
+ * Loss functions: immutable descriptions, as PyTorch 1.13's `torch.nn` losses define them. The
+ * compiler lowers them (src/compile/lower_loss.ts); nothing here touches ONNX.
+ *
+ * Reductions follow PyTorch: `"mean"` (default) and `"sum"` reduce to a scalar; with `"none"` the
+ * loss is the per-sample (class losses) or per-element (regression losses) tensor, and the
+ * training objective is its plain mean, since the optimizer needs a scalar ("none-then-mean").
+ * @module
+ */
 
-/** Cross-entropy between logits and class indices, averaged over the batch (`nn.CrossEntropyLoss`). */
+/** How a loss reduces its per-element values: PyTorch's `reduction` argument. */
+export type Reduction = "mean" | "sum" | "none";
+
+/**
+ * Cross-entropy between class logits `[N, C]` and class indices `[N]` (`nn.CrossEntropyLoss`).
+ * `ignoreIndex` is absent unless given (PyTorch's default −100 applies and the targets are taken
+ * to be valid class indices, so the fused ONNX `SoftmaxCrossEntropyLoss` op can be used).
+ */
 export interface CrossEntropyLoss {
   readonly kind: "cross-entropy";
+  /** One rescaling weight per class. */
+  readonly weight?: readonly number[];
+  /** Amount of smoothing in [0, 1]: the target mixes `labelSmoothing / C` of the uniform. */
+  readonly labelSmoothing: number;
+  /** Targets equal to this contribute neither loss nor weight (set only when given). */
+  readonly ignoreIndex?: number;
+  readonly reduction: Reduction;
+}
+
+/** Negative log-likelihood of class indices `[N]` under log-probabilities `[N, C]` (`nn.NLLLoss`). */
+export interface NllLoss {
+  readonly kind: "nll";
+  /** One rescaling weight per class. */
+  readonly weight?: readonly number[];
+  /** Targets equal to this contribute neither loss nor weight (set only when given). */
+  readonly ignoreIndex?: number;
+  readonly reduction: Reduction;
+}
+
+/** Squared error `(x − t)²` per element (`nn.MSELoss`). */
+export interface MseLoss {
+  readonly kind: "mse";
+  readonly reduction: Reduction;
+}
+
+/** Absolute error `|x − t|` per element (`nn.L1Loss`). */
+export interface L1Loss {
+  readonly kind: "l1";
+  readonly reduction: Reduction;
+}
+
+/** `0.5·d²/beta` where `|d| < beta`, else `|d| − 0.5·beta`, with `d = x − t` (`nn.SmoothL1Loss`). */
+export interface SmoothL1Loss {
+  readonly kind: "smooth-l1";
+  /** Where the loss turns from quadratic to linear, ≥ 0 (0 gives the L1 loss). */
+  readonly beta: number;
+  readonly reduction: Reduction;
+}
+
+/** `0.5·d²` where `|d| < delta`, else `delta·(|d| − 0.5·delta)`, `d = x − t` (`nn.HuberLoss`). */
+export interface HuberLoss {
+  readonly kind: "huber";
+  /** Where the loss turns from quadratic to linear, > 0. */
+  readonly delta: number;
+  readonly reduction: Reduction;
+}
+
+/**
+ * Binary cross-entropy on logits, per element (`nn.BCEWithLogitsLoss`):
+ * `w·[(1 − t)·x + (1 + (pw − 1)·t)·(log(1 + exp(−|x|)) + max(−x, 0))]`.
+ */
+export interface BceWithLogitsLoss {
+  readonly kind: "bce-with-logits";
+  /** Weight of positive examples, broadcast along the output's last axis (one per class). */
+  readonly posWeight?: number | readonly number[];
+  /** Rescaling weight of each element's loss, broadcast along the output's last axis. */
+  readonly weight?: number | readonly number[];
+  readonly reduction: Reduction;
 }
 
 /** Any loss. */
-export type Loss = CrossEntropyLoss;
+export type Loss =
+  | CrossEntropyLoss
+  | NllLoss
+  | MseLoss
+  | L1Loss
+  | SmoothL1Loss
+  | HuberLoss
+  | BceWithLogitsLoss;
+
+/** The losses whose targets are class indices. */
+export type ClassLoss = CrossEntropyLoss | NllLoss;
+
+/** Options shared by every loss. */
+export interface ReductionOptions {
+  /** `"mean"` (default), `"sum"` or `"none"` (per-element loss; trained on its mean). */
+  readonly reduction?: Reduction;
+}
+
+/** Options of the class-index losses. */
+export interface ClassLossOptions extends ReductionOptions {
+  /** One rescaling weight per class; `"mean"` then divides by the targets' summed weight. */
+  readonly weight?: readonly number[];
+  /** Targets equal to this are ignored (PyTorch's default −100). */
+  readonly ignoreIndex?: number;
+}
+
+function fail(loss: string, message: string): never {
+  throw new RangeError(`Cannot create loss ${loss}: ${message}`);
+}
+
+function reduction(loss: string, r: Reduction | undefined): Reduction {
+  const v = r ?? "mean";
+  if (v !== "mean" && v !== "sum" && v !== "none") {
+    fail(loss, `reduction must be "mean", "sum" or "none", got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function finite(loss: string, what: string, v: number): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    fail(loss, `${what} must be a finite number, got ${v}`);
+  }
+  return v;
+}
+
+function weights(loss: string, what: string, w: readonly number[]): readonly number[] {
+  if (!Array.isArray(w) || w.length === 0) fail(loss, `${what} must be a non-empty number array`);
+  return Object.freeze(w.map((v, i) => finite(loss, `${what}[${i}]`, v)));
+}
+
+function scalarOrWeights(
+  loss: string,
+  what: string,
+  w: number | readonly number[],
+): number | readonly number[] {
+  return typeof w === "number" ? finite(loss, what, w) : weights(loss, what, w);
+}
+
+function classOptions(loss: string, options: ClassLossOptions) {
+  const { weight, ignoreIndex } = options;
+  if (ignoreIndex !== undefined && !Number.isSafeInteger(ignoreIndex)) {
+    fail(loss, `ignoreIndex must be an integer, got ${ignoreIndex}`);
+  }
+  return {
+    ...(weight !== undefined ? { weight: weights(loss, "weight", weight) } : {}),
+    ...(ignoreIndex !== undefined ? { ignoreIndex } : {}),
+    reduction: reduction(loss, options.reduction),
+  };
+}
 
 /**
- * Cross-entropy loss over class logits, mean over the batch, as PyTorch's `nn.CrossEntropyLoss()`.
+ * Cross-entropy loss over class logits `[N, C]` and class-index targets `[N]`, as PyTorch 1.13's
+ * `nn.CrossEntropyLoss`: `loss_i = −w[t_i]·log_softmax(x_i)[t_i]`, and with label smoothing ε
+ * `(1 − ε)·loss_i + (ε/C)·Σ_c −w[c]·log_softmax(x_i)[c]`. `"mean"` divides the sum by the summed
+ * weight `Σ_i w[t_i]` of the non-ignored targets (their count without weights).
  *
+ * @param options `weight` (per class), `labelSmoothing` (in [0, 1], default 0), `ignoreIndex`
+ * (default −100), `reduction` (default `"mean"`).
  * @returns The loss description.
+ * @throws {RangeError} For a label smoothing outside [0, 1], a non-finite weight, a non-integer
+ * ignore index or an unknown reduction.
  * @example
  * ```ts
  * import { crossEntropy } from "./losses.ts";
- * if (crossEntropy().kind !== "cross-entropy") throw new Error();
+ * const loss = crossEntropy({ labelSmoothing: 0.1 });
+ * if (loss.kind !== "cross-entropy" || loss.reduction !== "mean") throw new Error();
  * ```
  */
-export function crossEntropy(): CrossEntropyLoss {
-  return Object.freeze({ kind: "cross-entropy" });
+export function crossEntropy(
+  options: ClassLossOptions & { readonly labelSmoothing?: number } = {},
+): CrossEntropyLoss {
+  const name = "cross-entropy";
+  const labelSmoothing = finite(name, "labelSmoothing", options.labelSmoothing ?? 0);
+  if (labelSmoothing < 0 || labelSmoothing > 1) {
+    fail(name, `labelSmoothing must be in [0, 1], got ${labelSmoothing}`);
+  }
+  return Object.freeze({ kind: name, labelSmoothing, ...classOptions(name, options) });
+}
+
+/**
+ * Negative log-likelihood loss over log-probabilities `[N, C]` and class-index targets `[N]`, as
+ * `nn.NLLLoss`: `loss_i = −w[t_i]·x_i[t_i]`; `"mean"` divides by `Σ_i w[t_i]` over non-ignored
+ * targets. Pair it with a final `logSoftmax` layer.
+ *
+ * @param options `weight` (per class), `ignoreIndex` (default −100), `reduction`.
+ * @returns The loss description.
+ * @throws {RangeError} For a non-finite weight, a non-integer ignore index or an unknown reduction.
+ * @example
+ * ```ts
+ * import { nllLoss } from "./losses.ts";
+ * if (nllLoss({ weight: [1, 2] }).weight?.[1] !== 2) throw new Error();
+ * ```
+ */
+export function nllLoss(options: ClassLossOptions = {}): NllLoss {
+  return Object.freeze({ kind: "nll", ...classOptions("nll", options) });
+}
+
+/**
+ * Mean squared error between the model output and float targets of its shape (`nn.MSELoss`).
+ *
+ * @param options `reduction` (default `"mean"`: over every element).
+ * @returns The loss description.
+ * @example
+ * ```ts
+ * import { mse } from "./losses.ts";
+ * if (mse({ reduction: "sum" }).reduction !== "sum") throw new Error();
+ * ```
+ */
+export function mse(options: ReductionOptions = {}): MseLoss {
+  return Object.freeze({ kind: "mse", reduction: reduction("mse", options.reduction) });
+}
+
+/**
+ * Mean absolute error between the model output and float targets of its shape (`nn.L1Loss`).
+ *
+ * @param options `reduction` (default `"mean"`).
+ * @returns The loss description.
+ * @example
+ * ```ts
+ * import { l1 } from "./losses.ts";
+ * if (l1().kind !== "l1") throw new Error();
+ * ```
+ */
+export function l1(options: ReductionOptions = {}): L1Loss {
+  return Object.freeze({ kind: "l1", reduction: reduction("l1", options.reduction) });
+}
+
+/**
+ * Smooth L1 loss (`nn.SmoothL1Loss`): quadratic `0.5·d²/beta` below `beta`, linear `|d| − beta/2`
+ * above; `beta = 0` is the L1 loss.
+ *
+ * @param options `beta` (≥ 0, default 1), `reduction` (default `"mean"`).
+ * @returns The loss description.
+ * @throws {RangeError} For a negative or non-finite beta.
+ * @example
+ * ```ts
+ * import { smoothL1 } from "./losses.ts";
+ * if (smoothL1({ beta: 0.5 }).beta !== 0.5) throw new Error();
+ * ```
+ */
+export function smoothL1(
+  options: ReductionOptions & { readonly beta?: number } = {},
+): SmoothL1Loss {
+  const name = "smooth-l1";
+  const beta = finite(name, "beta", options.beta ?? 1);
+  if (beta < 0) fail(name, `beta must be ≥ 0, got ${beta}`);
+  return Object.freeze({ kind: name, beta, reduction: reduction(name, options.reduction) });
+}
+
+/**
+ * Huber loss (`nn.HuberLoss`): quadratic `0.5·d²` below `delta`, linear `delta·(|d| − delta/2)`
+ * above.
+ *
+ * @param options `delta` (> 0, default 1), `reduction` (default `"mean"`).
+ * @returns The loss description.
+ * @throws {RangeError} For a non-positive or non-finite delta.
+ * @example
+ * ```ts
+ * import { huber } from "./losses.ts";
+ * if (huber().delta !== 1) throw new Error();
+ * ```
+ */
+export function huber(options: ReductionOptions & { readonly delta?: number } = {}): HuberLoss {
+  const name = "huber";
+  const delta = finite(name, "delta", options.delta ?? 1);
+  if (delta <= 0) fail(name, `delta must be > 0, got ${delta}`);
+  return Object.freeze({ kind: name, delta, reduction: reduction(name, options.reduction) });
+}
+
+/**
+ * Binary cross-entropy on logits against float targets in [0, 1] of the output's shape
+ * (`nn.BCEWithLogitsLoss`), with PyTorch's numerically stable formula
+ * `(1 − t)·x + (1 + (pw − 1)·t)·(log(1 + exp(−|x|)) + max(−x, 0))`, times `weight`.
+ *
+ * @param options `posWeight` and `weight`: a number or one number per output column (broadcast
+ * along the last axis); `reduction` (default `"mean"`).
+ * @returns The loss description.
+ * @throws {RangeError} For non-finite weights or an unknown reduction.
+ * @example
+ * ```ts
+ * import { bceWithLogits } from "./losses.ts";
+ * if (bceWithLogits({ posWeight: [1, 3] }).kind !== "bce-with-logits") throw new Error();
+ * ```
+ */
+export function bceWithLogits(
+  options: ReductionOptions & {
+    readonly posWeight?: number | readonly number[];
+    readonly weight?: number | readonly number[];
+  } = {},
+): BceWithLogitsLoss {
+  const name = "bce-with-logits";
+  const { posWeight, weight } = options;
+  return Object.freeze({
+    kind: name,
+    ...(posWeight !== undefined
+      ? { posWeight: scalarOrWeights(name, "posWeight", posWeight) }
+      : {}),
+    ...(weight !== undefined ? { weight: scalarOrWeights(name, "weight", weight) } : {}),
+    reduction: reduction(name, options.reduction),
+  });
 }

@@ -1,42 +1,408 @@
-/** Optimizers: immutable descriptions; the compiler turns them into graph updates. @module */
+/**
+ * Optimizers: immutable descriptions of PyTorch's `torch.optim` optimizers, with parameter groups
+ * and gradient clipping; the compiler turns them into graph updates.
+ * @module
+ */
 
-/** Stochastic gradient descent with optional momentum and weight decay (PyTorch's `optim.SGD`). */
-export interface SgdOptimizer {
-  readonly kind: "sgd";
+/**
+ * Selects parameters by their PyTorch name (`1.weight`): a predicate, a RegExp tested against the
+ * name, or a list of names.
+ */
+export type ParamSelector = ((name: string) => boolean) | RegExp | readonly string[];
+
+/**
+ * A parameter group: the parameters it selects and the options it overrides. Options it leaves
+ * out are the optimizer's top-level options. A parameter belongs to the first group that selects
+ * it; parameters no group selects use the top-level options (PyTorch's param_groups).
+ */
+export type ParamGroup<S> = { readonly params: ParamSelector } & { readonly [K in keyof S]?: S[K] };
+
+/** Gradient clipping by global norm, as `torch.nn.utils.clip_grad_norm_`. */
+export interface ClipGradNorm {
+  readonly maxNorm: number;
+  /** The p of the p-norm (default 2); `Infinity` for the max norm. */
+  readonly normType: number;
+}
+
+/** What a `clipGradNorm` option takes: the max norm, or the max norm and the norm type. */
+export type ClipGradNormOption = number | { readonly maxNorm: number; readonly normType?: number };
+
+/** Options every optimizer has besides its settings. */
+interface Extras<S> {
+  /** Parameter groups with their own settings; the first group that selects a parameter wins. */
+  readonly groups: readonly ParamGroup<S>[];
+  /** Clips the gradients by their global norm before the update (absent: no clipping). */
+  readonly clipGradNorm?: ClipGradNorm;
+}
+
+/** What the option objects add to an optimizer's settings. */
+interface ExtraOptions<S> {
+  readonly groups?: readonly ParamGroup<S>[];
+  readonly clipGradNorm?: ClipGradNormOption;
+}
+
+/** `torch.optim.SGD`'s settings. */
+export interface SgdSettings {
   readonly lr: number;
   readonly momentum: number;
+  readonly dampening: number;
+  readonly nesterov: boolean;
   readonly weightDecay: number;
+  readonly maximize: boolean;
+}
+
+/** `torch.optim.Adam`'s and `torch.optim.AdamW`'s settings. */
+export interface AdamSettings {
+  readonly lr: number;
+  readonly betas: readonly [number, number];
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly amsgrad: boolean;
+  readonly maximize: boolean;
+}
+
+/** `torch.optim.RMSprop`'s settings. */
+export interface RmspropSettings {
+  readonly lr: number;
+  readonly alpha: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly momentum: number;
+  readonly centered: boolean;
+  readonly maximize: boolean;
+}
+
+/** `torch.optim.Adagrad`'s settings. */
+export interface AdagradSettings {
+  readonly lr: number;
+  readonly lrDecay: number;
+  readonly weightDecay: number;
+  readonly initialAccumulatorValue: number;
+  readonly eps: number;
+  readonly maximize: boolean;
+}
+
+/** Stochastic gradient descent (PyTorch's `optim.SGD`). */
+export interface SgdOptimizer extends SgdSettings, Extras<SgdSettings> {
+  readonly kind: "sgd";
+}
+
+/** Adam (PyTorch's `optim.Adam`): L2 weight decay added to the gradient. */
+export interface AdamOptimizer extends AdamSettings, Extras<AdamSettings> {
+  readonly kind: "adam";
+}
+
+/** AdamW (PyTorch's `optim.AdamW`): decoupled weight decay. */
+export interface AdamWOptimizer extends AdamSettings, Extras<AdamSettings> {
+  readonly kind: "adamW";
+}
+
+/** RMSprop (PyTorch's `optim.RMSprop`). */
+export interface RmspropOptimizer extends RmspropSettings, Extras<RmspropSettings> {
+  readonly kind: "rmsprop";
+}
+
+/** Adagrad (PyTorch's `optim.Adagrad`). */
+export interface AdagradOptimizer extends AdagradSettings, Extras<AdagradSettings> {
+  readonly kind: "adagrad";
 }
 
 /** Any optimizer. */
-export type Optimizer = SgdOptimizer;
+export type Optimizer =
+  | SgdOptimizer
+  | AdamOptimizer
+  | AdamWOptimizer
+  | RmspropOptimizer
+  | AdagradOptimizer;
+
+/** The settings of an optimizer: everything but its kind, groups and clipping. */
+export type OptimizerSettings<O extends Optimizer> = Omit<O, "kind" | "groups" | "clipGradNorm">;
+
+/** Options of {@linkcode sgd}. */
+export type SgdOptions = Partial<SgdSettings> & { readonly lr: number } & ExtraOptions<SgdSettings>;
+/** Options of {@linkcode adam} and {@linkcode adamW}. */
+export type AdamOptions = Partial<AdamSettings> & ExtraOptions<AdamSettings>;
+/** Options of {@linkcode rmsprop}. */
+export type RmspropOptions = Partial<RmspropSettings> & ExtraOptions<RmspropSettings>;
+/** Options of {@linkcode adagrad}. */
+export type AdagradOptions = Partial<AdagradSettings> & ExtraOptions<AdagradSettings>;
+
+type Check<S> = (s: S, fail: (msg: string) => never) => void;
+
+function nonNegative(fail: (msg: string) => never, what: string, v: unknown): void {
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+    fail(`${what} must be a finite number ≥ 0, got ${v}`);
+  }
+}
+
+function flag(fail: (msg: string) => never, what: string, v: unknown): void {
+  if (typeof v !== "boolean") fail(`${what} must be a boolean, got ${v}`);
+}
+
+function checkSelector(fail: (msg: string) => never, params: unknown): void {
+  const ok = typeof params === "function" || params instanceof RegExp ||
+    (Array.isArray(params) && params.every((n) => typeof n === "string"));
+  if (!ok) fail(`params must be a predicate, a RegExp or a list of names, got ${params}`);
+}
+
+function clipOption(fail: (msg: string) => never, clip: ClipGradNormOption): ClipGradNorm {
+  const { maxNorm, normType = 2 } = typeof clip === "number" ? { maxNorm: clip } : clip;
+  if (typeof maxNorm !== "number" || !Number.isFinite(maxNorm) || maxNorm < 0) {
+    fail(`clipGradNorm's maxNorm must be a finite number ≥ 0, got ${maxNorm}`);
+  }
+  if (typeof normType !== "number" || Number.isNaN(normType) || normType <= 0) {
+    fail(`clipGradNorm's normType must be a number > 0 or Infinity, got ${normType}`);
+  }
+  return Object.freeze({ maxNorm, normType });
+}
 
 /**
- * Stochastic gradient descent, as `torch.optim.SGD` (dampening 0, no Nesterov):
- * `g = grad + weightDecay·p; buf = momentum·buf + g; p = p − lr·(momentum ? buf : g)`.
+ * Builds a frozen optimizer description: applies defaults, checks the top-level settings and each
+ * group's settings (merged over the top level), and freezes the groups.
+ */
+function build<S extends object, K extends Optimizer["kind"]>(
+  kind: K,
+  name: string,
+  defaults: S,
+  options: Partial<S> & ExtraOptions<S>,
+  check: Check<S>,
+): S & Extras<S> & { readonly kind: K } {
+  const { groups = [], clipGradNorm, ...given } = options;
+  const defined = Object.fromEntries(
+    Object.entries(given).filter(([, v]) => v !== undefined),
+  ) as Partial<S>;
+  const settings = { ...defaults, ...defined } as S;
+  const top = (msg: string): never => {
+    throw new RangeError(`Cannot create ${name}: ${msg}`);
+  };
+  check(settings, top);
+  const frozenGroups = groups.map((group, i) => {
+    const fail = (msg: string): never => {
+      throw new RangeError(`Cannot create ${name}: parameter group ${i + 1}: ${msg}`);
+    };
+    checkSelector(fail, group.params);
+    const { params, ...overrides } = group;
+    const unknown = Object.keys(overrides).find((k) => !(k in defaults));
+    if (unknown) fail(`unknown option ${unknown}`);
+    check({ ...settings, ...overrides } as S, fail);
+    const selector = Array.isArray(params) ? Object.freeze([...params]) : params;
+    return Object.freeze({ ...overrides, params: selector }) as ParamGroup<S>;
+  });
+  return Object.freeze({
+    kind,
+    ...settings,
+    groups: Object.freeze(frozenGroups),
+    ...(clipGradNorm !== undefined ? { clipGradNorm: clipOption(top, clipGradNorm) } : {}),
+  });
+}
+
+const checkSgd: Check<SgdSettings> = (s, fail) => {
+  nonNegative(fail, "lr", s.lr);
+  nonNegative(fail, "momentum", s.momentum);
+  nonNegative(fail, "dampening", s.dampening);
+  nonNegative(fail, "weightDecay", s.weightDecay);
+  flag(fail, "nesterov", s.nesterov);
+  flag(fail, "maximize", s.maximize);
+  if (s.nesterov && (s.momentum <= 0 || s.dampening !== 0)) {
+    fail(
+      `Nesterov momentum requires a momentum > 0 and zero dampening, got momentum ${s.momentum} and dampening ${s.dampening}`,
+    );
+  }
+};
+
+/**
+ * Stochastic gradient descent, as `torch.optim.SGD`: with `g` the gradient (negated when
+ * `maximize`), `g += weightDecay·p`; with momentum, `buf = g` on the first step and
+ * `buf = momentum·buf + (1 − dampening)·g` after, then `g = nesterov ? g + momentum·buf : buf`;
+ * `p ← p − lr·g`.
  *
- * @param options `lr` (required), `momentum` and `weightDecay` (default 0).
+ * @param options `lr` (required); `momentum`, `dampening`, `weightDecay` (default 0), `nesterov`,
+ * `maximize` (default false); `groups` (parameter groups) and `clipGradNorm`.
  * @returns The optimizer description.
+ * @throws {RangeError} On a negative setting, or Nesterov without momentum or with dampening.
  * @example
  * ```ts
  * import { sgd } from "./optimizers.ts";
- * const o = sgd({ lr: 1e-3 });
- * if (o.lr !== 1e-3 || o.momentum !== 0) throw new Error();
+ * const o = sgd({ lr: 1e-3, momentum: 0.9, nesterov: true });
+ * if (o.lr !== 1e-3 || o.momentum !== 0.9 || o.dampening !== 0) throw new Error();
  * ```
  */
-export function sgd(
-  options: { readonly lr: number; readonly momentum?: number; readonly weightDecay?: number },
-): SgdOptimizer {
-  const check = (what: string, v: number) => {
-    if (!Number.isFinite(v) || v < 0) {
-      throw new RangeError(`Cannot create SGD: ${what} must be a finite number ≥ 0, got ${v}`);
-    }
-    return v;
+export function sgd(options: SgdOptions): SgdOptimizer {
+  const defaults: SgdSettings = {
+    lr: options.lr,
+    momentum: 0,
+    dampening: 0,
+    nesterov: false,
+    weightDecay: 0,
+    maximize: false,
   };
-  return Object.freeze({
-    kind: "sgd",
-    lr: check("lr", options.lr),
-    momentum: check("momentum", options.momentum ?? 0),
-    weightDecay: check("weightDecay", options.weightDecay ?? 0),
+  return build("sgd", "SGD", defaults, options, checkSgd);
+}
+
+const checkAdam: Check<AdamSettings> = (s, fail) => {
+  nonNegative(fail, "lr", s.lr);
+  nonNegative(fail, "eps", s.eps);
+  nonNegative(fail, "weightDecay", s.weightDecay);
+  flag(fail, "amsgrad", s.amsgrad);
+  flag(fail, "maximize", s.maximize);
+  if (!Array.isArray(s.betas) || s.betas.length !== 2) {
+    fail(`betas must be a pair of numbers, got ${s.betas}`);
+  }
+  s.betas.forEach((beta, i) => {
+    if (typeof beta !== "number" || !(beta >= 0 && beta < 1)) {
+      fail(`betas[${i}] must be in [0, 1), got ${beta}`);
+    }
   });
+};
+
+function adamDefaults(weightDecay: number): AdamSettings {
+  return {
+    lr: 1e-3,
+    betas: [0.9, 0.999],
+    eps: 1e-8,
+    weightDecay,
+    amsgrad: false,
+    maximize: false,
+  };
+}
+
+function freezeBetas<O extends { readonly betas?: readonly [number, number] }>(options: O): O {
+  if (!options.betas) return options;
+  return { ...options, betas: Object.freeze([...options.betas]) as readonly [number, number] };
+}
+
+/**
+ * Adam, as `torch.optim.Adam`: with step count `t`, `g += weightDecay·p` (L2),
+ * `m = β₁m + (1 − β₁)g`, `v = β₂v + (1 − β₂)g²`, with `amsgrad` `v̂max = max(v̂max, v)`, and
+ * `p ← p − lr/(1 − β₁ᵗ) · m / (√v/√(1 − β₂ᵗ) + eps)`.
+ *
+ * @param options `lr` (1e-3), `betas` ([0.9, 0.999]), `eps` (1e-8), `weightDecay` (0),
+ * `amsgrad`, `maximize` (false); `groups` and `clipGradNorm`.
+ * @returns The optimizer description.
+ * @throws {RangeError} On a negative setting or a beta outside [0, 1).
+ * @example
+ * ```ts
+ * import { adam } from "./optimizers.ts";
+ * const o = adam({ lr: 3e-4, amsgrad: true });
+ * if (o.betas[0] !== 0.9 || o.eps !== 1e-8 || !o.amsgrad) throw new Error();
+ * ```
+ */
+export function adam(options: AdamOptions = {}): AdamOptimizer {
+  const o = { ...freezeBetas(options), groups: options.groups?.map(freezeBetas) };
+  return build("adam", "Adam", adamDefaults(0), o as AdamOptions, checkAdam);
+}
+
+/**
+ * AdamW, as `torch.optim.AdamW`: Adam with decoupled weight decay, `p ← p·(1 − lr·weightDecay)`
+ * before the Adam update (which then has no L2 term).
+ *
+ * @param options `lr` (1e-3), `betas` ([0.9, 0.999]), `eps` (1e-8), `weightDecay` (1e-2),
+ * `amsgrad`, `maximize` (false); `groups` and `clipGradNorm`.
+ * @returns The optimizer description.
+ * @throws {RangeError} On a negative setting or a beta outside [0, 1).
+ * @example
+ * ```ts
+ * import { adamW } from "./optimizers.ts";
+ * const o = adamW({
+ *   lr: 1e-3,
+ *   groups: [{ params: (name) => name.endsWith(".bias"), weightDecay: 0 }],
+ * });
+ * if (o.weightDecay !== 0.01 || o.groups[0].weightDecay !== 0) throw new Error();
+ * ```
+ */
+export function adamW(options: AdamOptions = {}): AdamWOptimizer {
+  const o = { ...freezeBetas(options), groups: options.groups?.map(freezeBetas) };
+  return build("adamW", "AdamW", adamDefaults(1e-2), o as AdamOptions, checkAdam);
+}
+
+const checkRmsprop: Check<RmspropSettings> = (s, fail) => {
+  nonNegative(fail, "lr", s.lr);
+  nonNegative(fail, "alpha", s.alpha);
+  nonNegative(fail, "eps", s.eps);
+  nonNegative(fail, "weightDecay", s.weightDecay);
+  nonNegative(fail, "momentum", s.momentum);
+  flag(fail, "centered", s.centered);
+  flag(fail, "maximize", s.maximize);
+};
+
+/**
+ * RMSprop, as `torch.optim.RMSprop`: `g += weightDecay·p`, `s = αs + (1 − α)g²`; centered:
+ * `ḡ = αḡ + (1 − α)g`, `avg = √(s − ḡ²) + eps`, else `avg = √s + eps`; with momentum
+ * `buf = momentum·buf + g/avg`, `p ← p − lr·buf`, else `p ← p − lr·g/avg`.
+ *
+ * @param options `lr` (1e-2), `alpha` (0.99), `eps` (1e-8), `weightDecay`, `momentum` (0),
+ * `centered`, `maximize` (false); `groups` and `clipGradNorm`.
+ * @returns The optimizer description.
+ * @throws {RangeError} On a negative setting.
+ * @example
+ * ```ts
+ * import { rmsprop } from "./optimizers.ts";
+ * const o = rmsprop({ centered: true, momentum: 0.9 });
+ * if (o.lr !== 1e-2 || o.alpha !== 0.99 || !o.centered) throw new Error();
+ * ```
+ */
+export function rmsprop(options: RmspropOptions = {}): RmspropOptimizer {
+  const defaults: RmspropSettings = {
+    lr: 1e-2,
+    alpha: 0.99,
+    eps: 1e-8,
+    weightDecay: 0,
+    momentum: 0,
+    centered: false,
+    maximize: false,
+  };
+  return build("rmsprop", "RMSprop", defaults, options, checkRmsprop);
+}
+
+const checkAdagrad: Check<AdagradSettings> = (s, fail) => {
+  nonNegative(fail, "lr", s.lr);
+  nonNegative(fail, "lrDecay", s.lrDecay);
+  nonNegative(fail, "weightDecay", s.weightDecay);
+  nonNegative(fail, "initialAccumulatorValue", s.initialAccumulatorValue);
+  nonNegative(fail, "eps", s.eps);
+  flag(fail, "maximize", s.maximize);
+};
+
+/**
+ * Adagrad, as `torch.optim.Adagrad`: with step count `t`, `g += weightDecay·p`,
+ * `clr = lr / (1 + (t − 1)·lrDecay)`, `sum += g²` (starting at `initialAccumulatorValue`),
+ * `p ← p − clr·g/(√sum + eps)`.
+ *
+ * @param options `lr` (1e-2), `lrDecay`, `weightDecay`, `initialAccumulatorValue` (0), `eps`
+ * (1e-10), `maximize` (false); `groups` and `clipGradNorm`.
+ * @returns The optimizer description.
+ * @throws {RangeError} On a negative setting.
+ * @example
+ * ```ts
+ * import { adagrad } from "./optimizers.ts";
+ * const o = adagrad({ lrDecay: 0.01, initialAccumulatorValue: 0.1 });
+ * if (o.lr !== 1e-2 || o.eps !== 1e-10) throw new Error();
+ * ```
+ */
+export function adagrad(options: AdagradOptions = {}): AdagradOptimizer {
+  const defaults: AdagradSettings = {
+    lr: 1e-2,
+    lrDecay: 0,
+    weightDecay: 0,
+    initialAccumulatorValue: 0,
+    eps: 1e-10,
+    maximize: false,
+  };
+  return build("adagrad", "Adagrad", defaults, options, checkAdagrad);
+}
+
+/**
+ * Whether a group's selector picks a parameter.
+ *
+ * @param selector A predicate, RegExp or list of names.
+ * @param name The parameter's name.
+ * @returns True when selected.
+ */
+export function selects(selector: ParamSelector, name: string): boolean {
+  if (typeof selector === "function") return selector(name);
+  if (selector instanceof RegExp) {
+    // A copy without the g and y flags: those make test() stateful.
+    return new RegExp(selector.source, selector.flags.replace(/[gy]/g, "")).test(name);
+  }
+  return (selector as readonly string[]).includes(name);
 }

@@ -5,12 +5,12 @@
  */
 import type { CompiledModel } from "../compile/compile.ts";
 import { NAMES } from "../compile/compile.ts";
-import { type Init, nextName } from "../compile/params.ts";
+import { type Init, nextName, type RandomSpec } from "../compile/params.ts";
 import type { Batch } from "../data/loader.ts";
 import type { ConstTensor, TensorType } from "../ir/types.ts";
 import { emitModel } from "../onnx/emit.ts";
 import { createSession, type HostTensor, type SessionOptions } from "../runtime/session.ts";
-import { createRng, type Rng } from "../util/random.ts";
+import { createRng, deriveSeed, type Rng } from "../util/random.ts";
 
 /** Options for {@linkcode createTrainer}. */
 export interface TrainerOptions extends SessionOptions {
@@ -26,6 +26,10 @@ export interface EvalResult {
   readonly batchLossSum: number;
   /** Summed per-sample loss. */
   readonly lossSum: number;
+  /**
+   * Correctly classified samples (for bceWithLogits, element hits over elements per sample);
+   * NaN when the loss has no accuracy (regression losses), so accuracy is NaN.
+   */
   readonly correct: number;
   readonly batches: number;
   readonly samples: number;
@@ -35,6 +39,10 @@ export interface EvalResult {
 export interface Trainer {
   /** Current parameter values by name (PyTorch state_dict names). */
   readonly params: ReadonlyMap<string, HostTensor>;
+  /** Current buffer values by name (batch norm running statistics). */
+  readonly buffers: ReadonlyMap<string, HostTensor>;
+  /** Training steps taken; dropout masks are drawn from the seed and this number. */
+  readonly steps: number;
   /** Current hyperparameter values by name (`lr`), fed each step. */
   readonly hyper: Map<string, number>;
   /** One optimizer step on a batch; returns the batch's mean loss. */
@@ -70,6 +78,10 @@ export function initTensor(shape: readonly number[], init: Init, rng: Rng): Floa
         const u = 1 - rng.nextFloat(), v = rng.nextFloat();
         data[i] = init.std * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
       }
+      if (init.zeroRow !== undefined) {
+        const row = data.length / shape[0];
+        data.fill(0, init.zeroRow * row, (init.zeroRow + 1) * row);
+      }
       break;
     case "constant":
       data.fill(init.value);
@@ -78,6 +90,24 @@ export function initTensor(shape: readonly number[], init: Init, rng: Rng): Floa
       break;
   }
   return data;
+}
+
+/**
+ * A dropout mask for one step: each element is 1/(1 − p) with probability 1 − p, else 0, drawn
+ * from a generator seeded by the run's seed, the step and the mask's index (as `nn.Dropout`'s
+ * `bernoulli_(1 − p).div_(1 − p)`).
+ *
+ * @param spec The mask.
+ * @param batchSize The value of the symbolic batch dimension `N`.
+ * @param seed The derived seed.
+ * @returns The mask tensor.
+ */
+export function dropoutMask(spec: RandomSpec, batchSize: number, seed: number): HostTensor {
+  const dims = spec.shape.map((d) => (typeof d === "number" ? d : batchSize));
+  const data = new Float32Array(dims.reduce((a, d) => a * d, 1));
+  const rng = createRng(seed), keep = 1 - spec.p, scale = Math.fround(1 / keep);
+  for (let i = 0; i < data.length; i++) data[i] = rng.nextFloat() < keep ? scale : 0;
+  return { dtype: "float32", dims, data };
 }
 
 /** Feeds of a batch (input and target) plus the given named tensors. */
@@ -127,33 +157,53 @@ export async function createTrainer(
     state.set(s.name, { dtype: "float32", dims: s.shape, data: initTensor(s.shape, s.init, rng) });
   }
   const hyper = new Map(compiled.hyper.map((h) => [h.name, h.value]));
+  const buffers = new Map<string, HostTensor>();
+  for (const s of compiled.buffers) {
+    const values = initTensor(s.shape, s.init, rng);
+    const data = s.dtype === "int64" ? BigInt64Array.from(values, (v) => BigInt(v)) : values;
+    buffers.set(s.name, { dtype: s.dtype, dims: s.shape, data });
+  }
+  let steps = 0;
 
   const train = await createSession(emitModel(compiled.train), options);
   const evaluator = await createSession(emitModel(compiled.eval), options);
 
   const trainer: Trainer = {
     params,
+    buffers,
+    get steps() {
+      return steps;
+    },
     hyper,
     async step(batch) {
-      const feeds = batchFeeds(batch, compiled, params, state);
+      const feeds = batchFeeds(batch, compiled, params, buffers, state);
+      compiled.random.forEach((spec, i) => {
+        feeds[spec.name] = dropoutMask(spec, batch.size, deriveSeed(options.seed, steps, i));
+      });
       for (const [name, v] of hyper) {
         feeds[name] = { dtype: "float32", dims: [], data: Float32Array.of(v) };
       }
       const out = await train.run(feeds);
       for (const name of params.keys()) params.set(name, out[nextName(name)]);
       for (const name of state.keys()) state.set(name, out[nextName(name)]);
+      for (const name of buffers.keys()) {
+        const next = out[nextName(name)];
+        if (next) buffers.set(name, next);
+      }
+      steps++;
       return out[NAMES.loss].data[0] as number;
     },
     async evaluate(batches) {
       let batchLossSum = 0, lossSum = 0, correct = 0, count = 0, samples = 0;
-      const fetch = [NAMES.lossSum, NAMES.correct];
+      const hasCorrect = compiled.eval.outputs.some((o) => o.name === NAMES.correct);
+      const fetch = hasCorrect ? [NAMES.lossSum, NAMES.correct] : [NAMES.lossSum];
       for (const batch of batches) {
-        const out = await evaluator.run(batchFeeds(batch, compiled, params), fetch);
+        const out = await evaluator.run(batchFeeds(batch, compiled, params, buffers), fetch);
         const sum = out[NAMES.lossSum].data[0] as number;
         // PyTorch's loop adds each batch's mean loss as a Python float (double).
         batchLossSum += Math.fround(sum / batch.size);
         lossSum += sum;
-        correct += out[NAMES.correct].data[0] as number;
+        correct += hasCorrect ? out[NAMES.correct].data[0] as number : NaN;
         count++;
         samples += batch.size;
       }
@@ -161,7 +211,7 @@ export async function createTrainer(
     },
     exportModel() {
       const values = new Map<string, ConstTensor>();
-      for (const [name, t] of params) {
+      for (const [name, t] of [...params, ...buffers]) {
         values.set(name, { dtype: t.dtype, shape: t.dims, data: t.data });
       }
       return emitModel(compiled.inference(values), { docString: "Exported by onnxtrain" });

@@ -100,3 +100,36 @@ export function shuffleInPlace<T extends { length: number; [i: number]: unknown 
   }
   return items;
 }
+
+function mix32(h: number, v: number): number {
+  h = (h ^ v) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * Derives an independent seed from a seed and a list of non-negative integers (a step number, a
+ * tensor index), so a stream can be recreated from its coordinates without replaying others.
+ *
+ * @param seed The run's seed (any safe integer).
+ * @param parts Coordinates of the stream.
+ * @returns A safe-integer seed for {@linkcode createRng}.
+ * @example
+ * ```ts
+ * import { deriveSeed } from "./random.ts";
+ * if (deriveSeed(1, 5, 0) !== deriveSeed(1, 5, 0) || deriveSeed(1, 5, 0) === deriveSeed(1, 6, 0)) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function deriveSeed(seed: number, ...parts: number[]): number {
+  let hi = mix32(0x243f6a88, (Math.abs(seed) % 2 ** 32) >>> 0);
+  hi = mix32(hi, (Math.floor(Math.abs(seed) / 2 ** 32) + (seed < 0 ? 0x80000 : 0)) >>> 0);
+  let lo = 0x85a308d3;
+  for (const p of parts) {
+    hi = mix32(hi, (p % 2 ** 32) >>> 0);
+    lo = mix32(lo ^ hi, Math.floor(p / 2 ** 32) >>> 0);
+  }
+  return (hi & 0x1fffff) * 2 ** 32 + lo;
+}

@@ -1,11 +1,447 @@
 /**
- * Convolution and pooling: Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool.
+ * Convolution and pooling: Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool. Shape
+ * rules and gradient rules.
+ *
+ * Attributes are ONNX's: `pads` is `[x1_begin, x2_begin, …, x1_end, x2_end]`, strides and
+ * dilations default to 1 and pads to 0, `auto_pad` must be NOTSET and `ceil_mode` 0. Spatial
+ * dimensions must be static; the batch may be symbolic.
+ *
+ * Training a MaxPool: build it with both outputs, `b.op("MaxPool", [x], attrs, { outputs: 2 })`,
+ * so the gradient scatters through the Indices the forward pass computed. A one-output MaxPool
+ * still differentiates: its rule recomputes the indices with a second, two-output MaxPool.
  * @module
  */
-import type { OpDef } from "./op_def.ts";
+import type { GraphBuilder } from "../builder.ts";
+import { dimProduct, dimsEqual } from "../dims.ts";
+import { CompileError } from "../errors.ts";
+import {
+  type Attrs,
+  type ConstTensor,
+  type Dim,
+  type DType,
+  formatShape,
+  isStatic,
+  numElements,
+  type TensorType,
+  type Value,
+} from "../types.ts";
+import { arg, expectFloat, numAttr, type OpDef, strAttr } from "./op_def.ts";
+import { reshapeLike, zeroTensor } from "./shape.ts";
 
 /** The ops this file defines. */
-export type ConvOpName = never;
+export type ConvOpName =
+  | "Conv"
+  | "ConvTranspose"
+  | "MaxPool"
+  | "AveragePool"
+  | "GlobalAveragePool";
+
+/** Where a kernel slides: per spatial axis, in ONNX's attribute layout. */
+interface Window {
+  readonly kernel: readonly number[];
+  readonly strides: readonly number[];
+  /** `[x1_begin, x2_begin, …, x1_end, x2_end]`. */
+  readonly pads: readonly number[];
+  readonly dilations: readonly number[];
+  /** Spatial input size. */
+  readonly input: readonly number[];
+  /** Spatial output size. */
+  readonly output: readonly number[];
+}
+
+/** An INTS attribute of length `n` (default: `n` copies of `fallback`), checked against `min`. */
+function intList(op: string, attrs: Attrs, name: string, n: number, fallback: number, min = 0) {
+  const v = attrs[name];
+  if (v === undefined) return new Array<number>(n).fill(fallback);
+  if (!Array.isArray(v) || v.length !== n || v.some((d) => !Number.isInteger(d) || d < min)) {
+    throw new CompileError(
+      `${op} expects ${name} to be ${n} integers ≥ ${min}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v as readonly number[];
+}
+
+/** Rejects the padding modes the rules do not handle. */
+function checkModes(op: string, attrs: Attrs): void {
+  const autoPad = strAttr(attrs, "auto_pad", "NOTSET");
+  if (autoPad !== "NOTSET") {
+    throw new CompileError(`${op} supports auto_pad NOTSET only (explicit pads), got ${autoPad}`);
+  }
+  if (numAttr(attrs, "ceil_mode", 0) !== 0) {
+    throw new CompileError(`${op} supports ceil_mode 0 only`);
+  }
+}
+
+/** The input's spatial size, or a CompileError when it is not [N, C, *spatial] with static spatial. */
+function spatialOf(op: string, x: Value, what = "input"): number[] {
+  const s = x.type.shape;
+  if (s.length < 3) {
+    throw new CompileError(
+      `${op} expects an ${what} of shape [N, C, *spatial], got ${formatShape(s)}`,
+    );
+  }
+  const spatial = s.slice(2);
+  if (!isStatic(spatial)) {
+    throw new CompileError(`${op} needs static spatial dimensions, got ${what} ${formatShape(s)}`);
+  }
+  return [...spatial];
+}
+
+/** The sliding window of a Conv or pool over `x`, with its output size. */
+function slide(op: string, x: Value, kernel: readonly number[], attrs: Attrs): Window {
+  checkModes(op, attrs);
+  const input = spatialOf(op, x);
+  const n = input.length;
+  const strides = intList(op, attrs, "strides", n, 1, 1);
+  const dilations = intList(op, attrs, "dilations", n, 1, 1);
+  const pads = intList(op, attrs, "pads", 2 * n, 0);
+  const output = input.map((d, i) => {
+    const padded = d + pads[i] + pads[n + i];
+    const extent = dilations[i] * (kernel[i] - 1) + 1;
+    if (extent > padded) {
+      throw new CompileError(
+        `${op} kernel ${formatShape(kernel)} (extent ${extent} with dilation ${dilations[i]}) ` +
+          `is larger than the padded input (${padded}) on spatial axis ${i} of input ${
+            formatShape(x.type.shape)
+          }`,
+      );
+    }
+    return Math.floor((padded - extent) / strides[i]) + 1;
+  });
+  return { kernel, strides, pads, dilations, input, output };
+}
+
+/** Input positions past the last window, per axis: the output_padding that restores the input. */
+function leftOver(w: Window): number[] {
+  const n = w.input.length;
+  return w.input.map((d, i) =>
+    (d + w.pads[i] + w.pads[n + i] - w.dilations[i] * (w.kernel[i] - 1) - 1) % w.strides[i]
+  );
+}
+
+/** The kernel size of a pool: its kernel_shape attribute. */
+function poolKernel(op: string, x: Value, attrs: Attrs): number[] {
+  const n = spatialOf(op, x).length;
+  if (attrs.kernel_shape === undefined) throw new CompileError(`${op} expects kernel_shape`);
+  return [...intList(op, attrs, "kernel_shape", n, 1, 1)];
+}
+
+/** A pool's window; pads must be smaller than the kernel, as onnxruntime requires. */
+function poolWindow(op: string, x: Value, attrs: Attrs): Window {
+  expectFloat(op, x);
+  const w = slide(op, x, poolKernel(op, x, attrs), attrs);
+  const n = w.kernel.length;
+  if (w.kernel.some((k, i) => w.pads[i] >= k || w.pads[n + i] >= k)) {
+    throw new CompileError(
+      `${op} pads [${w.pads}] must be smaller than the kernel ${formatShape(w.kernel)}`,
+    );
+  }
+  return w;
+}
+
+/** `count` consecutive axes starting at `from`, such as the spatial axes `[2, 3]`. */
+function axesFrom(from: number, count: number): number[] {
+  return [...Array(count).keys()].map((i) => i + from);
+}
+
+/** A float tensor of `dtype` holding `values`. */
+function floats(dtype: DType, shape: readonly number[], values: ArrayLike<number>): ConstTensor {
+  const data = dtype === "float64" ? Float64Array.from(values) : Float32Array.from(values);
+  return { dtype: dtype === "float64" ? "float64" : "float32", shape, data };
+}
+
+/** Slices the spatial axes of `v` down to `sizes` where they are larger. */
+function cropSpatial(b: GraphBuilder, v: Value, sizes: readonly number[]): Value {
+  const have = v.type.shape.slice(2);
+  if (have.every((d, i) => d === sizes[i])) return v;
+  const axes = axesFrom(2, sizes.length);
+  return b.op1("Slice", [v, b.ints(sizes.map(() => 0)), b.ints(sizes), b.ints(axes)]);
+}
+
+/** A static channel count, or a CompileError naming the gradient that needs it. */
+function staticChannels(op: string, v: Value): number {
+  const c = v.type.shape[1];
+  if (typeof c !== "number") {
+    throw new CompileError(
+      `${op} gradient needs a static channel count, got ${formatShape(v.type.shape)}`,
+    );
+  }
+  return c;
+}
+
+/**
+ * The weight gradient of a convolution taking `x` [N, Cin, *in] to `gy` [N, Cout, *out]:
+ * returns [Cout, Cin/group, *kernel], as the convolution of `x` (batch and channels swapped)
+ * with `gy` as its kernel, strides and dilations exchanged.
+ */
+function weightGrad(
+  b: GraphBuilder,
+  op: string,
+  x: Value,
+  gy: Value,
+  w: Window,
+  group: number,
+): Value {
+  const n = w.kernel.length;
+  const cin = staticChannels(op, x), cout = staticChannels(op, gy);
+  const inSize = x.type.shape.slice(2) as number[], outSize = gy.type.shape.slice(2) as number[];
+  let xs: Value, ks: Value;
+  if (group === 1) {
+    xs = b.op1("Transpose", [x], { perm: [1, 0, ...axesFrom(2, n)] }); // [Cin, N, *in]
+    ks = b.op1("Transpose", [gy], { perm: [1, 0, ...axesFrom(2, n)] }); // [Cout, N, *out]
+  } else {
+    // Channels of group j read the j-th block of g·N "channels" of the swapped input.
+    const xg = b.op1("Reshape", [x, b.ints([0, group, cin / group, ...inSize])]);
+    const xt = b.op1("Transpose", [xg], { perm: [2, 1, 0, ...axesFrom(3, n)] });
+    xs = b.op1("Reshape", [xt, b.ints([cin / group, -1, ...inSize])]); // [Cin/g, g·N, *in]
+    const gg = b.op1("Reshape", [gy, b.ints([0, group, cout / group, ...outSize])]);
+    const gt = b.op1("Transpose", [gg], { perm: [1, 2, 0, ...axesFrom(3, n)] });
+    ks = b.op1("Reshape", [gt, b.ints([cout, -1, ...outSize])]); // [Cout, N, *out]
+  }
+  const dw = b.op1("Conv", [xs, ks], {
+    strides: w.dilations,
+    dilations: w.strides,
+    pads: w.pads,
+    group,
+  }); // [Cin/g, Cout, *k'] with k' ≥ kernel
+  const perm = [1, 0, ...axesFrom(2, n)];
+  return b.op1("Transpose", [cropSpatial(b, dw, w.kernel)], { perm });
+}
+
+/** The bias gradient: dY summed over every axis but the channels. */
+function biasGrad(b: GraphBuilder, gy: Value): Value {
+  const rank = gy.type.shape.length;
+  return b.op1("ReduceSum", [gy, b.ints([0, ...axesFrom(2, rank - 2)])], { keepdims: 0 });
+}
+
+/** Checks X, W and B of a Conv or ConvTranspose; returns the group and the kernel size. */
+function checkConvInputs(
+  op: "Conv" | "ConvTranspose",
+  inputs: readonly (Value | null)[],
+  attrs: Attrs,
+): { x: Value; w: Value; group: number; kernel: number[]; outChannels: Dim } {
+  const x = arg(op, inputs, 0), w = arg(op, inputs, 1), bias = inputs[2];
+  expectFloat(op, x);
+  const xs = x.type.shape, ws = w.type.shape;
+  const shapes = `input ${formatShape(xs)} and weight ${formatShape(ws)}`;
+  if (w.type.dtype !== x.type.dtype) {
+    throw new CompileError(
+      `${op} expects input and weight of one dtype, got ${x.type.dtype} and ${w.type.dtype}`,
+    );
+  }
+  spatialOf(op, x);
+  if (ws.length !== xs.length) {
+    throw new CompileError(`${op} expects a weight of rank ${xs.length}, got ${shapes}`);
+  }
+  const kernel = spatialOf(op, w, "weight");
+  const group = numAttr(attrs, "group", 1);
+  if (!Number.isInteger(group) || group < 1) {
+    throw new CompileError(`${op} expects a positive integer group, got ${group}`);
+  }
+  if (attrs.kernel_shape !== undefined) {
+    const k = intList(op, attrs, "kernel_shape", kernel.length, 1, 1);
+    if (k.some((d, i) => d !== kernel[i])) {
+      throw new CompileError(`${op} kernel_shape [${k}] does not match the ${shapes}`);
+    }
+  }
+  const c = xs[1];
+  if (typeof c === "number" && c % group !== 0) {
+    throw new CompileError(`${op} group ${group} does not divide the ${c} channels of ${shapes}`);
+  }
+  // Conv: W is [M, C/group, *k]; ConvTranspose: W is [C, M/group, *k].
+  const [wIn, wOut] = op === "Conv" ? [dimProduct([ws[1], group]), ws[0]] : [ws[0], ws[1]];
+  if (!dimsEqual(c, wIn)) {
+    const want = op === "Conv" ? `${ws[1]} × group ${group} = ${wIn}` : `${wIn}`;
+    throw new CompileError(
+      `${op} expects the input's ${c} channels to match the weight's ${want}, got ${shapes}`,
+    );
+  }
+  if (op === "Conv" && typeof wOut === "number" && wOut % group !== 0) {
+    throw new CompileError(
+      `${op} group ${group} does not divide the ${wOut} output channels of ${shapes}`,
+    );
+  }
+  const outChannels = op === "Conv" ? wOut : dimProduct([wOut, group]);
+  if (bias) {
+    const bs = bias.type.shape;
+    if (bs.length !== 1 || !dimsEqual(bs[0], outChannels) || bias.type.dtype !== x.type.dtype) {
+      throw new CompileError(
+        `${op} expects a bias ${x.type.dtype}[${outChannels}] for ${shapes}, got ${bias.type.dtype}${
+          formatShape(bs)
+        }`,
+      );
+    }
+  }
+  return { x, w, group, kernel, outChannels };
+}
+
+/** The output size of a ConvTranspose over `input`, per spatial axis. */
+function transposedSize(op: string, x: Value, kernel: readonly number[], attrs: Attrs): Window {
+  checkModes(op, attrs);
+  if (attrs.output_shape !== undefined) {
+    throw new CompileError(`${op} output_shape is not supported; give pads and output_padding`);
+  }
+  const input = spatialOf(op, x);
+  const n = input.length;
+  const strides = intList(op, attrs, "strides", n, 1, 1);
+  const dilations = intList(op, attrs, "dilations", n, 1, 1);
+  const pads = intList(op, attrs, "pads", 2 * n, 0);
+  const extra = intList(op, attrs, "output_padding", n, 0);
+  const output = input.map((d, i) => {
+    if (extra[i] >= Math.max(strides[i], dilations[i])) {
+      throw new CompileError(
+        `${op} output_padding [${extra}] must be smaller than the stride or the dilation`,
+      );
+    }
+    const size = strides[i] * (d - 1) + extra[i] + dilations[i] * (kernel[i] - 1) + 1 - pads[i] -
+      pads[n + i];
+    if (size < 1) {
+      throw new CompileError(
+        `${op} pads [${pads}] leave no output on spatial axis ${i} of input ${
+          formatShape(x.type.shape)
+        }`,
+      );
+    }
+    return size;
+  });
+  return { kernel, strides, pads, dilations, input, output };
+}
 
 /** Convolution and pooling op table. */
-export const CONV_OPS = {} satisfies Record<ConvOpName, OpDef>;
+export const CONV_OPS = {
+  Conv: {
+    infer: (inputs, attrs): TensorType[] => {
+      const { x, kernel, outChannels } = checkConvInputs("Conv", inputs, attrs);
+      const w = slide("Conv", x, kernel, attrs);
+      return [{ dtype: x.type.dtype, shape: [x.type.shape[0], outChannels, ...w.output] }];
+    },
+    grad: ({ b, node, dy, needs }) => {
+      const { x, w: weight, group, kernel } = checkConvInputs("Conv", node.inputs, node.attrs);
+      const gy = dy[0]!;
+      const w = slide("Conv", x, kernel, node.attrs);
+      const common = { strides: w.strides, pads: w.pads, dilations: w.dilations, group };
+      // dX: the transposed convolution, padded at the end back to X's size.
+      const dx = needs[0]
+        ? b.op1("ConvTranspose", [gy, weight], { ...common, output_padding: leftOver(w) })
+        : null;
+      return [
+        dx,
+        needs[1] ? weightGrad(b, "Conv", x, gy, w, group) : null,
+        needs[2] ? biasGrad(b, gy) : null,
+      ];
+    },
+  },
+  ConvTranspose: {
+    infer: (inputs, attrs): TensorType[] => {
+      const { x, kernel, outChannels } = checkConvInputs("ConvTranspose", inputs, attrs);
+      const w = transposedSize("ConvTranspose", x, kernel, attrs);
+      return [{ dtype: x.type.dtype, shape: [x.type.shape[0], outChannels, ...w.output] }];
+    },
+    grad: ({ b, node, dy, needs }) => {
+      const op = "ConvTranspose";
+      const { x, w: weight, group, kernel } = checkConvInputs(op, node.inputs, node.attrs);
+      const gy = dy[0]!;
+      const t = transposedSize(op, x, kernel, node.attrs);
+      // The adjoint is the Conv from Y's size to X's with the same geometry.
+      const w: Window = { ...t, input: t.output, output: t.input };
+      const common = { strides: w.strides, pads: w.pads, dilations: w.dilations, group };
+      const dx = needs[0] ? cropSpatial(b, b.op1("Conv", [gy, weight], common), t.input) : null;
+      return [
+        dx,
+        needs[1] ? weightGrad(b, op, gy, x, w, group) : null,
+        needs[2] ? biasGrad(b, gy) : null,
+      ];
+    },
+  },
+  MaxPool: {
+    infer: (inputs, attrs): TensorType[] => {
+      const x = arg("MaxPool", inputs, 0);
+      if (numAttr(attrs, "storage_order", 0) !== 0) {
+        throw new CompileError("MaxPool supports storage_order 0 only");
+      }
+      const w = poolWindow("MaxPool", x, attrs);
+      const shape = [...x.type.shape.slice(0, 2), ...w.output];
+      return [{ dtype: x.type.dtype, shape }, { dtype: "int64", shape }];
+    },
+    grad: ({ b, node, dy }) => {
+      // Indices hold each maximum's offset in the flattened X (N and C included; the first
+      // maximum of a window on ties, as onnxruntime and PyTorch pick it), so dX scatter-adds dY.
+      const x = node.inputs[0]!;
+      if (!dy[0]) return [null]; // Indices alone carry no gradient.
+      const indices = node.outputs[1] ?? b.op("MaxPool", [x], node.attrs, { outputs: 2 })[1];
+      const flat = (v: Value) => b.op1("Reshape", [v, b.ints([-1])]);
+      const zeros = b.op1("ConstantOfShape", [b.op1("Shape", [flat(x)])], {
+        value: zeroTensor(x.type.dtype),
+      });
+      const dx = b.op1("ScatterElements", [zeros, flat(indices), flat(dy[0])], {
+        axis: 0,
+        reduction: "add",
+      });
+      return [reshapeLike(b, dx, x)];
+    },
+  },
+  AveragePool: {
+    infer: (inputs, attrs): TensorType[] => {
+      const x = arg("AveragePool", inputs, 0);
+      if (attrs.dilations !== undefined) {
+        throw new CompileError("AveragePool has no dilations in opset 17");
+      }
+      const w = poolWindow("AveragePool", x, attrs);
+      return [{ dtype: x.type.dtype, shape: [...x.type.shape.slice(0, 2), ...w.output] }];
+    },
+    grad: ({ b, node, dy }) => {
+      // dX = ConvTranspose(dY / divisor) with a kernel of ones, on each channel alone.
+      const x = node.inputs[0]!, dtype = x.type.dtype;
+      const w = poolWindow("AveragePool", x, node.attrs);
+      const n = w.kernel.length;
+      const includePad = numAttr(node.attrs, "count_include_pad", 0) !== 0;
+      // Per axis, how many of a window's positions lie inside the input.
+      const counts = w.output.map((size, i) =>
+        Array.from({ length: size }, (_, o) => {
+          const start = o * w.strides[i] - w.pads[i];
+          return includePad
+            ? w.kernel[i]
+            : Math.min(start + w.kernel[i], w.input[i]) - Math.max(start, 0);
+        })
+      );
+      const inverse = Array.from({ length: numElements(w.output) }, (_, flat) => {
+        let divisor = 1;
+        for (let i = n - 1; i >= 0; i--) {
+          divisor *= counts[i][flat % w.output[i]];
+          flat = Math.floor(flat / w.output[i]);
+        }
+        return 1 / divisor;
+      });
+      const scaled = b.op1("Mul", [dy[0]!, b.constant(floats(dtype, w.output, inverse))]);
+      const perChannel = b.op1("Reshape", [scaled, b.ints([-1, 1, ...w.output])]);
+      const ones = b.constant(
+        floats(dtype, [1, 1, ...w.kernel], new Array(numElements(w.kernel)).fill(1)),
+      );
+      const dx = b.op1("ConvTranspose", [perChannel, ones], {
+        strides: w.strides,
+        pads: w.pads,
+        output_padding: leftOver(w),
+      });
+      return [reshapeLike(b, dx, x)];
+    },
+  },
+  GlobalAveragePool: {
+    infer: (inputs): TensorType[] => {
+      const x = arg("GlobalAveragePool", inputs, 0);
+      expectFloat("GlobalAveragePool", x);
+      const s = x.type.shape;
+      if (s.length < 3) {
+        throw new CompileError(
+          `GlobalAveragePool expects an input of shape [N, C, *spatial], got ${formatShape(s)}`,
+        );
+      }
+      return [{ dtype: x.type.dtype, shape: [s[0], s[1], ...s.slice(2).map(() => 1)] }];
+    },
+    grad: ({ b, node, dy }) => {
+      const x = node.inputs[0]!;
+      const count = numElements(spatialOf("GlobalAveragePool", x));
+      const mean = b.op1("Div", [dy[0]!, b.scalar(count, x.type.dtype)]);
+      return [b.op1("Expand", [mean, b.op1("Shape", [x])])];
+    },
+  },
+} satisfies Record<ConvOpName, OpDef>;

@@ -1,6 +1,6 @@
 /** Neural-network ops: Softmax, LogSoftmax, OneHot, SoftmaxCrossEntropyLoss. @module */
 import { CompileError } from "../errors.ts";
-import { formatShape, type TensorType } from "../types.ts";
+import { formatShape, type TensorType, type Value } from "../types.ts";
 import { arg, constInts, expectFloat, normAxis, numAttr, type OpDef, strAttr } from "./op_def.ts";
 
 const softmaxInfer = (op: string): OpDef["infer"] => (inputs, attrs) => {
@@ -15,7 +15,8 @@ export type NnOpName =
   | "Softmax"
   | "LogSoftmax"
   | "OneHot"
-  | "SoftmaxCrossEntropyLoss";
+  | "SoftmaxCrossEntropyLoss"
+  | "BatchNormalization";
 
 /** Neural-network op table. */
 export const NN_OPS = {
@@ -115,6 +116,50 @@ export const NN_OPS = {
         scale = b.op1("Unsqueeze", [scale, b.ints([1])]);
       }
       return [b.op1("Mul", [diff, scale]), null, null];
+    },
+  },
+  BatchNormalization: {
+    // Inference form (training_mode 0): y = (x − mean)/√(var + ε)·scale + B per channel (axis 1).
+    floatAttrs: ["epsilon", "momentum"],
+    infer: (inputs, attrs): TensorType[] => {
+      const op = "BatchNormalization";
+      const x = arg(op, inputs, 0);
+      expectFloat(op, x);
+      if (numAttr(attrs, "training_mode", 0) !== 0) {
+        throw new CompileError(
+          `${op} with training_mode 1 is not supported; lower batch statistics`,
+        );
+      }
+      const c = x.type.shape[1];
+      for (let i = 1; i <= 4; i++) {
+        const v = arg(op, inputs, i);
+        if (v.type.shape.length !== 1 || (typeof c === "number" && v.type.shape[0] !== c)) {
+          throw new CompileError(
+            `${op} expects per-channel inputs of shape [${c}] for input ${
+              formatShape(x.type.shape)
+            }, got ${formatShape(v.type.shape)}`,
+          );
+        }
+      }
+      return [x.type];
+    },
+    grad: ({ b, node, dy, needs }) => {
+      const [x, scale, , mean, variance] = node.inputs as Value[];
+      const g = dy[0]!;
+      const rank = x.type.shape.length;
+      const perChannel = b.ints([1, -1, ...Array(rank - 2).fill(1)]);
+      const axes = b.ints([0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)]);
+      const t = x.type.dtype;
+      const eps = b.scalar(Math.fround(numAttr(node.attrs, "epsilon", 1e-5)), t);
+      const inv = b.op1("Div", [b.scalar(1, t), b.op1("Sqrt", [b.op1("Add", [variance, eps])])]);
+      const chan = (v: Value) => b.op1("Reshape", [v, perChannel]);
+      const sum = (v: Value) => b.op1("ReduceSum", [v, axes], { keepdims: 0 });
+      const dx = needs[0] ? b.op1("Mul", [g, chan(b.op1("Mul", [scale, inv]))]) : null;
+      const dScale = needs[1]
+        ? sum(b.op1("Mul", [g, b.op1("Mul", [b.op1("Sub", [x, chan(mean)]), chan(inv)])]))
+        : null;
+      const dB = needs[2] ? sum(g) : null;
+      return [dx, dScale, dB, null, null];
     },
   },
 } satisfies Record<NnOpName, OpDef>;

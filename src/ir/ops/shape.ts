@@ -1,27 +1,108 @@
-/** Shape-manipulating ops: Flatten, Reshape, Shape, Gather, Unsqueeze, Expand, Constant. @module */
+/**
+ * Shape-manipulating ops: Flatten, Reshape, Shape, Size, Gather, Unsqueeze, Squeeze, Expand,
+ * Concat, Slice, Pad, Constant, ConstantOfShape. @module
+ */
 import { broadcastShapes } from "../broadcast.ts";
 import { dimProduct, dimQuotient, dimsEqual } from "../dims.ts";
 import { CompileError } from "../errors.ts";
-import { type ConstTensor, type Dim, formatShape, type TensorType, type Value } from "../types.ts";
+import {
+  type ConstTensor,
+  type Dim,
+  type DType,
+  formatShape,
+  type Shape,
+  type TensorType,
+  type Value,
+} from "../types.ts";
 import type { GraphBuilder } from "../builder.ts";
-import { arg, constInts, knownDims, normAxis, numAttr, type OpDef } from "./op_def.ts";
+import { arg, constInts, knownDims, normAxis, numAttr, type OpDef, strAttr } from "./op_def.ts";
 
 /** Reshapes `g` to the shape of `like`, taken at run time so symbolic dimensions work. */
 export function reshapeLike(b: GraphBuilder, g: Value, like: Value): Value {
   return b.op1("Reshape", [g, b.op1("Shape", [like])]);
 }
 
+/** A one-element zero tensor of `dtype`, the `value` attribute of a ConstantOfShape of zeros. */
+export function zeroTensor(dtype: DType): ConstTensor {
+  const data = dtype === "float32"
+    ? new Float32Array(1)
+    : dtype === "float64"
+    ? new Float64Array(1)
+    : dtype === "int64"
+    ? new BigInt64Array(1)
+    : dtype === "int32"
+    ? new Int32Array(1)
+    : new Uint8Array(1);
+  return Object.freeze({ dtype, shape: [1], data });
+}
+
+/** The inverse of a permutation. */
+function inversePerm(perm: readonly number[]): number[] {
+  const inverse = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inverse[p] = i));
+  return inverse;
+}
+
+/** One sliced axis: its first index (clamped), step and element count. */
+interface SliceAxis {
+  readonly axis: number;
+  readonly size: number;
+  readonly start: number;
+  readonly step: number;
+  readonly count: number;
+}
+
+/** Resolves Slice's constant starts, ends, axes and steps against the data shape. */
+function sliceAxes(inputs: readonly (Value | null)[]): SliceAxis[] {
+  const op = "Slice";
+  const s = arg(op, inputs, 0).type.shape;
+  const starts = constInts(op, inputs[1], "starts"), ends = constInts(op, inputs[2], "ends");
+  const axes = inputs[3] ? constInts(op, inputs[3], "axes") : starts.map((_, i) => i);
+  const steps = inputs[4] ? constInts(op, inputs[4], "steps") : starts.map(() => 1);
+  return axes.map((a, i) => {
+    const axis = normAxis(op, a, s.length);
+    const d = s[axis];
+    if (typeof d !== "number") {
+      throw new CompileError(`Slice needs a static size on axis ${axis}, got ${formatShape(s)}`);
+    }
+    const step = steps[i];
+    if (step === 0) throw new CompileError("Slice step must not be 0");
+    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+    let start = starts[i] < 0 ? starts[i] + d : starts[i];
+    let end = ends[i] < 0 ? ends[i] + d : ends[i];
+    if (step > 0) {
+      start = clamp(start, 0, d);
+      end = clamp(end, 0, d);
+    } else {
+      start = clamp(start, 0, d - 1);
+      end = clamp(end, -1, d - 1);
+    }
+    return { axis, size: d, start, step, count: Math.max(0, Math.ceil((end - start) / step)) };
+  });
+}
+
+/** `d + k` for a possibly symbolic dimension. */
+function dimPlus(d: Dim, k: number): Dim {
+  if (k === 0) return d;
+  if (typeof d === "number") return d + k;
+  return `${d}${k > 0 ? "+" : ""}${k}`;
+}
+
 /** The ops this file defines. */
 export type ShapeOpName =
   | "Constant"
+  | "ConstantOfShape"
   | "Flatten"
   | "Reshape"
   | "Shape"
+  | "Size"
   | "Gather"
   | "Unsqueeze"
+  | "Squeeze"
   | "Expand"
   | "Concat"
-  | "Slice";
+  | "Slice"
+  | "Pad";
 
 /** Shape-op table. */
 export const SHAPE_OPS = {
@@ -35,6 +116,18 @@ export const SHAPE_OPS = {
         ? Array.from(t.data, Number)
         : undefined;
       return [{ dtype: t.dtype, shape: t.shape, ...(known ? { known } : {}) }];
+    },
+  },
+  ConstantOfShape: {
+    // The output has the shape held by the input and is filled with the one-element `value`.
+    infer: (inputs, attrs): TensorType[] => {
+      const shape = knownDims(arg("ConstantOfShape", inputs, 0));
+      if (!shape) throw new CompileError("ConstantOfShape expects a shape known at compile time");
+      const t = attrs.value as ConstTensor | undefined;
+      if (t !== undefined && (typeof t !== "object" || !("data" in t) || t.data.length !== 1)) {
+        throw new CompileError("ConstantOfShape expects a one-element tensor attribute 'value'");
+      }
+      return [{ dtype: t?.dtype ?? "float32", shape }];
     },
   },
   Flatten: {
@@ -80,6 +173,12 @@ export const SHAPE_OPS = {
       return [{ dtype: "int64", shape: [x.type.shape.length], known: x.type.shape }];
     },
   },
+  Size: {
+    infer: (inputs) => {
+      const x = arg("Size", inputs, 0);
+      return [{ dtype: "int64", shape: [], known: [dimProduct(x.type.shape)] }];
+    },
+  },
   Gather: {
     infer: (inputs, attrs) => {
       const data = arg("Gather", inputs, 0), idx = arg("Gather", inputs, 1);
@@ -92,6 +191,36 @@ export const SHAPE_OPS = {
         : undefined;
       return [{ dtype: data.type.dtype, shape, ...(known ? { known } : {}) }];
     },
+    grad: ({ b, node, dy, needs }) => {
+      // dW = a scatter-add of dy into zeros of W's shape at the gathered rows, so repeated
+      // indices accumulate (an embedding's gradient). Other axes are moved to the front first.
+      if (!needs[0]) return [null, null];
+      const data = node.inputs[0]!;
+      let idx = node.inputs[1]!;
+      const r = data.type.shape.length, q = idx.type.shape.length;
+      const axis = normAxis("Gather", numAttr(node.attrs, "axis", 0), r);
+      if (idx.type.dtype !== "int64") idx = b.op1("Cast", [idx], { to: "int64" });
+      const permW = [axis, ...[...Array(r).keys()].filter((i) => i !== axis)];
+      const permDy = [
+        ...[...Array(q).keys()].map((i) => axis + i),
+        ...[...Array(axis).keys()],
+        ...[...Array(r - axis - 1).keys()].map((i) => axis + q + i),
+      ];
+      const shapeW = b.op1("Shape", [data]);
+      const zeros = b.op1("ConstantOfShape", [
+        axis === 0 ? shapeW : b.op1("Gather", [shapeW, b.ints(permW)], { axis: 0 }),
+      ], { value: zeroTensor(data.type.dtype) });
+      const updates = axis === 0 ? dy[0] : b.op1("Transpose", [dy[0]], { perm: permDy });
+      const scattered = b.op1("ScatterND", [
+        zeros,
+        b.op1("Unsqueeze", [idx, b.ints([-1])]),
+        updates,
+      ], { reduction: "add" });
+      return [
+        axis === 0 ? scattered : b.op1("Transpose", [scattered], { perm: inversePerm(permW) }),
+        null,
+      ];
+    },
   },
   Unsqueeze: {
     infer: (inputs) => {
@@ -103,6 +232,32 @@ export const SHAPE_OPS = {
       let j = 0;
       for (let i = 0; i < rank; i++) shape.push(norm.includes(i) ? 1 : x.type.shape[j++]);
       return [{ dtype: x.type.dtype, shape }];
+    },
+    grad: ({ b, node, dy }) => [reshapeLike(b, dy[0]!, node.inputs[0]!), null],
+  },
+  Squeeze: {
+    // axes as an optional constant int64 input (opset 13+); without it every size-1 axis goes.
+    infer: (inputs) => {
+      const x = arg("Squeeze", inputs, 0);
+      const s = x.type.shape;
+      let axes: number[];
+      if (inputs[1]) {
+        axes = constInts("Squeeze", inputs[1], "axes").map((a) => normAxis("Squeeze", a, s.length));
+        const bad = axes.find((a) => s[a] !== 1);
+        if (bad !== undefined) {
+          throw new CompileError(
+            `Squeeze axis ${bad} has size ${s[bad]}, not 1, in shape ${formatShape(s)}`,
+          );
+        }
+      } else {
+        if (s.some((d) => typeof d !== "number")) {
+          throw new CompileError(
+            `Squeeze without axes needs a static shape, got ${formatShape(s)}`,
+          );
+        }
+        axes = [...s.keys()].filter((i) => s[i] === 1);
+      }
+      return [{ dtype: x.type.dtype, shape: s.filter((_, i) => !axes.includes(i)) }];
     },
     grad: ({ b, node, dy }) => [reshapeLike(b, dy[0]!, node.inputs[0]!), null],
   },
@@ -142,40 +297,115 @@ export const SHAPE_OPS = {
       }
       return [{ dtype: first.dtype, shape }];
     },
+    grad: ({ b, node, dy, needs }) => {
+      // Each input gets its own stretch of dy along the axis.
+      const xs = node.inputs as readonly Value[];
+      const axis = normAxis("Concat", numAttr(node.attrs, "axis", 0), xs[0].type.shape.length);
+      const sizes = xs.map((x) => x.type.shape[axis]);
+      if (sizes.some((d) => typeof d !== "number")) {
+        throw new CompileError(
+          `Concat gradient needs static sizes along axis ${axis}, got ${
+            xs.map((x) => formatShape(x.type.shape)).join(" and ")
+          }`,
+        );
+      }
+      let offset = 0;
+      return (sizes as number[]).map((size, i) => {
+        const start = offset;
+        offset += size;
+        return needs[i]
+          ? b.op1("Slice", [dy[0], b.ints([start]), b.ints([start + size]), b.ints([axis])])
+          : null;
+      });
+    },
   },
   Slice: {
     // starts, ends, axes, steps as constant int64 inputs; static dims of sliced axes.
     infer: (inputs) => {
-      const op = "Slice";
-      const x = arg(op, inputs, 0);
-      const s = x.type.shape;
-      const starts = constInts(op, inputs[1], "starts"), ends = constInts(op, inputs[2], "ends");
-      const axes = inputs[3] ? constInts(op, inputs[3], "axes") : starts.map((_, i) => i);
-      const steps = inputs[4] ? constInts(op, inputs[4], "steps") : starts.map(() => 1);
-      const shape: Dim[] = [...s];
-      axes.forEach((a, i) => {
-        const axis = normAxis(op, a, s.length);
-        const d = s[axis];
-        if (typeof d !== "number") {
+      const x = arg("Slice", inputs, 0);
+      const shape: Dim[] = [...x.type.shape];
+      for (const { axis, count } of sliceAxes(inputs)) shape[axis] = count;
+      return [{ dtype: x.type.dtype, shape }];
+    },
+    grad: ({ b, node, dy }) => {
+      // dx = dy padded with zeros back to the input's shape (steps of 1 only).
+      const rank = node.inputs[0]!.type.shape.length;
+      const pads = new Array<number>(2 * rank).fill(0);
+      for (const { axis, size, start, step, count } of sliceAxes(node.inputs)) {
+        if (step !== 1) {
           throw new CompileError(
-            `Slice needs a static size on axis ${axis}, got ${formatShape(s)}`,
+            `Slice gradient supports steps of 1 only, got step ${step} on axis ${axis}`,
           );
         }
-        const step = steps[i];
-        if (step === 0) throw new CompileError("Slice step must not be 0");
-        const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
-        let start = starts[i] < 0 ? starts[i] + d : starts[i];
-        let end = ends[i] < 0 ? ends[i] + d : ends[i];
-        if (step > 0) {
-          start = clamp(start, 0, d);
-          end = clamp(end, 0, d);
-        } else {
-          start = clamp(start, 0, d - 1);
-          end = clamp(end, -1, d - 1);
-        }
-        shape[axis] = Math.max(0, Math.ceil((end - start) / step));
-      });
+        pads[axis] = start;
+        pads[rank + axis] = size - start - count;
+      }
+      return [b.op1("Pad", [dy[0], b.ints(pads)], { mode: "constant" })];
+    },
+  },
+  Pad: {
+    // pads [x1_begin, x2_begin, …, x1_end, x2_end, …] as a constant int64 input; the optional
+    // constant_value is a scalar of the data's dtype (opset 18's axes input is not supported).
+    infer: (inputs, attrs) => {
+      const x = arg("Pad", inputs, 0);
+      const s: Shape = x.type.shape;
+      const mode = strAttr(attrs, "mode", "constant");
+      if (!["constant", "reflect", "edge"].includes(mode)) {
+        throw new CompileError(`Pad has unknown mode '${mode}'`);
+      }
+      if (inputs[3]) throw new CompileError("Pad with an axes input is not supported (opset 17)");
+      const pads = constInts("Pad", inputs[1], "pads");
+      if (pads.length !== 2 * s.length) {
+        throw new CompileError(
+          `Pad expects ${2 * s.length} pads for shape ${formatShape(s)}, got ${pads.length}`,
+        );
+      }
+      const c = inputs[2];
+      if (c && (c.type.dtype !== x.type.dtype || c.type.shape.length > 1)) {
+        throw new CompileError(
+          `Pad expects a scalar ${x.type.dtype} constant_value, got ${c.type.dtype}${
+            formatShape(c.type.shape)
+          }`,
+        );
+      }
+      const shape = s.map((d, i) => dimPlus(d, pads[i] + pads[s.length + i]));
+      if (shape.some((d) => typeof d === "number" && d < 0)) {
+        throw new CompileError(`Pad cannot crop ${formatShape(s)} by pads [${pads}]`);
+      }
       return [{ dtype: x.type.dtype, shape }];
+    },
+    grad: ({ b, node, dy, needs }) => {
+      // dx = the unpadded part of dy; d constant_value = the sum of the padded part.
+      const x = node.inputs[0]!;
+      const s = x.type.shape;
+      const mode = strAttr(node.attrs, "mode", "constant");
+      const pads = constInts("Pad", node.inputs[1], "pads");
+      if (mode !== "constant" || pads.some((p) => p < 0)) {
+        throw new CompileError(
+          `Pad gradient supports constant mode with non-negative pads only, got mode '${mode}' ` +
+            `and pads [${pads}]`,
+        );
+      }
+      const axes = [...s.keys()].filter((i) => pads[i] !== 0 || pads[s.length + i] !== 0);
+      const bad = axes.find((i) => typeof s[i] !== "number");
+      if (bad !== undefined) {
+        throw new CompileError(
+          `Pad gradient needs a static size on padded axis ${bad}, got ${formatShape(s)}`,
+        );
+      }
+      const inner = axes.length === 0 ? dy[0]! : b.op1("Slice", [
+        dy[0],
+        b.ints(axes.map((i) => pads[i])),
+        b.ints(axes.map((i) => pads[i] + (s[i] as number))),
+        b.ints(axes),
+      ]);
+      let dc: Value | null = null;
+      const c = node.inputs[2];
+      if (needs[2] && c) {
+        const sum = (v: Value) => b.op1("ReduceSum", [v], { keepdims: 0 });
+        dc = reshapeLike(b, b.op1("Sub", [sum(dy[0]!), sum(inner)]), c);
+      }
+      return [needs[0] ? inner : null, null, dc];
     },
   },
 } satisfies Record<ShapeOpName, OpDef>;

@@ -1,0 +1,107 @@
+/**
+ * Lowerings of batch and layer normalisation. The train graph normalises with batch statistics
+ * built from primitives (so gradients come from the op table) and updates the running statistics;
+ * the eval and inference graphs use ONNX BatchNormalization with the running statistics.
+ * @module
+ */
+import type { BatchNormLayer } from "../dsl/norm_layers.ts";
+import { CompileError } from "../ir/errors.ts";
+import { formatShape, type Value } from "../ir/types.ts";
+import { join, type LowerContext, type Lowerings } from "./lower_model.ts";
+
+function lowerBatchNorm(
+  layer: BatchNormLayer,
+  x: Value,
+  { b, mode, param, buffer, updateBuffer }: LowerContext,
+  path: string,
+): Value {
+  const s = x.type.shape, c = layer.numFeatures;
+  const is1d = layer.kind === "batch-norm-1d";
+  const okRank = is1d ? s.length === 2 || s.length === 3 : s.length === 4;
+  if (!okRank || s[1] !== c || s.slice(2).some((d) => typeof d !== "number")) {
+    throw new CompileError(
+      `expects input of shape ${is1d ? `[N, ${c}] or [N, ${c}, L]` : `[N, ${c}, H, W]`}, got ${
+        formatShape(s)
+      }`,
+    );
+  }
+  const weight = layer.affine
+    ? param(join(path, "weight"), [c], { kind: "constant", value: 1 })
+    : b.constant({ dtype: "float32", shape: [c], data: new Float32Array(c).fill(1) });
+  const bias = layer.affine
+    ? param(join(path, "bias"), [c], { kind: "zeros" })
+    : b.constant({ dtype: "float32", shape: [c], data: new Float32Array(c) });
+  const meanName = join(path, "running_mean"), varName = join(path, "running_var");
+  const countName = join(path, "num_batches_tracked");
+  const runningMean = buffer(meanName, [c], { kind: "zeros" });
+  const runningVar = buffer(varName, [c], { kind: "constant", value: 1 });
+  const tracked = buffer(countName, [], { kind: "zeros" }, "int64");
+
+  if (mode === "eval") {
+    return b.op1("BatchNormalization", [x, weight, bias, runningMean, runningVar], {
+      epsilon: layer.eps,
+      momentum: layer.momentum,
+    });
+  }
+  const t = x.type.dtype;
+  const axes = [0, ...s.slice(2).map((_, i) => i + 2)];
+  const perChannel = [1, c, ...s.slice(2).map(() => 1)];
+  const mean = b.op1("ReduceMean", [x], { axes, keepdims: 1 });
+  const centered = b.op1("Sub", [x, mean]);
+  const variance = b.op1("ReduceMean", [b.op1("Mul", [centered, centered])], { axes, keepdims: 1 });
+  const std = b.op1("Sqrt", [b.op1("Add", [variance, b.scalar(Math.fround(layer.eps), t)])]);
+  const normed = b.op1("Div", [centered, std]);
+  const y = b.op1("Add", [
+    b.op1("Mul", [normed, b.op1("Reshape", [weight, b.ints(perChannel)])]),
+    b.op1("Reshape", [bias, b.ints(perChannel)]),
+  ]);
+
+  // Running statistics: momentum·batch + (1 − momentum)·running, the variance unbiased by
+  // n/(n − 1) with n = N·∏spatial samples per channel.
+  const spatialSize = (s.slice(2) as number[]).reduce((a, d) => a * d, 1);
+  const batch = b.op1("Cast", [
+    b.op1("Gather", [b.op1("Shape", [x]), b.scalar(0, "int64")], { axis: 0 }),
+  ], { to: t });
+  const n = b.op1("Mul", [batch, b.scalar(spatialSize, t)]);
+  const unbias = b.op1("Div", [n, b.op1("Sub", [n, b.scalar(1, t)])]);
+  const m = b.scalar(layer.momentum, t), keep = b.scalar(1 - layer.momentum, t);
+  const blend = (running: Value, stat: Value) =>
+    b.op1("Add", [
+      b.op1("Mul", [running, keep]),
+      b.op1("Mul", [b.op1("Reshape", [stat, b.ints([c])]), m]),
+    ]);
+  updateBuffer(meanName, blend(runningMean, mean));
+  updateBuffer(varName, blend(runningVar, b.op1("Mul", [variance, unbias])));
+  updateBuffer(countName, b.op1("Add", [tracked, b.scalar(1, "int64")]));
+  return y;
+}
+
+/** Normalisation lowerings. */
+export const NORM_LOWERINGS: Lowerings<"batch-norm-1d" | "batch-norm-2d" | "layer-norm"> = {
+  "batch-norm-1d": lowerBatchNorm,
+  "batch-norm-2d": lowerBatchNorm,
+  "layer-norm": (layer, x, { b, param }, path) => {
+    const s = x.type.shape, ns = layer.normalizedShape;
+    const tail = s.slice(s.length - ns.length);
+    if (s.length < ns.length || tail.some((d, i) => d !== ns[i])) {
+      throw new CompileError(
+        `expects input ending in ${formatShape(ns)}, got ${formatShape(s)}`,
+      );
+    }
+    const t = x.type.dtype;
+    const axes = ns.map((_, i) => s.length - ns.length + i);
+    const mean = b.op1("ReduceMean", [x], { axes, keepdims: 1 });
+    const centered = b.op1("Sub", [x, mean]);
+    const variance = b.op1("ReduceMean", [b.op1("Mul", [centered, centered])], {
+      axes,
+      keepdims: 1,
+    });
+    const std = b.op1("Sqrt", [b.op1("Add", [variance, b.scalar(Math.fround(layer.eps), t)])]);
+    let y = b.op1("Div", [centered, std]);
+    if (layer.elementwiseAffine) {
+      y = b.op1("Mul", [y, param(join(path, "weight"), ns, { kind: "constant", value: 1 })]);
+      y = b.op1("Add", [y, param(join(path, "bias"), ns, { kind: "zeros" })]);
+    }
+    return y;
+  },
+};

@@ -1,0 +1,148 @@
+/**
+ * Models as graphs of layers: `sequential` stacks, and `module`, a functional form in which a
+ * forward function combines named children on symbolic tensors (residual `add`, `concat`, `mul`).
+ * Parameter names follow PyTorch's `state_dict`: a child's parameters are prefixed with its name
+ * (its index in a `sequential`), so `block.conv1.weight` in onnxtrain is `block.conv1.weight` in
+ * PyTorch. Applying the same layer object twice shares its parameters.
+ * @module
+ */
+import type { Layer } from "./layers.ts";
+import { type LayerBase, makeLayer, type SymbolicTensor, tensorOf } from "./layer.ts";
+
+/** Layers applied in order; parameters are named by position as in PyTorch (`1.weight`). */
+export interface SequentialLayer {
+  readonly kind: "sequential";
+  readonly layers: readonly Layer[];
+}
+
+/**
+ * A module: named children and the traced forward graph (the result of calling the forward
+ * function once on a symbolic input). Like a PyTorch `nn.Module` subclass with attributes and a
+ * `forward`.
+ */
+export interface ModuleLayer {
+  readonly kind: "module";
+  /** Children by name, in registration order (the order of the record's keys). */
+  readonly children: Readonly<Record<string, Layer>>;
+  /** The symbolic input the forward function was traced with. */
+  readonly input: SymbolicTensor;
+  /** The forward function's result. */
+  readonly output: SymbolicTensor;
+}
+
+/**
+ * Chains layers.
+ *
+ * @param layers The layers, applied first to last.
+ * @returns A sequential layer.
+ * @example
+ * ```ts
+ * import { linear, relu } from "./layers.ts";
+ * import { sequential } from "./graph.ts";
+ * const m = sequential(linear(4, 8), relu(), linear(8, 2));
+ * if (m.layers.length !== 3) throw new Error();
+ * ```
+ */
+export function sequential(...layers: Layer[]): SequentialLayer & LayerBase<"sequential"> {
+  return makeLayer({ kind: "sequential" as const, layers: Object.freeze([...layers]) });
+}
+
+/**
+ * A module with named children and a forward function, PyTorch's `nn.Module` in functional
+ * form. The forward function receives a symbolic input and the children, and returns a symbolic
+ * tensor; it runs once, here, to record the graph. Layers with parameters must be children (so
+ * their parameters have names); parameter-free layers (`relu()`, `flatten()`, pooling, dropout)
+ * may be applied inline.
+ *
+ * @param children The named children; their names prefix their parameter names.
+ * @param forward Builds the output from the input and the children.
+ * @returns A module layer.
+ * @example
+ * ```ts
+ * import { add, module } from "./graph.ts";
+ * import { linear, relu } from "./layers.ts";
+ * const act = relu();
+ * const block = module(
+ *   { fc1: linear(8, 8), fc2: linear(8, 8) },
+ *   (x, m) => act(add(m.fc2(act(m.fc1(x))), x)),
+ * );
+ * if (Object.keys(block.children).join() !== "fc1,fc2") throw new Error();
+ * ```
+ */
+export function module<C extends Readonly<Record<string, Layer>>>(
+  children: C,
+  forward: (x: SymbolicTensor, children: C) => SymbolicTensor,
+): ModuleLayer & LayerBase<"module"> {
+  const frozen = Object.freeze({ ...children });
+  for (const [name, child] of Object.entries(frozen)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new RangeError(`Cannot create module: child name '${name}' is not an identifier`);
+    }
+    if (typeof child !== "function" || typeof child.kind !== "string") {
+      throw new TypeError(`Cannot create module: child '${name}' is not a layer`);
+    }
+  }
+  const input = tensorOf({ op: "input" });
+  const output = forward(input, frozen);
+  if (output?.kind !== "tensor") {
+    throw new TypeError("Cannot create module: the forward function must return a symbolic tensor");
+  }
+  return makeLayer({ kind: "module" as const, children: frozen, input, output });
+}
+
+function binary(op: "add" | "sub" | "mul", a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
+  for (const t of [a, b]) {
+    if (t?.kind !== "tensor") throw new TypeError(`Cannot ${op}: expected symbolic tensors`);
+  }
+  return tensorOf({ op, inputs: [a, b] });
+}
+
+/**
+ * Elementwise sum with broadcasting (a residual connection).
+ *
+ * @param a A symbolic tensor.
+ * @param b Another, of a shape broadcastable with `a`.
+ * @returns `a + b`.
+ */
+export function add(a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
+  return binary("add", a, b);
+}
+
+/**
+ * Elementwise difference with broadcasting.
+ *
+ * @param a A symbolic tensor.
+ * @param b Another.
+ * @returns `a − b`.
+ */
+export function sub(a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
+  return binary("sub", a, b);
+}
+
+/**
+ * Elementwise product with broadcasting (gating).
+ *
+ * @param a A symbolic tensor.
+ * @param b Another.
+ * @returns `a · b`.
+ */
+export function mul(a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
+  return binary("mul", a, b);
+}
+
+/**
+ * Concatenation along `dim` (`torch.cat(tensors, dim)`); default 1, the channel or feature axis.
+ *
+ * @param tensors Symbolic tensors that agree on every other dimension.
+ * @param dim The axis (negative counts from the end).
+ * @returns The concatenation.
+ */
+export function concat(tensors: readonly SymbolicTensor[], dim = 1): SymbolicTensor {
+  if (tensors.length === 0 || tensors.some((t) => t?.kind !== "tensor")) {
+    throw new TypeError("Cannot concat: expected one or more symbolic tensors");
+  }
+  if (!Number.isInteger(dim)) {
+    throw new RangeError(`Cannot concat: dim must be an integer, got ${dim}`);
+  }
+  return tensorOf({ op: "concat", inputs: Object.freeze([...tensors]), dim });
+}
