@@ -20,6 +20,7 @@ import {
   smoothL1,
 } from "../src/dsl/losses.ts";
 import { sgd } from "../src/dsl/optimizers.ts";
+import { createTrainer } from "../src/train/trainer.ts";
 import { CompileError } from "../src/ir/errors.ts";
 import type { DType, Shape } from "../src/ir/types.ts";
 import { assert, assertClose, assertThrowsMatch } from "./_assert.ts";
@@ -668,4 +669,38 @@ Deno.test("loss builders reject invalid options", () => {
     RangeError,
     "Cannot create loss bce-with-logits: weight[1] must be a finite number, got NaN",
   );
+});
+
+Deno.test("trainer: a regression loss trains and evaluates without a correct count", async () => {
+  const weight = [0.1, -0.2, 0.3, 0.4, 0.5, 0.6, -0.7, 0.8, -0.9, 1.0, 0.2, -0.1];
+  const bias = [0.05, -0.05, 0.1];
+  const x = [1, 2, -1, 0.5, -0.5, 0.25, 2, -1];
+  const y = [0.5, 1.0, -0.5, 0.2, 0.1, 0.3];
+  const out = [0, 1].flatMap((i) =>
+    [0, 1, 2].map((o) =>
+      bias[o] + [0, 1, 2, 3].reduce((a, k) => a + weight[o * 4 + k] * x[i * 4 + k], 0)
+    )
+  );
+  const expected = out.reduce((a, v, i) => a + (v - y[i]) ** 2, 0) / out.length;
+  const compiled = compile(mse(), { sampleShape: [4], targetShape: [3] });
+  const trainer = await createTrainer(compiled, {
+    seed: 1,
+    initial: new Map([["0.weight", Float32Array.from(weight)], [
+      "0.bias",
+      Float32Array.from(bias),
+    ]]),
+  });
+  try {
+    const batch = { x: Float32Array.from(x), y: Float32Array.from(y), size: 2 };
+    const r = await trainer.evaluate([batch]);
+    assert.ok(Number.isNaN(r.correct));
+    assertClose([r.batchLossSum, r.lossSum], [expected, 2 * expected], 1e-5);
+    assertClose([await trainer.step(batch)], [expected], 1e-5);
+    assert.ok(
+      (await trainer.evaluate([batch])).batchLossSum < expected,
+      "one step lowers the loss",
+    );
+  } finally {
+    await trainer.release();
+  }
 });

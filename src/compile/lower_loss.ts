@@ -26,7 +26,9 @@ import { type DType, formatShape, type Shape, type Value } from "../ir/types.ts"
  * accuracy); regression losses have none (undefined).
  */
 export interface EvalMetrics {
+  /** `N` times the training objective on the batch (a float scalar). */
   readonly lossSum: Value;
+  /** Correct predictions in the batch; undefined for regression losses. */
   readonly correct?: Value;
 }
 

@@ -17,51 +17,63 @@ export type Reduction = "mean" | "sum" | "none";
  * to be valid class indices, so the fused ONNX `SoftmaxCrossEntropyLoss` op can be used).
  */
 export interface CrossEntropyLoss {
+  /** Discriminant: `"cross-entropy"`. */
   readonly kind: "cross-entropy";
   /** One rescaling weight per class. */
   readonly weight?: readonly number[];
-  /** Amount of smoothing in [0, 1]: the target mixes `labelSmoothing / C` of the uniform. */
+  /** Smoothing ε in [0, 1]: the target distribution becomes `(1 − ε)·onehot + ε/C`. */
   readonly labelSmoothing: number;
   /** Targets equal to this contribute neither loss nor weight (set only when given). */
   readonly ignoreIndex?: number;
+  /** How per-element losses reduce (`"none"` trains on their mean). */
   readonly reduction: Reduction;
 }
 
 /** Negative log-likelihood of class indices `[N]` under log-probabilities `[N, C]` (`nn.NLLLoss`). */
 export interface NllLoss {
+  /** Discriminant: `"nll"`. */
   readonly kind: "nll";
   /** One rescaling weight per class. */
   readonly weight?: readonly number[];
   /** Targets equal to this contribute neither loss nor weight (set only when given). */
   readonly ignoreIndex?: number;
+  /** How per-element losses reduce (`"none"` trains on their mean). */
   readonly reduction: Reduction;
 }
 
 /** Squared error `(x − t)²` per element (`nn.MSELoss`). */
 export interface MseLoss {
+  /** Discriminant: `"mse"`. */
   readonly kind: "mse";
+  /** How per-element losses reduce (`"none"` trains on their mean). */
   readonly reduction: Reduction;
 }
 
 /** Absolute error `|x − t|` per element (`nn.L1Loss`). */
 export interface L1Loss {
+  /** Discriminant: `"l1"`. */
   readonly kind: "l1";
+  /** How per-element losses reduce (`"none"` trains on their mean). */
   readonly reduction: Reduction;
 }
 
 /** `0.5·d²/beta` where `|d| < beta`, else `|d| − 0.5·beta`, with `d = x − t` (`nn.SmoothL1Loss`). */
 export interface SmoothL1Loss {
+  /** Discriminant: `"smooth-l1"`. */
   readonly kind: "smooth-l1";
   /** Where the loss turns from quadratic to linear, ≥ 0 (0 gives the L1 loss). */
   readonly beta: number;
+  /** How per-element losses reduce (`"none"` trains on their mean). */
   readonly reduction: Reduction;
 }
 
 /** `0.5·d²` where `|d| < delta`, else `delta·(|d| − 0.5·delta)`, `d = x − t` (`nn.HuberLoss`). */
 export interface HuberLoss {
+  /** Discriminant: `"huber"`. */
   readonly kind: "huber";
   /** Where the loss turns from quadratic to linear, > 0. */
   readonly delta: number;
+  /** How per-element losses reduce (`"none"` trains on their mean). */
   readonly reduction: Reduction;
 }
 
@@ -70,11 +82,13 @@ export interface HuberLoss {
  * `w·[(1 − t)·x + (1 + (pw − 1)·t)·(log(1 + exp(−|x|)) + max(−x, 0))]`.
  */
 export interface BceWithLogitsLoss {
+  /** Discriminant: `"bce-with-logits"`. */
   readonly kind: "bce-with-logits";
   /** Weight of positive examples, broadcast along the output's last axis (one per class). */
   readonly posWeight?: number | readonly number[];
   /** Rescaling weight of each element's loss, broadcast along the output's last axis. */
   readonly weight?: number | readonly number[];
+  /** How per-element losses reduce (`"none"` trains on their mean). */
   readonly reduction: Reduction;
 }
 
