@@ -93,16 +93,80 @@ export type {
   RandomSpec,
   StateSpec,
 } from "./src/compile/params.ts";
-export { crossEntropy, type CrossEntropyLoss, type Loss } from "./src/dsl/losses.ts";
-export { type Optimizer, sgd, type SgdOptimizer } from "./src/dsl/optimizers.ts";
+export {
+  bceWithLogits,
+  type BceWithLogitsLoss,
+  type ClassLoss,
+  type ClassLossOptions,
+  crossEntropy,
+  type CrossEntropyLoss,
+  huber,
+  type HuberLoss,
+  l1,
+  type L1Loss,
+  type Loss,
+  mse,
+  type MseLoss,
+  type NllLoss,
+  nllLoss,
+  type Reduction,
+  type ReductionOptions,
+  smoothL1,
+  type SmoothL1Loss,
+} from "./src/dsl/losses.ts";
+export {
+  adagrad,
+  type AdagradOptimizer,
+  type AdagradOptions,
+  adam,
+  type AdamOptimizer,
+  type AdamOptions,
+  adamW,
+  type AdamWOptimizer,
+  type ClipGradNorm,
+  type ClipGradNormOption,
+  type Optimizer,
+  type ParamGroup,
+  type ParamSelector,
+  rmsprop,
+  type RmspropOptimizer,
+  type RmspropOptions,
+  sgd,
+  type SgdOptimizer,
+  type SgdOptions,
+} from "./src/dsl/optimizers.ts";
+export {
+  constantLR,
+  type ConstantLrSchedule,
+  cosineAnnealingLR,
+  type CosineAnnealingLrSchedule,
+  exponentialLR,
+  type ExponentialLrSchedule,
+  linearLR,
+  type LinearLrSchedule,
+  multiStepLR,
+  type MultiStepLrSchedule,
+  oneCycleLR,
+  type OneCycleLrSchedule,
+  type OneCycleOptions,
+  type PlateauOptions,
+  reduceLROnPlateau,
+  type ReduceLrOnPlateauSchedule,
+  type Schedule,
+  type ScheduleInterval,
+  sequentialLR,
+  type SequentialLrSchedule,
+  stepLR,
+  type StepLrSchedule,
+} from "./src/dsl/schedules.ts";
 export {
   type ClassTensorDataset,
   type Dataset,
   fashionMnist,
   type FashionMnistDataset,
   type FloatTensorDataset,
-  tensorDataset,
   type TensorDataset,
+  tensorDataset,
 } from "./src/dsl/datasets.ts";
 export { type CompiledModel, compileModel, type ModelSpec } from "./src/compile/compile.ts";
 export { CompileError } from "./src/ir/errors.ts";
@@ -120,5 +184,11 @@ export { parseCliArgs, runCli } from "./src/cli/cli.ts";
 export { FashionMnistError, loadFashionMnist } from "./src/data/fashion_mnist.ts";
 export { type ImageSet } from "./src/data/idx.ts";
 export { syntheticFashionMnist, writeSyntheticFashionMnist } from "./src/data/synthetic.ts";
-export { type Batch, createLoader, type ImageBatch, type Loader, type SampleSet } from "./src/data/loader.ts";
+export {
+  type Batch,
+  createLoader,
+  type ImageBatch,
+  type Loader,
+  type SampleSet,
+} from "./src/data/loader.ts";
 export type { TensorSet } from "./src/data/tensor_dataset.ts";

@@ -175,6 +175,8 @@ function build<S extends object, K extends Optimizer["kind"]>(
   const top = (msg: string): never => {
     throw new RangeError(`Cannot create ${name}: ${msg}`);
   };
+  const unknownTop = Object.keys(defined).find((k) => !(k in defaults));
+  if (unknownTop) top(`unknown option ${unknownTop}`);
   check(settings, top);
   const frozenGroups = groups.map((group, i) => {
     const fail = (msg: string): never => {
@@ -258,7 +260,7 @@ const checkAdam: Check<AdamSettings> = (s, fail) => {
 function adamDefaults(weightDecay: number): AdamSettings {
   return {
     lr: 1e-3,
-    betas: [0.9, 0.999],
+    betas: Object.freeze([0.9, 0.999]) as readonly [number, number],
     eps: 1e-8,
     weightDecay,
     amsgrad: false,

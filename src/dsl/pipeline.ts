@@ -9,6 +9,7 @@ import type { Dataset } from "./datasets.ts";
 import type { Layer } from "./layers.ts";
 import type { Loss } from "./losses.ts";
 import type { Optimizer } from "./optimizers.ts";
+import type { Schedule } from "./schedules.ts";
 
 /** The parts a pipeline needs before it can run. */
 export type Slot = "data" | "model" | "loss" | "optimizer";
@@ -29,6 +30,8 @@ export interface PipelineProps {
   readonly model?: Layer;
   readonly loss?: Loss;
   readonly optimizer?: Optimizer;
+  /** The learning-rate schedule, stepped by the training loop (absent: a constant rate). */
+  readonly schedule?: Schedule;
   readonly epochs: number;
   readonly seed?: number;
 }
@@ -63,6 +66,8 @@ export interface Pipeline<Set extends Slot, Compiled, RunOpts, Result> {
   loss(loss: Loss): Pipeline<Set | "loss", Compiled, RunOpts, Result>;
   /** Sets the optimizer. */
   optimizer(optimizer: Optimizer): Pipeline<Set | "optimizer", Compiled, RunOpts, Result>;
+  /** Sets the learning-rate schedule, such as `stepLR({ stepSize: 30 })` (optional). */
+  schedule(schedule: Schedule): Pipeline<Set, Compiled, RunOpts, Result>;
   /** Sets the number of epochs (default 10). */
   epochs(epochs: number): Pipeline<Set, Compiled, RunOpts, Result>;
   /** Fixes the seed of initialisation and shuffling (default: a random seed per run). */
@@ -109,6 +114,7 @@ export function createPipeline<Compiled, RunOpts, Result>(
       model: (model: Layer) => next<S | "model">({ model }),
       loss: (loss: Loss) => next<S | "loss">({ loss }),
       optimizer: (optimizer: Optimizer) => next<S | "optimizer">({ optimizer }),
+      schedule: (schedule: Schedule) => next<S>({ schedule }),
       epochs: (epochs: number) => next<S>({ epochs: positiveInt(BUILD, "epochs", epochs) }),
       seed: (seed: number) => {
         if (!Number.isSafeInteger(seed)) {

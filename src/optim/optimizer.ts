@@ -112,9 +112,9 @@ export function assignGroups(
     const missing = (g.params as readonly string[]).find((n) => !names.includes(n));
     if (missing !== undefined) {
       throw new CompileError(
-        `Cannot apply optimizer: parameter group ${i + 1} names ${missing}, which is not a parameter (parameters: ${
-          names.join(", ")
-        })`,
+        `Cannot apply optimizer: parameter group ${
+          i + 1
+        } names ${missing}, which is not a parameter (parameters: ${names.join(", ")})`,
       );
     }
   });
@@ -139,7 +139,10 @@ export function applyOptimizer(
   const hyper: HyperSpec[] = [];
   const state: { spec: StateSpec; next: Value }[] = [];
   const grads = optimizer.clipGradNorm
-    ? b.scope("clip_grad_norm", () => clipGradNorm(b, params.map((p) => p.grad), optimizer.clipGradNorm!))
+    ? b.scope(
+      "clip_grad_norm",
+      () => clipGradNorm(b, params.map((p) => p.grad), optimizer.clipGradNorm!),
+    )
     : params.map((p) => p.grad);
   const clipped = params.map((p, i) => ({ ...p, grad: grads[i] }));
   const assigned = assignGroups(optimizer.groups, params.map((p) => p.spec.name));

@@ -19,9 +19,7 @@ export const lowerSgd: OptimizerLowering<SgdOptimizer> = (opt, ctx) => {
     let g = directedGrad(b, p, opt);
     if (momentum) {
       const d = g;
-      const first = opt.dampening !== 0
-        ? b.op1("Equal", [stepCount(ctx, p), b.scalar(1)])
-        : null;
+      const first = opt.dampening !== 0 ? b.op1("Equal", [stepCount(ctx, p), b.scalar(1)]) : null;
       const buf = ctx.state(`${p.spec.name}.momentum_buffer`, p.spec.shape, (prev) => {
         const damped = first ? scale(b, d, 1 - opt.dampening) : d;
         const next = b.op1("Add", [b.op1("Mul", [prev, momentum]), damped]);

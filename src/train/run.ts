@@ -10,6 +10,7 @@ import type { CompletePipelineProps } from "../dsl/pipeline.ts";
 import { emitModel } from "../onnx/emit.ts";
 import type { Device } from "../runtime/session.ts";
 import { epochHeader, testLines, trainLine } from "./format.ts";
+import { createScheduler, scheduledOptimizer } from "./schedule.ts";
 import { createTrainer, type Trainer } from "./trainer.ts";
 
 /** A complete pipeline description, as the DSL builds it. */
@@ -34,6 +35,22 @@ export interface RunOptions {
   readonly log?: (line: string) => void;
   /** Log a training loss line every this many batches (default 100, as the tutorial). */
   readonly logEvery?: number;
+  /** Called after each training step with its loss and the learning rate it used. */
+  readonly onBatch?: (event: BatchEvent) => void;
+  /** Called after each epoch's test with the epoch's figures. */
+  readonly onEpoch?: (result: EpochResult) => void;
+}
+
+/** One training step, as `onBatch` receives it. */
+export interface BatchEvent {
+  /** The epoch, from 1. */
+  readonly epoch: number;
+  /** The batch's index within the epoch, from 0 (the tutorial's `batch`). */
+  readonly batch: number;
+  /** The batch's mean loss. */
+  readonly loss: number;
+  /** The learning rate of the step (parameter group 0's). */
+  readonly lr: number;
 }
 
 /** One epoch's figures. */
@@ -47,6 +64,8 @@ export interface EpochResult {
   readonly accuracy: number;
   /** Wall-clock seconds of the training part of the epoch. */
   readonly trainSeconds: number;
+  /** The learning rate of the epoch's first step (parameter group 0's). */
+  readonly lr: number;
 }
 
 /** What a run returns. */
@@ -74,11 +93,12 @@ async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
  * @returns The compiled graphs.
  */
 export function compilePipeline(spec: PipelineSpec, lr?: number): CompiledModel {
+  const optimizer = lr === undefined ? spec.optimizer : { ...spec.optimizer, lr };
   return compileModel({
     data: spec.data,
     model: spec.model,
     loss: spec.loss,
-    optimizer: lr === undefined ? spec.optimizer : { ...spec.optimizer, lr },
+    optimizer: scheduledOptimizer(optimizer, spec.schedule),
   });
 }
 
@@ -115,14 +135,24 @@ export async function runPipeline(
     }
     const train = createLoader(splits.train, { batchSize, shuffle: spec.shuffle, seed });
     const test = createLoader(splits.test, { batchSize });
+    const scheduler = spec.schedule && createScheduler(spec.schedule, trainer.hyper, {
+      optimizer: spec.optimizer,
+      epochs,
+      batchesPerEpoch: train.batches,
+    });
+    const currentLr = () => scheduler?.lr ?? trainer.hyper.get("lr") ?? NaN;
     const results: EpochResult[] = [];
     for (let epoch = 1; epoch <= epochs; epoch++) {
       for (const line of epochHeader(epoch)) log(line);
       const start = performance.now();
       let index = 0, lossTotal = 0;
+      const lr = currentLr();
       for (const batch of train) {
+        const stepLr = currentLr();
         const loss = await trainer.step(batch);
         lossTotal += loss;
+        options.onBatch?.({ epoch, batch: index, loss, lr: stepLr });
+        scheduler?.afterBatch();
         if (index % logEvery === 0) {
           log(trainLine(loss, index * batchSize + batch.size, train.size));
         }
@@ -133,7 +163,10 @@ export async function runPipeline(
       const testLoss = r.batchLossSum / r.batches;
       const accuracy = r.correct / r.samples;
       for (const line of testLines(accuracy, testLoss)) log(line);
-      results.push({ epoch, trainLoss: lossTotal / index, testLoss, accuracy, trainSeconds });
+      const result = { epoch, trainLoss: lossTotal / index, testLoss, accuracy, trainSeconds, lr };
+      results.push(result);
+      scheduler?.afterEpoch(result);
+      options.onEpoch?.(result);
     }
     log("Done!");
     const exported = trainer.exportModel();

@@ -1,0 +1,87 @@
+/**
+ * Cross-check with PyTorch, onnxtrain side, for the CNN (conv–batchNorm–relu–maxPool twice, then
+ * linear; no dropout) under several optimizers. From seed-1 initial weights (written as ONNX for
+ * PyTorch to load, running statistics included), runs STEPS steps of each optimizer on ROOT's
+ * training set, then the test loop, and prints per-step losses and the final running statistics
+ * as JSON. `torch_cnn_steps.py` does the same in PyTorch and compares.
+ *
+ *     deno run -P bench/crosscheck/cnn_steps.ts ROOT STEPS > onnxtrain_cnn.json
+ * @module
+ */
+import {
+  adam,
+  adamW,
+  batchNorm2d,
+  compileModel,
+  conv2d,
+  crossEntropy,
+  flatten,
+  linear,
+  maxPool2d,
+  type Optimizer,
+  relu,
+  rmsprop,
+  sequential,
+  sgd,
+} from "../../mod.ts";
+import { loadDataset } from "../../src/data/datasets.ts";
+import { createLoader } from "../../src/data/loader.ts";
+import { createTrainer } from "../../src/train/trainer.ts";
+import { fashionMnist } from "../../src/dsl/datasets.ts";
+
+const [root = "bench/data", stepsText = "100"] = Deno.args;
+const steps = Number(stepsText);
+
+/** The CNN of `pipelines/fmnist_cnn.ts` without dropout. */
+const model = sequential(
+  conv2d(1, 16, 3, { padding: 1 }),
+  batchNorm2d(16),
+  relu(),
+  maxPool2d(2),
+  conv2d(16, 32, 3, { padding: 1 }),
+  batchNorm2d(32),
+  relu(),
+  maxPool2d(2),
+  flatten(),
+  linear(32 * 7 * 7, 10),
+);
+
+const OPTIMIZERS: Record<string, Optimizer> = {
+  "sgd_nesterov": sgd({ lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 1e-4 }),
+  "adam": adam({ lr: 1e-3 }),
+  "adam_amsgrad": adam({ lr: 1e-3, amsgrad: true, weightDecay: 1e-4 }),
+  "adamw": adamW({ lr: 1e-3, weightDecay: 0.01 }),
+  "rmsprop": rmsprop({ lr: 1e-3, momentum: 0.9, centered: true }),
+};
+
+const data = fashionMnist({ root, download: false });
+const splits = await loadDataset(data, { root });
+const runs: Record<string, unknown> = {};
+let wroteInit = false;
+for (const [name, optimizer] of Object.entries(OPTIMIZERS)) {
+  const compiled = compileModel({ data, model, loss: crossEntropy(), optimizer });
+  const trainer = await createTrainer(compiled, { seed: 1 });
+  if (!wroteInit) {
+    await Deno.writeFile(`${root}/cnn_init.onnx`, trainer.exportModel());
+    wroteInit = true;
+  }
+  const losses: number[] = [];
+  const start = performance.now();
+  for (const batch of createLoader(splits.train, { batchSize: 64 })) {
+    if (losses.length === steps) break;
+    losses.push(await trainer.step(batch));
+  }
+  const msPerStep = (performance.now() - start) / steps;
+  const r = await trainer.evaluate(createLoader(splits.test, { batchSize: 64 }));
+  const stat = (key: string) => Array.from(trainer.buffers.get(key)!.data as Float32Array);
+  runs[name] = {
+    losses,
+    msPerStep,
+    testLoss: r.batchLossSum / r.batches,
+    accuracy: r.correct / r.samples,
+    runningMean: stat("5.running_mean"),
+    runningVar: stat("5.running_var"),
+  };
+  await trainer.release();
+}
+console.log(JSON.stringify({ steps, runs }));

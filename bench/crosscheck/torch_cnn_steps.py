@@ -1,0 +1,85 @@
+"""Cross-check with PyTorch, torch side, for the CNN under several optimizers: loads onnxtrain's
+initial weights and buffers (ROOT/cnn_init.onnx), runs the same optimizers for STEPS steps on the
+same batches, and compares per-step losses (relative), test loss and running statistics.
+
+    /usr/bin/python3 bench/crosscheck/torch_cnn_steps.py ROOT STEPS onnxtrain_cnn.json
+Needs Debian's python3-torch and python3-onnx.
+"""
+import json, struct, sys, time
+import numpy as np, onnx, torch
+from onnx import numpy_helper
+from torch import nn
+
+root, steps, other = sys.argv[1], int(sys.argv[2]), json.load(open(sys.argv[3]))
+raw = f"{root}/FashionMNIST/raw"
+torch.set_num_threads(2)
+
+def idx(name):
+    data = open(f"{raw}/{name}", "rb").read()
+    ndim = data[3]
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+def split(images, labels):
+    x = torch.from_numpy(idx(images).copy()).float().div(255).unsqueeze(1)  # ToTensor
+    y = torch.from_numpy(idx(labels).astype(np.int64))
+    return torch.utils.data.TensorDataset(x, y)
+
+train = torch.utils.data.DataLoader(split("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), batch_size=64)
+test = torch.utils.data.DataLoader(split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"), batch_size=64)
+init = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in onnx.load(f"{root}/cnn_init.onnx").graph.initializer}
+
+def make_model():
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
+    model.load_state_dict(init)  # strict: every name matches, buffers included
+    return model
+
+OPTIMIZERS = {
+    "sgd_nesterov": lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4),
+    "adam": lambda p: torch.optim.Adam(p, lr=1e-3),
+    "adam_amsgrad": lambda p: torch.optim.Adam(p, lr=1e-3, amsgrad=True, weight_decay=1e-4),
+    "adamw": lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.01),
+    "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-3, momentum=0.9, centered=True),
+}
+loss_fn = nn.CrossEntropyLoss()
+worst = 0.0
+for name, make in OPTIMIZERS.items():
+    model = make_model()
+    optimizer = make(model.parameters())
+    losses = []
+    model.train()
+    start = time.perf_counter()
+    for X, y in train:
+        if len(losses) == steps:
+            break
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    ms = (time.perf_counter() - start) / steps * 1000
+    model.eval()
+    test_loss, correct = 0, 0
+    with torch.no_grad():
+        for X, y in test:
+            pred = model(X)
+            test_loss += loss_fn(pred, y).item()
+            correct += (pred.argmax(1) == y).type(torch.float).sum().item()
+    test_loss /= len(test)
+    correct /= len(test.dataset)
+    o = other["runs"][name]
+    a, b = np.array(losses), np.array(o["losses"])
+    rel = np.abs(a - b) / np.abs(a)
+    worst = max(worst, rel.max())
+    rm = np.abs(model[5].running_mean.numpy() - np.array(o["runningMean"])).max()
+    rv = np.abs(model[5].running_var.numpy() - np.array(o["runningVar"])).max()
+    print(f"{name:13s} steps {steps}: max rel loss diff {rel.max():.2e} (step {rel.argmax()}), "
+          f"last loss torch {losses[-1]:.6f} onnxtrain {o['losses'][-1]:.6f}; "
+          f"test loss torch {test_loss:.6f} onnxtrain {o['testLoss']:.6f}; "
+          f"accuracy torch {100*correct:.2f}% onnxtrain {100*o['accuracy']:.2f}%; "
+          f"running stats max |diff| mean {rm:.1e} var {rv:.1e}; "
+          f"ms/step torch {ms:.1f} onnxtrain {o['msPerStep']:.1f}")
+print(f"worst relative per-step loss difference: {worst:.2e} (target ≤ 1e-4)")
