@@ -35,7 +35,9 @@ if (!existsSync(join(root, "FashionMNIST", "raw", "t10k-labels-idx1-ubyte"))) {
 
 const pipelines = { mlp: fmnist, cnn: fmnistCnn, resnet: fmnistResnet } as const;
 const name = values.pipeline as keyof typeof pipelines;
-if (!(name in pipelines)) throw new RangeError(`Unknown --pipeline ${name}: use mlp, cnn or resnet`);
+if (!(name in pipelines)) {
+  throw new RangeError(`Unknown --pipeline ${name}: use mlp, cnn or resnet`);
+}
 const result = await pipelines[name].run({
   dataDir: root,
   epochs: Number(values.epochs),

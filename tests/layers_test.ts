@@ -6,8 +6,8 @@
 import {
   add,
   batchNorm1d,
-  CompileError,
   batchNorm2d,
+  CompileError,
   compileModel,
   concat,
   conv2d,
@@ -209,7 +209,9 @@ Deno.test("batchNorm1d: running statistics after 3 train steps equal the formula
   const bias = trainer.params.get("1.bias")!.data as Float32Array;
   const bnW = trainer.params.get("0.weight")!.data as Float32Array;
   const bnB = trainer.params.get("0.bias")!.data as Float32Array;
-  const h = [0, 1, 2].map((c) => (x[c] - mean[c]) / Math.sqrt(variance[c] + 1e-5) * bnW[c] + bnB[c]);
+  const h = [0, 1, 2].map((c) =>
+    (x[c] - mean[c]) / Math.sqrt(variance[c] + 1e-5) * bnW[c] + bnB[c]
+  );
   const expected = [0, 1].map((o) => h.reduce((a, v, c) => a + v * w[o * 3 + c], bias[o]));
   assertClose(out.logits.data as Float32Array, expected, 1e-4, "inference logits");
   await session.release();
@@ -334,7 +336,12 @@ Deno.test("a layer applied twice shares its parameters, and its gradient sums bo
     loss: crossEntropy(),
     optimizer: sgd({ lr: 0.5 }),
   });
-  assert.deepEqual(compiled.params.map((p) => p.name), ["fc.weight", "fc.bias", "out.weight", "out.bias"]);
+  assert.deepEqual(compiled.params.map((p) => p.name), [
+    "fc.weight",
+    "fc.bias",
+    "out.weight",
+    "out.bias",
+  ]);
   const trainer = await createTrainer(compiled, { seed: 4 });
   const batch = {
     x: Float32Array.from({ length: 24 }, (_, i) => Math.cos(i)),
@@ -358,7 +365,11 @@ Deno.test("embedding: int64 ids, padding row stays zero and trains nothing", asy
   const trainer = await createTrainer(compiled, { seed: 1 });
   const w0 = Float32Array.from(trainer.params.get("0.weight")!.data as Float32Array);
   assert.deepEqual([...w0.slice(0, 3)], [0, 0, 0]);
-  const batch = { x: BigInt64Array.of(0n, 1n, 2n, 0n, 4n, 4n), y: BigInt64Array.of(0n, 1n, 1n), size: 3 };
+  const batch = {
+    x: BigInt64Array.of(0n, 1n, 2n, 0n, 4n, 4n),
+    y: BigInt64Array.of(0n, 1n, 1n),
+    size: 3,
+  };
   for (let i = 0; i < 3; i++) await trainer.step(batch);
   const w = trainer.params.get("0.weight")!.data as Float32Array;
   assert.deepEqual([...w.slice(0, 3)], [0, 0, 0], "padding row");
@@ -398,4 +409,36 @@ Deno.test("compile errors name the layer path and both shapes", () => {
     CompileError,
     /layer 0 \(batchNorm2d 4\) expects input of shape \[N, 4, H, W\], got \[N, 4\]/,
   );
+});
+
+Deno.test("a regression model trains end to end on a tensor dataset with mse; the log has no accuracy", async () => {
+  const { mse, pipeline, tensorDataset, adam } = await import("../mod.ts");
+  // y = [x0 + 2·x1, x0 − x1] + noise-free; 64 samples.
+  const n = 64, x = new Float32Array(n * 2), y = new Float32Array(n * 2);
+  for (let i = 0; i < n; i++) {
+    x[2 * i] = Math.sin(i), x[2 * i + 1] = Math.cos(3 * i);
+    y[2 * i] = x[2 * i] + 2 * x[2 * i + 1], y[2 * i + 1] = x[2 * i] - x[2 * i + 1];
+  }
+  const data = tensorDataset({
+    train: { x, y },
+    test: { x, y },
+    sampleShape: [2],
+    targetShape: [2],
+  });
+  const lines: string[] = [];
+  const result = await pipeline()
+    .data(data, { batchSize: 16 })
+    .model(sequential(linear(2, 16), tanh(), linear(16, 2)))
+    .loss(mse())
+    .optimizer(adam({ lr: 0.02 }))
+    .epochs(20)
+    .run({ seed: 3, log: (l) => lines.push(l) });
+  const first = result.epochs[0].testLoss, last = result.epochs[19].testLoss;
+  assert.ok(last < 0.05 * first, `test loss ${first} → ${last}`);
+  assert.ok(Number.isNaN(result.epochs[0].accuracy));
+  assert.ok(
+    lines.includes(` Avg loss: ${last.toFixed(6).padStart(8)} `),
+    lines.slice(-4).join("|"),
+  );
+  assert.ok(!lines.some((l) => l.includes("Accuracy")));
 });

@@ -38,13 +38,15 @@ export function trainLine(loss: number, current: number, size: number): string {
   }]`;
 }
 
-/** The test report: `Test Error: `, ` Accuracy: 50.9%, Avg loss: 2.166725 ` and a blank line. */
+/**
+ * The test report: `Test Error: `, ` Accuracy: 50.9%, Avg loss: 2.166725 ` and a blank line. A
+ * model without an accuracy (a regression loss; `accuracy` NaN) reports ` Avg loss: 0.123456 `.
+ */
 export function testLines(accuracy: number, avgLoss: number): string[] {
+  const loss = `Avg loss: ${formatFixed(avgLoss, 6).padStart(8)} `;
   return [
     "Test Error: ",
-    ` Accuracy: ${formatFixed(100 * accuracy, 1)}%, Avg loss: ${
-      formatFixed(avgLoss, 6).padStart(8)
-    } `,
+    Number.isNaN(accuracy) ? ` ${loss}` : ` Accuracy: ${formatFixed(100 * accuracy, 1)}%, ${loss}`,
     "",
   ];
 }

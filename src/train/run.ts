@@ -60,7 +60,7 @@ export interface EpochResult {
   readonly trainLoss: number;
   /** The tutorial's "Avg loss": mean over test batches of each batch's mean loss. */
   readonly testLoss: number;
-  /** Fraction of test samples classified correctly. */
+  /** Fraction of test samples classified correctly (NaN for regression losses; element-wise for bceWithLogits). */
   readonly accuracy: number;
   /** Wall-clock seconds of the training part of the epoch. */
   readonly trainSeconds: number;

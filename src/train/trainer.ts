@@ -10,7 +10,7 @@ import type { Batch } from "../data/loader.ts";
 import type { ConstTensor, TensorType } from "../ir/types.ts";
 import { emitModel } from "../onnx/emit.ts";
 import { createSession, type HostTensor, type SessionOptions } from "../runtime/session.ts";
-import { createRng, deriveSeed, type Rng } from "../util/random.ts";
+import { createRng, deriveSeed, hashedUint32s, type Rng } from "../util/random.ts";
 
 /** Options for {@linkcode createTrainer}. */
 export interface TrainerOptions extends SessionOptions {
@@ -93,9 +93,9 @@ export function initTensor(shape: readonly number[], init: Init, rng: Rng): Floa
 }
 
 /**
- * A dropout mask for one step: each element is 1/(1 − p) with probability 1 − p, else 0, drawn
- * from a generator seeded by the run's seed, the step and the mask's index (as `nn.Dropout`'s
- * `bernoulli_(1 − p).div_(1 − p)`).
+ * A dropout mask for one step: each element is 1/(1 − p) with probability 1 − p, else 0 (as
+ * `nn.Dropout`'s `bernoulli_(1 − p).div_(1 − p)`), drawn from a seed derived from the run's seed,
+ * the step and the mask's index.
  *
  * @param spec The mask.
  * @param batchSize The value of the symbolic batch dimension `N`.
@@ -105,8 +105,11 @@ export function initTensor(shape: readonly number[], init: Init, rng: Rng): Floa
 export function dropoutMask(spec: RandomSpec, batchSize: number, seed: number): HostTensor {
   const dims = spec.shape.map((d) => (typeof d === "number" ? d : batchSize));
   const data = new Float32Array(dims.reduce((a, d) => a * d, 1));
-  const rng = createRng(seed), keep = 1 - spec.p, scale = Math.fround(1 / keep);
-  for (let i = 0; i < data.length; i++) data[i] = rng.nextFloat() < keep ? scale : 0;
+  // Keep where a uniform 32-bit draw is below (1 − p)·2³²; the draws are a counter-based hash of
+  // (seed, index), so any mask is recreated from its coordinates alone.
+  const threshold = Math.floor((1 - spec.p) * 2 ** 32), scale = Math.fround(1 / (1 - spec.p));
+  const draws = hashedUint32s(seed, new Uint32Array(data.length));
+  for (let i = 0; i < data.length; i++) data[i] = draws[i] < threshold ? scale : 0;
   return { dtype: "float32", dims, data };
 }
 

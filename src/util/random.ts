@@ -133,3 +133,32 @@ export function deriveSeed(seed: number, ...parts: number[]): number {
   }
   return (hi & 0x1fffff) * 2 ** 32 + lo;
 }
+
+/**
+ * Fills `out` with uniform 32-bit draws, element i a hash of (`seed`, i): a counter-based
+ * generator (the MurmurHash3 finalizer over a Weyl sequence), so any element can be recomputed
+ * alone and filling is fast.
+ *
+ * @param seed A safe-integer seed (such as one from {@linkcode deriveSeed}).
+ * @param out The array to fill.
+ * @returns `out`.
+ * @example
+ * ```ts
+ * import { hashedUint32s } from "./random.ts";
+ * const a = hashedUint32s(9, new Uint32Array(4)), b = hashedUint32s(9, new Uint32Array(4));
+ * if (a.join() !== b.join() || new Set(a).size !== 4) throw new Error();
+ * ```
+ */
+export function hashedUint32s(seed: number, out: Uint32Array): Uint32Array {
+  const lo = (Math.abs(seed) % 2 ** 32) >>> 0;
+  const hi = mix32(0x9e3779b9, (Math.floor(Math.abs(seed) / 2 ** 32) + (seed < 0 ? 1 : 0)) >>> 0);
+  for (let i = 0; i < out.length; i++) {
+    let h = (lo + Math.imul(i, 0x9e3779b9)) ^ hi;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16), 0x27d4eb2f) ^ lo;
+    h = Math.imul(h ^ (h >>> 15), 0x85ebca6b);
+    out[i] = h ^ (h >>> 16);
+  }
+  return out;
+}
