@@ -358,6 +358,11 @@ export function embedding(
   });
 }
 
+/** `max-pool-2d` → `maxPool2d`: the DSL's name for a kind. */
+function camel(kind: string): string {
+  return kind.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+}
+
 /** A short description of a layer for messages and summaries, such as `linear 512→10`. */
 export function describeLayer(layer: Layer): string {
   switch (layer.kind) {
@@ -381,7 +386,10 @@ export function describeLayer(layer: Layer): string {
       return `module (${Object.keys(layer.children).join(", ")})`;
     case "dropout":
       return `dropout p=${layer.p}`;
+    case "max-pool-2d":
+    case "avg-pool-2d":
+      return `${camel(layer.kind)} k${layer.kernelSize.join("×")} s${layer.stride.join("×")}`;
     default:
-      return layer.kind;
+      return camel(layer.kind);
   }
 }
