@@ -442,3 +442,131 @@ Deno.test("a regression model trains end to end on a tensor dataset with mse; th
   );
   assert.ok(!lines.some((l) => l.includes("Accuracy")));
 });
+
+Deno.test("the exported CNN gives the eval graph's logits (batch norm's running statistics, no dropout)", async () => {
+  const { cnn } = await import("../pipelines/fmnist_cnn.ts");
+  const { adam } = await import("../mod.ts");
+  const compiled = compileModel({
+    data: { sampleShape: [1, 28, 28], classes: 10 },
+    model: cnn,
+    loss: crossEntropy(),
+    optimizer: adam({ lr: 1e-2 }),
+  });
+  const trainer = await createTrainer(compiled, { seed: 5 });
+  const n = 6;
+  const batch = {
+    x: Float32Array.from({ length: n * 784 }, (_, i) => (Math.sin(i * 0.37) + 1) / 2),
+    y: BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 3) % 10)),
+    size: n,
+  };
+  for (let i = 0; i < 3; i++) await trainer.step(batch);
+  const evalSession = await createSession((await import("../mod.ts")).emitModel(compiled.eval));
+  const feeds: Record<string, import("../src/runtime/session.ts").HostTensor> = {
+    input: { dtype: "float32", dims: [n, 1, 28, 28], data: batch.x },
+    target: { dtype: "int64", dims: [n], data: batch.y },
+  };
+  for (const [k, v] of [...trainer.params, ...trainer.buffers]) feeds[k] = v;
+  const expected = (await evalSession.run(feeds, ["logits"])).logits;
+  const inference = await createSession(trainer.exportModel());
+  const got = (await inference.run({ input: feeds.input })).logits;
+  assert.deepEqual([...got.dims], [n, 10]);
+  // onnxruntime folds batch norm into the convolution when weights are initializers: float32
+  // rounding differs by a few ulps.
+  assertClose(got.data as Float32Array, expected.data as Float32Array, 1e-5, "logits");
+  // Batch statistics moved the running mean away from its initial zeros.
+  assert.ok((trainer.buffers.get("1.running_mean")!.data as Float32Array).some((v) => v !== 0));
+  for (const s of [evalSession, inference]) await s.release();
+  await trainer.release();
+});
+
+Deno.test("a residual model (conv, batch norm, projection shortcut, global pooling) trains", async () => {
+  const { adaptiveAvgPool2d, adam } = await import("../mod.ts");
+  const res = module(
+    {
+      conv1: conv2d(1, 4, 3, { padding: 1, bias: false }),
+      bn1: batchNorm2d(4),
+      conv2: conv2d(4, 8, 3, { stride: 2, padding: 1, bias: false }),
+      bn2: batchNorm2d(8),
+      down: sequential(conv2d(4, 8, 1, { stride: 2, bias: false }), batchNorm2d(8)),
+      fc: linear(8, 3),
+    },
+    (x, m) => {
+      const h = act(m.bn1(m.conv1(x)));
+      const r = act(add(m.bn2(m.conv2(h)), m.down(h)));
+      return m.fc(flatten()(adaptiveAvgPool2d(1)(r)));
+    },
+  );
+  const compiled = compileModel({
+    data: { sampleShape: [1, 8, 8], classes: 3 },
+    model: res,
+    loss: crossEntropy(),
+    optimizer: adam({ lr: 0.02 }),
+  });
+  assert.deepEqual(
+    compiled.params.map((p) => p.name).filter((n) => n.startsWith("down")),
+    ["down.0.weight", "down.1.weight", "down.1.bias"],
+  );
+  const trainer = await createTrainer(compiled, { seed: 11 });
+  // Three classes: bright top half, bright bottom half, dark.
+  const n = 12, x = new Float32Array(n * 64), y = new BigInt64Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = i % 3;
+    y[i] = BigInt(c);
+    for (let p = 0; p < 64; p++) {
+      const top = p < 32;
+      x[i * 64 + p] = (c === 0 && top) || (c === 1 && !top) ? 0.9 : 0.1 + 0.05 * Math.sin(i + p);
+    }
+  }
+  const losses = [];
+  for (let i = 0; i < 40; i++) losses.push(await trainer.step({ x, y, size: n }));
+  assert.ok(losses[39] < 0.3 * losses[0], `loss falls: ${losses[0]} → ${losses[39]}`);
+  const r = await trainer.evaluate([{ x, y, size: n }]);
+  assert.equal(r.correct, n);
+  await trainer.release();
+});
+
+Deno.test("conv2d padding 'same' pads as PyTorch (total d·(k − 1), the extra on the end side)", async () => {
+  const b = createGraphBuilder();
+  const input = b.input("x", { dtype: "float32", shape: [1, 1, 3, 4] });
+  const { ctx, registry } = createLowerContext(b, "eval");
+  const layer = conv2d(1, 1, [2, 3], { padding: "same", dilation: [1, 2], bias: false });
+  b.output("y", lowerLayer(layer, input, ctx, "0"));
+  assert.deepEqual(registry.params.map((p) => p.spec.shape), [[1, 1, 2, 3]]);
+  const x = Array.from({ length: 12 }, (_, i) => i + 1);
+  const w = [1, 2, 3, -1, 0.5, 2];
+  const out = await runGraph(b.build("same"), {
+    x: tensor("float32", [1, 1, 3, 4], x),
+    "0.weight": tensor("float32", [1, 1, 2, 3], w),
+  });
+  assert.deepEqual([...out.y.dims], [1, 1, 3, 4]);
+  // Pads: rows 0 before, 1 after; columns 2 before, 2 after (dilation 2, kernel 3).
+  const at = (r: number, c: number) => (r >= 0 && r < 3 && c >= 0 && c < 4 ? x[r * 4 + c] : 0);
+  const expected: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    for (let c = 0; c < 4; c++) {
+      let v = 0;
+      for (let i = 0; i < 2; i++) {
+        for (let j = 0; j < 3; j++) v += w[i * 3 + j] * at(r + i, c - 2 + 2 * j);
+      }
+      expected.push(v);
+    }
+  }
+  assertClose(out.y.data as Float32Array, expected, 1e-6);
+});
+
+Deno.test("BatchNormalization (eval form) gradient against finite differences", async () => {
+  await checkGradients({
+    dtype: "float32",
+    h: 1e-2,
+    inputs: {
+      x: { shape: [2, 3, 2, 2] },
+      scale: { shape: [3] },
+      bias: { shape: [3] },
+      mean: { shape: [3] },
+      variance: { shape: [3], data: [0.5, 1.5, 2] },
+    },
+    wrt: ["x", "scale", "bias"],
+    build: (b, x) =>
+      b.op1("BatchNormalization", [x.x, x.scale, x.bias, x.mean, x.variance], { epsilon: 1e-3 }),
+  });
+});

@@ -3,9 +3,13 @@
 // reported as such, where /usr/bin/python3 has no onnx module.
 import { join } from "node:path";
 import {
+  adam,
+  adamW,
+  type CompiledModel,
   compileModel,
   crossEntropy,
   emitModel,
+  fashionMnist,
   flatten,
   linear,
   relu,
@@ -13,7 +17,9 @@ import {
   sgd,
 } from "../mod.ts";
 import { createTrainer } from "../src/train/trainer.ts";
-import { formatShape } from "../src/ir/types.ts";
+import { type Dim, formatShape } from "../src/ir/types.ts";
+import { fmnistCnn } from "../pipelines/fmnist_cnn.ts";
+import { fmnistResnet } from "../pipelines/fmnist_resnet.ts";
 import { assert } from "./_assert.ts";
 
 const PYTHON = "/usr/bin/python3";
@@ -43,41 +49,79 @@ for path in sys.argv[1:]:
 print(json.dumps(out))
 `;
 
+/** Emits a compiled model's three graphs, runs onnx.checker on them, compares output shapes. */
+async function check(compiled: CompiledModel): Promise<Record<string, Record<string, Dim[]>>> {
+  const trainer = await createTrainer(compiled, { seed: 1 });
+  const dir = await Deno.makeTempDir({ prefix: "onnxtrain-checker-" });
+  const files = {
+    train: join(dir, "train_step.onnx"),
+    eval: join(dir, "eval_step.onnx"),
+    inference: join(dir, "inference.onnx"),
+  };
+  await Deno.writeFile(files.train, emitModel(compiled.train));
+  await Deno.writeFile(files.eval, emitModel(compiled.eval));
+  await Deno.writeFile(files.inference, trainer.exportModel());
+  await trainer.release();
+
+  const { success, stdout, stderr } = await new Deno.Command(PYTHON, {
+    args: ["-c", CHECK, files.train, files.eval, files.inference],
+  }).output();
+  const err = new TextDecoder().decode(stderr);
+  assert.ok(success, `onnx.checker rejected a graph:\n${err}`);
+  const shapes = JSON.parse(new TextDecoder().decode(stdout));
+  for (const [key, graph] of [["train", compiled.train], ["eval", compiled.eval]] as const) {
+    const theirs = shapes[files[key]];
+    for (const port of graph.outputs) {
+      assert.equal(formatShape(theirs[port.name]), formatShape(port.value.type.shape), port.name);
+    }
+  }
+  return {
+    train: shapes[files.train],
+    eval: shapes[files.eval],
+    inference: shapes[files.inference],
+  };
+}
+
+const ignore = !(await hasOnnx());
+
 Deno.test({
   name: "onnx.checker accepts the train, eval and inference graphs; its shapes equal ours",
-  ignore: !(await hasOnnx()),
+  ignore,
   async fn() {
-    const compiled = compileModel({
+    const shapes = await check(compileModel({
       data: { sampleShape: [1, 28, 28], classes: 10 },
       model: sequential(flatten(), linear(784, 32), relu(), linear(32, 32), relu(), linear(32, 10)),
       loss: crossEntropy(),
       optimizer: sgd({ lr: 1e-3, momentum: 0.9, weightDecay: 1e-4 }),
-    });
-    const trainer = await createTrainer(compiled, { seed: 1 });
-    const dir = await Deno.makeTempDir({ prefix: "onnxtrain-checker-" });
-    const files = {
-      train: join(dir, "train_step.onnx"),
-      eval: join(dir, "eval_step.onnx"),
-      inference: join(dir, "inference.onnx"),
-    };
-    await Deno.writeFile(files.train, emitModel(compiled.train));
-    await Deno.writeFile(files.eval, emitModel(compiled.eval));
-    await Deno.writeFile(files.inference, trainer.exportModel());
-    await trainer.release();
+    }));
+    assert.deepEqual(shapes.inference, { logits: ["N", 10] });
+    assert.deepEqual(shapes.train["1.weight.momentum_buffer.next"], [32, 784]);
+  },
+});
 
-    const { success, stdout, stderr } = await new Deno.Command(PYTHON, {
-      args: ["-c", CHECK, files.train, files.eval, files.inference],
-    }).output();
-    const err = new TextDecoder().decode(stderr);
-    assert.ok(success, `onnx.checker rejected a graph:\n${err}`);
-    const shapes = JSON.parse(new TextDecoder().decode(stdout));
-    for (const [key, graph] of [["train", compiled.train], ["eval", compiled.eval]] as const) {
-      const theirs = shapes[files[key]];
-      for (const port of graph.outputs) {
-        assert.equal(formatShape(theirs[port.name]), formatShape(port.value.type.shape), port.name);
-      }
-    }
-    assert.deepEqual(shapes[files.inference], { logits: ["N", 10] });
-    assert.deepEqual(shapes[files.train]["1.weight.momentum_buffer.next"], [32, 784]);
+Deno.test({
+  name: "onnx.checker accepts the CNN's and the ResNet's graphs (batch norm, dropout, Adam, AdamW)",
+  ignore,
+  async fn() {
+    const cnn = await check(compileModel({
+      data: fashionMnist(),
+      model: fmnistCnn.props.model!,
+      loss: crossEntropy({ labelSmoothing: 0.1 }),
+      optimizer: adam({ lr: 1e-3, amsgrad: true }),
+    }));
+    assert.deepEqual(cnn.inference, { logits: ["N", 10] });
+    assert.deepEqual(cnn.train["5.running_var.next"], [32]);
+    assert.deepEqual(cnn.train["4.weight.exp_avg_sq.next"], [32, 16, 3, 3]);
+    const resnet = await check(compileModel({
+      data: fashionMnist(),
+      model: fmnistResnet.props.model!,
+      loss: crossEntropy(),
+      optimizer: adamW({
+        lr: 1e-3,
+        groups: [{ params: /bn|bias/, weightDecay: 0 }],
+        clipGradNorm: 1,
+      }),
+    }));
+    assert.deepEqual(resnet.train["layer2.0.downsample.1.num_batches_tracked.next"], []);
   },
 });
