@@ -5,7 +5,11 @@
  * training set, then the test loop, and prints per-step losses and the final running statistics
  * as JSON. `torch_cnn_steps.py` does the same in PyTorch and compares.
  *
- *     deno run -P bench/crosscheck/cnn_steps.ts ROOT STEPS > onnxtrain_cnn.json
+ * With a third argument DIR it also writes, for every step, the parameters, buffers and optimizer
+ * state it started from (`DIR/<optimizer>.f32`, float32 in the order of `DIR/<optimizer>.json`), so
+ * the torch side can check each step in lockstep: from identical state, one step in each framework.
+ *
+ *     deno run -P bench/crosscheck/cnn_steps.ts ROOT STEPS [DIR] > onnxtrain_cnn.json
  * @module
  */
 import {
@@ -29,7 +33,7 @@ import { createLoader } from "../../src/data/loader.ts";
 import { createTrainer } from "../../src/train/trainer.ts";
 import { fashionMnist } from "../../src/dsl/datasets.ts";
 
-const [root = "bench/data", stepsText = "100"] = Deno.args;
+const [root = "bench/data", stepsText = "100", lockstepDir] = Deno.args;
 const steps = Number(stepsText);
 
 /** The CNN of `pipelines/fmnist_cnn.ts` without dropout. */
@@ -66,12 +70,32 @@ for (const [name, optimizer] of Object.entries(OPTIMIZERS)) {
     wroteInit = true;
   }
   const losses: number[] = [];
-  const start = performance.now();
+  const snapshots: Float32Array[] = [];
+  const tensors = () => [...trainer.params, ...trainer.buffers, ...trainer.state];
+  const snapshot = () => {
+    for (const [, t] of tensors()) {
+      snapshots.push(Float32Array.from(t.data as ArrayLike<number>, Number));
+    }
+  };
+  let busy = 0;
   for (const batch of createLoader(splits.train, { batchSize: 64 })) {
+    if (lockstepDir) snapshot();
     if (losses.length === steps) break;
+    const start = performance.now();
     losses.push(await trainer.step(batch));
+    busy += performance.now() - start;
   }
-  const msPerStep = (performance.now() - start) / steps;
+  const msPerStep = busy / steps;
+  if (lockstepDir) {
+    const index = tensors().map(([key, t]) => ({ name: key, shape: t.dims }));
+    const total = snapshots.reduce((n, a) => n + a.length, 0);
+    const all = new Float32Array(total);
+    let offset = 0;
+    for (const a of snapshots) all.set(a, (offset += a.length) - a.length);
+    await Deno.mkdir(lockstepDir, { recursive: true });
+    await Deno.writeTextFile(`${lockstepDir}/${name}.json`, JSON.stringify(index));
+    await Deno.writeFile(`${lockstepDir}/${name}.f32`, new Uint8Array(all.buffer));
+  }
   const r = await trainer.evaluate(createLoader(splits.test, { batchSize: 64 }));
   const stat = (key: string) => Array.from(trainer.buffers.get(key)!.data as Float32Array);
   runs[name] = {

@@ -39,6 +39,8 @@ export interface EvalResult {
 export interface Trainer {
   /** Current parameter values by name (PyTorch state_dict names). */
   readonly params: ReadonlyMap<string, HostTensor>;
+  /** Current optimizer state by name (`0.weight.exp_avg`, `0.weight.step`, …). */
+  readonly state: ReadonlyMap<string, HostTensor>;
   /** Current buffer values by name (batch norm running statistics). */
   readonly buffers: ReadonlyMap<string, HostTensor>;
   /** Training steps taken; dropout masks are drawn from the seed and this number. */
@@ -173,6 +175,7 @@ export async function createTrainer(
 
   const trainer: Trainer = {
     params,
+    state,
     buffers,
     get steps() {
       return steps;
