@@ -15,19 +15,14 @@
 import {
   adam,
   adamW,
-  batchNorm2d,
   compileModel,
-  conv2d,
   crossEntropy,
-  flatten,
-  linear,
-  maxPool2d,
   type Optimizer,
-  relu,
   rmsprop,
   sequential,
   sgd,
 } from "../../mod.ts";
+import { cnn } from "../../pipelines/fmnist_cnn.ts";
 import { loadDataset } from "../../src/data/datasets.ts";
 import { createLoader } from "../../src/data/loader.ts";
 import { createTrainer } from "../../src/train/trainer.ts";
@@ -36,19 +31,8 @@ import { fashionMnist } from "../../src/dsl/datasets.ts";
 const [root = "bench/data", stepsText = "100", lockstepDir] = Deno.args;
 const steps = Number(stepsText);
 
-/** The CNN of `pipelines/fmnist_cnn.ts` without dropout. */
-const model = sequential(
-  conv2d(1, 16, 3, { padding: 1 }),
-  batchNorm2d(16),
-  relu(),
-  maxPool2d(2),
-  conv2d(16, 32, 3, { padding: 1 }),
-  batchNorm2d(32),
-  relu(),
-  maxPool2d(2),
-  flatten(),
-  linear(32 * 7 * 7, 10),
-);
+/** The CNN of `pipelines/fmnist_cnn.ts` without dropout (so the linear layer is `9`). */
+const model = sequential(...cnn.layers.filter((layer) => layer.kind !== "dropout"));
 
 const OPTIMIZERS: Record<string, Optimizer> = {
   "sgd_nesterov": sgd({ lr: 0.01, momentum: 0.9, nesterov: true, weightDecay: 1e-4 }),

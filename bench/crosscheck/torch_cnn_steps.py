@@ -11,29 +11,18 @@ trajectories drift apart as float32 rounding differences are amplified by traini
 isolates each step's arithmetic.
 Needs Debian's python3-torch and python3-onnx.
 """
-import json, struct, sys, time
+import json, sys, time
 import numpy as np, onnx, torch
 from onnx import numpy_helper
 from torch import nn
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from _fmnist import loaders
 
 root, steps, other = sys.argv[1], int(sys.argv[2]), json.load(open(sys.argv[3]))
 lockstep = sys.argv[4] if len(sys.argv) > 4 else None
-raw = f"{root}/FashionMNIST/raw"
 torch.set_num_threads(2)
 
-def idx(name):
-    data = open(f"{raw}/{name}", "rb").read()
-    ndim = data[3]
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-def split(images, labels):
-    x = torch.from_numpy(idx(images).copy()).float().div(255).unsqueeze(1)  # ToTensor
-    y = torch.from_numpy(idx(labels).astype(np.int64))
-    return torch.utils.data.TensorDataset(x, y)
-
-train = torch.utils.data.DataLoader(split("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), batch_size=64)
-test = torch.utils.data.DataLoader(split("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"), batch_size=64)
+train, test = loaders(root)
 init = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in onnx.load(f"{root}/cnn_init.onnx").graph.initializer}
 
 def make_model():

@@ -3,23 +3,16 @@ batch 64, same optimizers), to compare with onnxtrain on the same machine.
 
     /usr/bin/python3 bench/crosscheck/torch_epoch.py ROOT mlp|cnn|resnet [EPOCHS] [THREADS]
 """
-import struct, sys, time
+import os, sys, time
 import numpy as np, torch
 from torch import nn
+sys.path.insert(0, os.path.dirname(__file__))
+from _fmnist import loaders
 
 root, name = sys.argv[1], sys.argv[2]
 epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 2)
-raw = f"{root}/FashionMNIST/raw"
-
-def idx(f):
-    data = open(f"{raw}/{f}", "rb").read()
-    dims = struct.unpack(">" + "I" * data[3], data[4:4 + 4 * data[3]])
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * data[3]).reshape(dims)
-
-x = torch.from_numpy(idx("train-images-idx3-ubyte").copy()).float().div(255).unsqueeze(1)
-y = torch.from_numpy(idx("train-labels-idx1-ubyte").astype(np.int64))
-train = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=64)
+train, _ = loaders(root)
 
 class Block(nn.Module):
     def __init__(self, cin, c, stride=1):
