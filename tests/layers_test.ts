@@ -570,3 +570,63 @@ Deno.test("BatchNormalization (eval form) gradient against finite differences", 
       b.op1("BatchNormalization", [x.x, x.scale, x.bias, x.mean, x.variance], { epsilon: 1e-3 }),
   });
 });
+
+Deno.test("conv1d with batchNorm1d over [N, C, L], and a 2-D model with avgPool2d, adaptiveAvgPool2d(2), layerNorm, gelu and dropout, train", async () => {
+  const { adam, adaptiveAvgPool2d, avgPool2d, conv1d } = await import("../mod.ts");
+  const fit = async (model: Layer, sampleShape: number[]) => {
+    const compiled = compileModel({
+      data: { sampleShape, classes: 2 },
+      model,
+      loss: crossEntropy(),
+      optimizer: adam({ lr: 0.01 }),
+    });
+    const trainer = await createTrainer(compiled, { seed: 21 });
+    const size = sampleShape.reduce((a, d) => a * d, 1), n = 16;
+    const x = new Float32Array(n * size), y = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) {
+      y[i] = BigInt(i % 2);
+      for (let p = 0; p < size; p++) x[i * size + p] = Math.sin(p * (i % 2 ? 0.9 : 0.2) + i * 0.1);
+    }
+    const losses = [];
+    for (let i = 0; i < 40; i++) losses.push(await trainer.step({ x, y, size: n }));
+    await trainer.release();
+    return { compiled, losses };
+  };
+  const oneD = await fit(
+    sequential(
+      conv1d(2, 4, 3, { padding: 1 }),
+      batchNorm1d(4),
+      relu(),
+      flatten(),
+      linear(4 * 6, 2),
+    ),
+    [2, 6],
+  );
+  assert.deepEqual(oneD.compiled.layers.map((l) => l.outputShape), [
+    ["N", 4, 6],
+    ["N", 4, 6],
+    ["N", 4, 6],
+    ["N", 24],
+    ["N", 2],
+  ]);
+  assert.ok(oneD.losses[39] < 0.3 * oneD.losses[0], `1-D: ${oneD.losses[0]} → ${oneD.losses[39]}`);
+  const twoD = await fit(
+    sequential(
+      conv2d(1, 4, 3, { padding: "same" }),
+      avgPool2d(2),
+      adaptiveAvgPool2d(2),
+      flatten(),
+      layerNorm(16),
+      gelu(),
+      dropout(0.1),
+      linear(16, 2),
+    ),
+    [1, 8, 8],
+  );
+  assert.deepEqual(twoD.compiled.layers.slice(0, 3).map((l) => l.outputShape), [
+    ["N", 4, 8, 8],
+    ["N", 4, 4, 4],
+    ["N", 4, 2, 2],
+  ]);
+  assert.ok(twoD.losses[39] < 0.5 * twoD.losses[0], `2-D: ${twoD.losses[0]} → ${twoD.losses[39]}`);
+});

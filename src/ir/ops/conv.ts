@@ -1,14 +1,20 @@
 /**
- * Convolution and pooling: Conv, ConvTranspose, MaxPool, AveragePool, GlobalAveragePool. Shape
- * rules and gradient rules.
+ * Convolution and pooling: Conv, ConvTranspose, MaxPool, MaxUnpool, AveragePool,
+ * GlobalAveragePool. Shape rules and gradient rules.
+ *
+ * A convolution's weight gradient is one GEMM over im2col columns gathered from the whole batch
+ * (a convolution of the swapped input where those columns would be too large); its input
+ * gradient is a ConvTranspose.
  *
  * Attributes are ONNX's: `pads` is `[x1_begin, x2_begin, …, x1_end, x2_end]`, strides and
  * dilations default to 1 and pads to 0, `auto_pad` must be NOTSET and `ceil_mode` 0. Spatial
  * dimensions must be static; the batch may be symbolic.
  *
  * Training a MaxPool: build it with both outputs, `b.op("MaxPool", [x], attrs, { outputs: 2 })`,
- * so the gradient scatters through the Indices the forward pass computed. A one-output MaxPool
- * still differentiates: its rule recomputes the indices with a second, two-output MaxPool.
+ * so the gradient places dY through the Indices the forward pass computed: a MaxUnpool where
+ * windows are disjoint (stride ≥ window extent) and the data float32, else a ScatterElements that
+ * adds where windows overlap. A one-output MaxPool still differentiates: its rule recomputes the
+ * indices with a second, two-output MaxPool.
  * @module
  */
 import type { GraphBuilder } from "../builder.ts";
@@ -25,7 +31,7 @@ import {
   type TensorType,
   type Value,
 } from "../types.ts";
-import { arg, expectFloat, numAttr, type OpDef, strAttr } from "./op_def.ts";
+import { arg, expectFloat, knownDims, numAttr, type OpDef, strAttr } from "./op_def.ts";
 import { reshapeLike, zeroTensor } from "./shape.ts";
 
 /** The ops this file defines. */
@@ -33,6 +39,7 @@ export type ConvOpName =
   | "Conv"
   | "ConvTranspose"
   | "MaxPool"
+  | "MaxUnpool"
   | "AveragePool"
   | "GlobalAveragePool";
 
@@ -170,11 +177,126 @@ function staticChannels(op: string, v: Value): number {
 }
 
 /**
- * The weight gradient of a convolution taking `x` [N, Cin, *in] to `gy` [N, Cout, *out]:
- * returns [Cout, Cin/group, *kernel], as the convolution of `x` (batch and channels swapped)
- * with `gy` as its kernel, strides and dilations exchanged.
+ * The window's im2col gather indices, int32 [K, P] (K kernel offsets, P output positions):
+ * the flat input position each offset reads at each output, or `∏input` (a zero slot appended
+ * to the input) where it reads padding. Also says whether any index is padding.
+ */
+function gatherIndices(w: Window): { data: Int32Array; padded: boolean } {
+  const n = w.kernel.length;
+  const k = numElements(w.kernel), p = numElements(w.output), zero = numElements(w.input);
+  const data = new Int32Array(k * p);
+  let padded = false;
+  const kIdx = new Array<number>(n).fill(0), oIdx = new Array<number>(n).fill(0);
+  for (let kf = 0; kf < k; kf++) {
+    oIdx.fill(0);
+    for (let of = 0; of < p; of++) {
+      let flat = 0;
+      for (let i = 0; i < n && flat >= 0; i++) {
+        const at = oIdx[i] * w.strides[i] + kIdx[i] * w.dilations[i] - w.pads[i];
+        flat = at < 0 || at >= w.input[i] ? -1 : flat * w.input[i] + at;
+      }
+      if (flat < 0) padded = true;
+      data[kf * p + of] = flat < 0 ? zero : flat;
+      increment(oIdx, w.output);
+    }
+    increment(kIdx, w.kernel);
+  }
+  return { data, padded };
+}
+
+/** Advances a row-major multi-index within `sizes`, wrapping to zeros after the last. */
+function increment(index: number[], sizes: readonly number[]): void {
+  for (let i = index.length - 1; i >= 0; i--) {
+    if (++index[i] < sizes[i]) return;
+    index[i] = 0;
+  }
+}
+
+/** Whether the window reads every input position once, in order: a 1×1 kernel, no stride, no pad. */
+function isIdentityWindow(w: Window): boolean {
+  return w.kernel.every((k, i) =>
+    k === 1 && w.strides[i] === 1 && w.pads[i] === 0 && w.output[i] === w.input[i]
+  );
+}
+
+/**
+ * The most elements per sample that {@linkcode weightGradByGemm}'s gathered columns may hold
+ * (Cin·∏kernel·∏output); larger convolutions take {@linkcode weightGradByConv}. 2²⁰ floats
+ * (4 MiB a sample) keep the columns of a 64-sample batch under 256 MiB.
+ */
+const GATHER_LIMIT = 1 << 20;
+
+/**
+ * The weight gradient of a convolution taking `x` [N, Cin, *in] to `gy` [N, Cout, *out] through
+ * the window `w`: returns [Cout, Cin/group, *kernel]. As one GEMM over im2col columns where
+ * those fit {@linkcode GATHER_LIMIT}, else as a convolution.
  */
 function weightGrad(
+  b: GraphBuilder,
+  op: string,
+  x: Value,
+  gy: Value,
+  w: Window,
+  group: number,
+): Value {
+  const columns = staticChannels(op, x) * numElements(w.kernel) * numElements(w.output);
+  return columns <= GATHER_LIMIT
+    ? weightGradByGemm(b, op, x, gy, w, group)
+    : weightGradByConv(b, op, x, gy, w, group);
+}
+
+/**
+ * {@linkcode weightGrad} as im2col and one GEMM whose inner dimension is the batch times the
+ * output positions. X is laid out as [Cin, ∏in, N]; one Gather with constant indices picks each
+ * kernel offset's input positions into columns [g, Cin/g·K, P·N]; a MatMul with dY laid out as
+ * [g, P·N, Cout/g] gives [g, Cin/g·K, Cout/g]. Keeping N innermost makes each gathered block N
+ * elements long, and every transpose stays at rank 3 (4 with groups), where onnxruntime's are
+ * fast. On the second conv of `pipelines/fmnist_cnn.ts` (batch 64) this is about 5× faster
+ * than the convolution (`bench/conv_grad.ts`).
+ */
+function weightGradByGemm(
+  b: GraphBuilder,
+  op: string,
+  x: Value,
+  gy: Value,
+  w: Window,
+  group: number,
+): Value {
+  const cin = staticChannels(op, x), cout = staticChannels(op, gy);
+  const cg = cin / group, mg = cout / group;
+  const k = numElements(w.kernel), p = numElements(w.output), s = numElements(w.input);
+  // X: [N, Cin, S] → [Cin, S, N] → [g, Cin/g, S, N], plus a zero slot at S for padding.
+  const x3 = b.op1("Reshape", [x, b.ints([0, cin, s])]);
+  let xs = b.op1("Reshape", [
+    b.op1("Transpose", [x3], { perm: [1, 2, 0] }),
+    b.ints([group, cg, s, -1]),
+  ]);
+  if (!isIdentityWindow(w)) {
+    const { data, padded } = gatherIndices(w);
+    if (padded) xs = b.op1("Pad", [xs, b.ints([0, 0, 0, 0, 0, 0, 1, 0])]);
+    const idx = b.constant({ dtype: "int32", shape: [k, p], data });
+    xs = b.op1("Gather", [xs, idx], { axis: 2 }); // [g, Cin/g, K, P, N]
+  }
+  const cols = b.op1("Reshape", [xs, b.ints([group, cg * k, -1])]);
+  // dY: [N, Cout, P] → [g, P·N, Cout/g].
+  const gt = group === 1
+    ? b.op1("Transpose", [b.op1("Reshape", [gy, b.ints([0, cout, p])])], { perm: [2, 0, 1] })
+    : b.op1("Transpose", [b.op1("Reshape", [gy, b.ints([0, group, mg, p])])], {
+      perm: [1, 3, 0, 2],
+    });
+  const g2 = b.op1("Reshape", [gt, b.ints([group, -1, mg])]);
+  const dw = b.op1("MatMul", [cols, g2]); // [g, Cin/g·K, Cout/g]
+  const dw4 = b.op1("Reshape", [dw, b.ints([group, cg, k, mg])]);
+  const dwt = b.op1("Transpose", [dw4], { perm: [0, 3, 1, 2] }); // [g, Cout/g, Cin/g, K]
+  return b.op1("Reshape", [dwt, b.ints([cout, cg, ...w.kernel])]);
+}
+
+/**
+ * {@linkcode weightGrad} as the convolution of `x` (batch and channels swapped) with `gy` as its
+ * kernel, strides and dilations exchanged. Its GEMMs are skinny (their N is ∏kernel), but it
+ * needs no more memory than the forward Conv.
+ */
+function weightGradByConv(
   b: GraphBuilder,
   op: string,
   x: Value,
@@ -307,6 +429,16 @@ function transposedSize(op: string, x: Value, kernel: readonly number[], attrs: 
   return { kernel, strides, pads, dilations, input, output };
 }
 
+/**
+ * Whether MaxUnpool computes MaxPool's gradient exactly: no two windows share an input position
+ * (each spans at most its stride), so no two indices are equal and nothing needs adding; and
+ * onnxruntime's CPU MaxUnpool handles it (1 to 3 spatial axes).
+ */
+function unpoolable(w: Window): boolean {
+  return w.kernel.length <= 3 &&
+    w.kernel.every((k, i) => w.dilations[i] * (k - 1) + 1 <= w.strides[i]);
+}
+
 /** Convolution and pooling op table. */
 export const CONV_OPS = {
   Conv: {
@@ -369,6 +501,12 @@ export const CONV_OPS = {
       const x = node.inputs[0]!;
       if (!dy[0]) return [null]; // Indices alone carry no gradient.
       const indices = node.outputs[1] ?? b.op("MaxPool", [x], node.attrs, { outputs: 2 })[1];
+      if (x.type.dtype === "float32" && unpoolable(poolWindow("MaxPool", x, node.attrs))) {
+        // Disjoint windows: every index is distinct, so placing dY is the whole gradient.
+        const { kernel_shape, strides, pads } = node.attrs;
+        const attrs = { kernel_shape, ...(strides ? { strides } : {}), ...(pads ? { pads } : {}) };
+        return [b.op1("MaxUnpool", [dy[0], indices, b.op1("Shape", [x])], attrs)];
+      }
       const flat = (v: Value) => b.op1("Reshape", [v, b.ints([-1])]);
       const zeros = b.op1("ConstantOfShape", [b.op1("Shape", [flat(x)])], {
         value: zeroTensor(x.type.dtype),
@@ -378,6 +516,46 @@ export const CONV_OPS = {
         reduction: "add",
       });
       return [reshapeLike(b, dx, x)];
+    },
+  },
+  MaxUnpool: {
+    // Puts each element of X at its flat index (as MaxPool's Indices) in zeros of the output
+    // shape: the `output_shape` input where its values are known, else the attributes'. Used by
+    // MaxPool's gradient; onnxruntime's CPU kernel is float32 only.
+    infer: (inputs, attrs): TensorType[] => {
+      const op = "MaxUnpool";
+      const x = arg(op, inputs, 0), idx = arg(op, inputs, 1);
+      expectFloat(op, x);
+      checkModes(op, attrs);
+      const xs = x.type.shape;
+      const is = idx.type.shape;
+      if (
+        idx.type.dtype !== "int64" || is.length !== xs.length ||
+        is.some((d, i) => !dimsEqual(d, xs[i]))
+      ) {
+        throw new CompileError(
+          `${op} expects int64 indices of the input's shape ${
+            formatShape(xs)
+          }, got ${idx.type.dtype}${formatShape(idx.type.shape)}`,
+        );
+      }
+      const input = spatialOf(op, x);
+      const kernel = poolKernel(op, x, attrs), n = kernel.length;
+      const strides = intList(op, attrs, "strides", n, 1, 1);
+      const pads = intList(op, attrs, "pads", 2 * n, 0);
+      const given = inputs[2] ? knownDims(inputs[2]) : undefined;
+      if (inputs[2] && (!given || given.length !== xs.length)) {
+        throw new CompileError(
+          `${op} expects an output_shape of ${xs.length} values known at compile time`,
+        );
+      }
+      const shape = given ??
+        [
+          xs[0],
+          xs[1],
+          ...input.map((d, i) => (d - 1) * strides[i] - pads[i] - pads[n + i] + kernel[i]),
+        ];
+      return [{ dtype: x.type.dtype, shape }];
     },
   },
   AveragePool: {
