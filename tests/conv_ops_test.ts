@@ -18,6 +18,7 @@ import { validateGraph } from "../src/ir/validate.ts";
 import { emitModel } from "../src/onnx/emit.ts";
 import { createRng } from "../src/util/random.ts";
 import { assert, assertClose, assertThrowsMatch } from "./_assert.ts";
+import { hasOnnx, onnxCheck } from "./_onnx_checker.ts";
 import {
   buildGraph,
   checkGradients,
@@ -981,30 +982,6 @@ Deno.test("ConvTranspose shape rule: output size and channel count", () => {
 
 // ---- ONNX's own checker ----
 
-const PYTHON = "/usr/bin/python3";
-
-async function hasOnnx(): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command(PYTHON, {
-      args: ["-c", "import onnx"],
-      stderr: "null",
-    })
-      .output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-const CHECK = `
-import json, sys, onnx
-model = onnx.load(sys.argv[1])
-onnx.checker.check_model(model, full_check=True)
-inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-print(json.dumps({o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
-                  for o in inferred.graph.output}))
-`;
-
 Deno.test({
   name: "onnx.checker accepts a conv-net gradient graph; its inferred shapes equal ours",
   ignore: !(await hasOnnx()),
@@ -1028,13 +1005,8 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "onnxtrain-conv-" });
     const file = join(dir, "convnet.onnx");
     await Deno.writeFile(file, emitModel(graph));
-    const { success, stdout, stderr } = await new Deno.Command(PYTHON, {
-      args: ["-c", CHECK, file],
-    })
-      .output();
+    const theirs = (await onnxCheck([file]))[file];
     await Deno.remove(dir, { recursive: true });
-    assert.ok(success, `onnx.checker rejected the graph:\n${new TextDecoder().decode(stderr)}`);
-    const theirs = JSON.parse(new TextDecoder().decode(stdout));
     for (const port of graph.outputs) {
       assert.equal(formatShape(theirs[port.name]), formatShape(port.value.type.shape), port.name);
     }

@@ -21,33 +21,7 @@ import { type Dim, formatShape } from "../src/ir/types.ts";
 import { fmnistCnn } from "../pipelines/fmnist_cnn.ts";
 import { fmnistResnet } from "../pipelines/fmnist_resnet.ts";
 import { assert } from "./_assert.ts";
-
-const PYTHON = "/usr/bin/python3";
-
-async function hasOnnx(): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command(PYTHON, {
-      args: ["-c", "import onnx"],
-      stderr: "null",
-    })
-      .output();
-    return success;
-  } catch {
-    return false;
-  }
-}
-
-const CHECK = `
-import json, sys, onnx
-out = {}
-for path in sys.argv[1:]:
-    model = onnx.load(path)
-    onnx.checker.check_model(model, full_check=True)
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
-    out[path] = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
-                 for o in inferred.graph.output}
-print(json.dumps(out))
-`;
+import { hasOnnx, onnxCheck } from "./_onnx_checker.ts";
 
 /** Emits a compiled model's three graphs, runs onnx.checker on them, compares output shapes. */
 async function check(compiled: CompiledModel): Promise<Record<string, Record<string, Dim[]>>> {
@@ -63,12 +37,7 @@ async function check(compiled: CompiledModel): Promise<Record<string, Record<str
   await Deno.writeFile(files.inference, trainer.exportModel());
   await trainer.release();
 
-  const { success, stdout, stderr } = await new Deno.Command(PYTHON, {
-    args: ["-c", CHECK, files.train, files.eval, files.inference],
-  }).output();
-  const err = new TextDecoder().decode(stderr);
-  assert.ok(success, `onnx.checker rejected a graph:\n${err}`);
-  const shapes = JSON.parse(new TextDecoder().decode(stdout));
+  const shapes = await onnxCheck([files.train, files.eval, files.inference]);
   for (const [key, graph] of [["train", compiled.train], ["eval", compiled.eval]] as const) {
     const theirs = shapes[files[key]];
     for (const port of graph.outputs) {
