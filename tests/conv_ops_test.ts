@@ -1024,3 +1024,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test("Conv gradient, stride 1 with ≥ 8 input channels: dX is a Conv with the flipped kernel", async () => {
+  const countDx = (xShape: number[], wShape: number[], geo: Geo) => {
+    const b = createGraphBuilder();
+    const x = b.input("x", { dtype: "float32", shape: xShape });
+    const w = b.input("w", { dtype: "float32", shape: wShape });
+    const y = b.op1("Conv", [x, w], attrsOf(geo));
+    differentiate(b, b.op1("ReduceSum", [y], { keepdims: 0 }), [x]);
+    return b.build("dx").nodes.filter((n) => n.op === "ConvTranspose").length;
+  };
+  // Plain, dilated with asymmetric pads, grouped, 1-D: all through the flipped-kernel Conv.
+  await checkConvGrad([2, 8, 5, 5], [3, 8, 3, 3], true, { pads: [1, 1, 1, 1] });
+  await checkConvGrad([1, 8, 7, 6], [2, 8, 3, 2], false, { dilations: [2, 1], pads: [1, 0, 2, 1] });
+  await checkConvGrad([2, 8, 4, 4], [6, 4, 3, 3], false, { group: 2, pads: [1, 1, 1, 1] });
+  await checkConvGrad([2, 8, 6], [4, 8, 3], true, { pads: [2, 0] });
+  assert.equal(countDx([2, 8, 5, 5], [3, 8, 3, 3], { pads: [1, 1, 1, 1] }), 0);
+  assert.equal(countDx([2, 8, 4, 4], [6, 4, 3, 3], { group: 2 }), 0);
+  // Stride 2, few channels, or pads beyond d·(k − 1) keep ConvTranspose.
+  assert.equal(countDx([2, 8, 5, 5], [3, 8, 3, 3], { strides: [2, 2] }), 1);
+  assert.equal(countDx([2, 4, 5, 5], [3, 4, 3, 3], {}), 1);
+  assert.equal(countDx([1, 8, 5, 5], [2, 8, 3, 3], { pads: [3, 3, 3, 3] }), 1);
+  await checkConvGrad([1, 8, 5, 5], [2, 8, 3, 3], false, { pads: [3, 3, 3, 3] });
+});
