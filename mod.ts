@@ -86,6 +86,13 @@ export {
   layerNorm,
   type LayerNormLayer,
 } from "./src/dsl/norm_layers.ts";
+export {
+  fromOnnx,
+  type FromOnnxOptions,
+  type OnnxModelLayer,
+  type SharedPolicy,
+  type TrainableSelector,
+} from "./src/dsl/onnx_model.ts";
 export type {
   BufferSpec,
   LayerSummary,
@@ -178,8 +185,35 @@ export {
   type HostTensor,
   type Session,
 } from "./src/runtime/session.ts";
-export { type EpochResult, type RunOptions, runPipeline, type RunResult } from "./src/train/run.ts";
-export { createTrainer, type Trainer } from "./src/train/trainer.ts";
+export {
+  type EpochResult,
+  type RunOptions,
+  runPipeline,
+  type RunResult,
+  TrainingInterrupted,
+} from "./src/train/run.ts";
+export { createTrainer, type Trainer, type TrainerSnapshot } from "./src/train/trainer.ts";
+export {
+  type Checkpoint,
+  CheckpointError,
+  type CheckpointInfo,
+  latestCheckpoint,
+  listCheckpoints,
+  pipelineFingerprint,
+  readCheckpoint,
+  restoreCheckpoint,
+  saveCheckpoint,
+  type SaveOptions,
+} from "./src/train/checkpoint.ts";
+export type { SchedulerState } from "./src/train/schedule.ts";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  type SafeTensor,
+  type SafetensorsContents,
+  SafetensorsError,
+} from "./src/io/safetensors.ts";
 export { parseCliArgs, runCli } from "./src/cli/cli.ts";
 export { FashionMnistError, loadFashionMnist } from "./src/data/fashion_mnist.ts";
 export { type ImageSet } from "./src/data/idx.ts";

@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import type { TrainingPipeline } from "../pipeline.ts";
 import type { Device } from "../runtime/session.ts";
-import type { RunOptions, RunResult } from "../train/run.ts";
+import { type RunOptions, type RunResult, TrainingInterrupted } from "../train/run.ts";
 
 /** The usage text. */
 export const USAGE = `Usage: deno run -P PIPELINE.ts [options]
@@ -20,14 +20,21 @@ Options:
   --threads N         onnxruntime intra-op threads (default: one per core)
   --export PATH       write the trained inference model (ONNX) to PATH
   --emit DIR          write train_step.onnx, eval_step.onnx and inference.onnx to DIR
+  --checkpoint DIR    save a checkpoint (safetensors) in DIR after every epoch; Ctrl-C saves
+                      one and exits with status 130
+  --checkpoint-every N  also save every N training steps
+  --keep N            keep the last N checkpoints (default 2)
+  --resume            continue from the latest checkpoint in DIR (--epochs stays the total)
   -h, --help          show this text`;
 
 const EXPECTED_ERRORS = new Set([
+  "CheckpointError",
   "CompileError",
   "DeviceError",
   "FashionMnistError",
   "IdxFormatError",
   "RangeError",
+  "SafetensorsError",
   "TypeError",
   "NotCapable",
   "PermissionDenied",
@@ -64,6 +71,10 @@ export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
       threads: { type: "string" },
       export: { type: "string" },
       emit: { type: "string" },
+      checkpoint: { type: "string" },
+      "checkpoint-every": { type: "string" },
+      keep: { type: "string" },
+      resume: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -83,7 +94,22 @@ export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
   if (values.device !== undefined && values.device !== "cpu" && values.device !== "cuda") {
     throw new RangeError(`Invalid --device: expected cpu or cuda, got '${values.device}'`);
   }
+  if (values.resume && values.checkpoint === undefined) {
+    throw new RangeError("Invalid --resume: give the checkpoint folder with --checkpoint DIR");
+  }
+  for (const flag of ["checkpoint-every", "keep"] as const) {
+    if (values[flag] !== undefined && values.checkpoint === undefined) {
+      throw new RangeError(`Invalid --${flag}: it needs --checkpoint DIR`);
+    }
+  }
+  const checkpoint: RunOptions = values.checkpoint === undefined ? {} : {
+    checkpointDir: values.checkpoint,
+    checkpointEvery: positiveInt("--checkpoint-every", values["checkpoint-every"]),
+    keep: positiveInt("--keep", values.keep),
+    resume: values.resume ?? false,
+  };
   return {
+    ...checkpoint,
     dataDir: values["data-dir"],
     epochs: positiveInt("--epochs", values.epochs),
     batchSize: positiveInt("--batch-size", values["batch-size"]),
@@ -98,7 +124,8 @@ export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
 
 /**
  * Runs a pipeline with flags from the command line; on an error prints one line to stderr and
- * exits with status 1.
+ * exits with status 1. With `--checkpoint`, Ctrl-C (SIGINT) stops after the current step, saves
+ * a checkpoint and exits with status 130.
  *
  * @param p A complete pipeline.
  * @param args The arguments (default `Deno.args`).
@@ -114,8 +141,20 @@ export async function runCli(
       console.log(USAGE);
       return undefined;
     }
-    return await p.run(options);
+    if (!options.checkpointDir) return await p.run(options);
+    const controller = new AbortController();
+    const onInterrupt = () => controller.abort();
+    Deno.addSignalListener("SIGINT", onInterrupt);
+    try {
+      return await p.run({ ...options, signal: controller.signal });
+    } finally {
+      Deno.removeSignalListener("SIGINT", onInterrupt);
+    }
   } catch (e) {
+    if (e instanceof TrainingInterrupted) {
+      console.error(e.message);
+      Deno.exit(130);
+    }
     // Expected failures (bad flags, shapes, data, devices, permissions) are one line; anything
     // else is a bug and keeps its stack.
     const expected = e instanceof Error && EXPECTED_ERRORS.has(e.name);

@@ -13,6 +13,7 @@ import { numElements, type Shape, type Value } from "../ir/types.ts";
 import { CONV_LOWERINGS } from "./lower_conv.ts";
 import { BASIC_LOWERINGS } from "./lower_layers.ts";
 import { NORM_LOWERINGS } from "./lower_norm.ts";
+import { ONNX_LOWERINGS } from "./lower_onnx.ts";
 import type { BufferSpec, Init, LayerSummary, ParamSpec, RandomSpec } from "./params.ts";
 
 /** Whether a graph computes a training step or evaluation (dropout, batch norm differ). */
@@ -59,6 +60,7 @@ const LOWERINGS: Lowerings<LayerKind> = {
   ...BASIC_LOWERINGS,
   ...CONV_LOWERINGS,
   ...NORM_LOWERINGS,
+  ...ONNX_LOWERINGS,
   ...CONTAINERS,
 };
 
@@ -71,6 +73,7 @@ const STATEFUL: ReadonlySet<LayerKind> = new Set<LayerKind>([
   "batch-norm-1d",
   "batch-norm-2d",
   "layer-norm",
+  "onnx",
   "sequential",
   "module",
 ]);

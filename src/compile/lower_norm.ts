@@ -1,7 +1,8 @@
 /**
- * Lowerings of batch and layer normalisation. The train graph normalises with batch statistics
- * built from primitives (so gradients come from the op table) and updates the running statistics;
- * the eval and inference graphs use ONNX BatchNormalization with the running statistics.
+ * Lowerings of batch and layer normalisation. The train graph normalises with ONNX
+ * BatchNormalization in training mode (batch statistics, an analytic gradient rule) and updates
+ * the running statistics; the eval and inference graphs use BatchNormalization in inference mode
+ * with the running statistics.
  * @module
  */
 import type { BatchNormLayer } from "../dsl/norm_layers.ts";
@@ -43,19 +44,25 @@ function lowerBatchNorm(
       momentum: layer.momentum,
     });
   }
+  // The batch statistics, built exactly as BatchNormalization's training-mode gradient rule
+  // builds them, so that rule reuses these nodes instead of recomputing them.
   const t = x.type.dtype;
   const axes = [0, ...s.slice(2).map((_, i) => i + 2)];
-  const perChannel = [1, c, ...s.slice(2).map(() => 1)];
   const mean = b.op1("ReduceMean", [x], { axes, keepdims: 1 });
   const centered = b.op1("Sub", [x, mean]);
   const variance = b.op1("ReduceMean", [b.op1("Mul", [centered, centered])], { axes, keepdims: 1 });
-  const std = b.op1("Sqrt", [b.op1("Add", [variance, b.scalar(Math.fround(layer.eps), t)])]);
-  const normed = b.op1("Div", [centered, std]);
-  const y = b.op1("Add", [
-    b.op1("Mul", [normed, b.op1("Reshape", [weight, b.ints(perChannel)])]),
-    b.op1("Reshape", [bias, b.ints(perChannel)]),
-  ]);
-
+  const batchMean = b.op1("Reshape", [mean, b.ints([c])]);
+  const batchVar = b.op1("Reshape", [variance, b.ints([c])]);
+  // Training mode normalises with x's own batch statistics, and its gradient rule is the
+  // analytic one. The batch statistics also feed input_mean and input_var, which ONNX uses only
+  // for the running outputs (not used here): onnxruntime's CUDA kernel ignores training_mode
+  // unless saved_mean and saved_var outputs (opset ≤ 13) are present and normalises with these
+  // inputs instead, which then gives the same Y.
+  const [y] = b.op("BatchNormalization", [x, weight, bias, batchMean, batchVar], {
+    epsilon: layer.eps,
+    momentum: 0,
+    training_mode: 1,
+  }, { outputs: 3 });
   // Running statistics: momentum·batch + (1 − momentum)·running, the variance unbiased by
   // n/(n − 1) with n = N·∏spatial samples per channel.
   const spatialSize = (s.slice(2) as number[]).reduce((a, d) => a * d, 1);
@@ -68,10 +75,10 @@ function lowerBatchNorm(
   const blend = (running: Value, stat: Value) =>
     b.op1("Add", [
       b.op1("Mul", [running, keep]),
-      b.op1("Mul", [b.op1("Reshape", [stat, b.ints([c])]), m]),
+      b.op1("Mul", [stat, m]),
     ]);
-  updateBuffer(meanName, blend(runningMean, mean));
-  updateBuffer(varName, blend(runningVar, b.op1("Mul", [variance, unbias])));
+  updateBuffer(meanName, blend(runningMean, batchMean));
+  updateBuffer(varName, blend(runningVar, b.op1("Mul", [batchVar, unbias])));
   updateBuffer(countName, b.op1("Add", [tracked, b.scalar(1, "int64")]));
   return y;
 }

@@ -5,7 +5,9 @@ export type Init =
   | { readonly kind: "uniform"; readonly bound: number }
   | { readonly kind: "normal"; readonly std: number; readonly zeroRow?: number }
   | { readonly kind: "constant"; readonly value: number }
-  | { readonly kind: "zeros" };
+  | { readonly kind: "zeros" }
+  /** Given values (an imported model's initializer), row-major. */
+  | { readonly kind: "tensor"; readonly data: Float32Array };
 
 /** A trainable parameter: a graph input of the train and eval graphs, an initializer on export. */
 export interface ParamSpec {

@@ -49,6 +49,12 @@ export interface LoaderOptions {
   readonly shuffle?: boolean;
   /** Seed of the shuffling generator (default 0); equal seeds give equal epoch sequences. */
   readonly seed?: number;
+  /**
+   * Where to resume a run's data order: the first iteration is the run's epoch `epoch + 1`
+   * (`epoch` permutations are drawn and dropped) and starts at batch `batch` of it; later
+   * iterations are whole epochs. Default `{ epoch: 0, batch: 0 }`.
+   */
+  readonly resumeAt?: { readonly epoch: number; readonly batch: number };
 }
 
 /** `ToTensor` scaling of every byte value, computed once. */
@@ -106,13 +112,28 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
   const count = set.count;
   const rng = shuffle ? createRng(seed) : null;
   const batches = Math.ceil(count / batchSize);
-  function* batchesOf(order: Uint32Array | null): Generator<Batch> {
-    for (let start = 0; start < count; start += batchSize) {
+  const { epoch: skipEpochs = 0, batch: skipBatches = 0 } = options.resumeAt ?? {};
+  if (![skipEpochs, skipBatches].every((n) => Number.isSafeInteger(n) && n >= 0)) {
+    throw new RangeError(
+      `Cannot create a data loader: resumeAt needs epoch and batch integers ≥ 0, got ${skipEpochs} and ${skipBatches}`,
+    );
+  }
+  // A permutation draws count − 1 floats (Fisher–Yates), so skipping epochs drops those draws.
+  for (let e = 0; rng && e < skipEpochs; e++) for (let i = 1; i < count; i++) rng.nextUint32();
+  let first = skipBatches;
+  function* batchesOf(order: Uint32Array | null, from: number): Generator<Batch> {
+    for (let start = from * batchSize; start < count; start += batchSize) {
       yield take(order, start, Math.min(batchSize, count - start));
     }
   }
   // The permutation is drawn when the epoch starts, so epochs follow the order of iteration.
-  const epoch = () =>
-    batchesOf(rng ? shuffleInPlace(Uint32Array.from({ length: count }, (_, i) => i), rng) : null);
+  const epoch = () => {
+    const from = first;
+    first = 0;
+    const order = rng
+      ? shuffleInPlace(Uint32Array.from({ length: count }, (_, i) => i), rng)
+      : null;
+    return batchesOf(order, from);
+  };
   return Object.freeze({ size: count, batches, [Symbol.iterator]: epoch });
 }

@@ -9,6 +9,7 @@ import type { Conv1dLayer, Conv2dLayer, PoolLayer } from "./conv_layers.ts";
 import type { ModuleLayer, SequentialLayer } from "./graph.ts";
 import { type LayerBase, makeLayer } from "./layer.ts";
 import type { BatchNormLayer, LayerNormLayer } from "./norm_layers.ts";
+import type { OnnxModelLayer } from "./onnx_model.ts";
 
 export type { SymbolicTensor } from "./layer.ts";
 export { sequential, type SequentialLayer } from "./graph.ts";
@@ -97,6 +98,7 @@ export type Layer =
   | PoolLayer
   | BatchNormLayer
   | LayerNormLayer
+  | OnnxModelLayer
   | SequentialLayer
   | ModuleLayer;
 

@@ -9,6 +9,15 @@ import { createLoader } from "../data/loader.ts";
 import type { CompletePipelineProps } from "../dsl/pipeline.ts";
 import { emitModel } from "../onnx/emit.ts";
 import type { Device } from "../runtime/session.ts";
+import {
+  checkFingerprint,
+  type CheckpointInfo,
+  latestCheckpoint,
+  pipelineFingerprint,
+  readCheckpoint,
+  restoreCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.ts";
 import { epochHeader, testLines, trainLine } from "./format.ts";
 import { createScheduler, scheduledOptimizer } from "./schedule.ts";
 import { createTrainer, type Trainer } from "./trainer.ts";
@@ -39,6 +48,37 @@ export interface RunOptions {
   readonly onBatch?: (event: BatchEvent) => void;
   /** Called after each epoch's test with the epoch's figures. */
   readonly onEpoch?: (result: EpochResult) => void;
+  /** Saves a checkpoint here at the end of every epoch (see `checkpointEvery`, `keep`). */
+  readonly checkpointDir?: string;
+  /** Also saves a checkpoint every this many training steps. */
+  readonly checkpointEvery?: number;
+  /** How many checkpoints to keep (default 2). */
+  readonly keep?: number;
+  /**
+   * Continues from the latest checkpoint in `checkpointDir` (its seed, position, schedule and
+   * tensors); `epochs` stays the total. A resumed run matches an uninterrupted one bit for bit.
+   */
+  readonly resume?: boolean;
+  /**
+   * Stops the run after the current step once aborted: it saves a checkpoint (when
+   * `checkpointDir` is set) and rejects with {@linkcode TrainingInterrupted}.
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** A run stopped by its abort signal (Ctrl-C in the CLI). */
+export class TrainingInterrupted extends Error {
+  /** The checkpoint saved on the way out, if any. */
+  readonly checkpoint?: string;
+  /**
+   * @param message What happened.
+   * @param checkpoint The checkpoint saved, if any.
+   */
+  constructor(message: string, checkpoint?: string) {
+    super(message);
+    this.name = "TrainingInterrupted";
+    this.checkpoint = checkpoint;
+  }
 }
 
 /** One training step, as `onBatch` receives it. */
@@ -117,10 +157,40 @@ export async function runPipeline(
   const log = options.log ?? ((line: string) => console.log(line));
   const epochs = options.epochs ?? spec.epochs;
   const batchSize = options.batchSize ?? spec.batchSize;
-  const seed = options.seed ?? spec.seed ?? randomSeed();
   const logEvery = options.logEvery ?? 100;
+  const { checkpointDir, checkpointEvery } = options;
+  if (options.resume && !checkpointDir) {
+    throw new RangeError("Cannot resume: no checkpoint folder given (--checkpoint DIR)");
+  }
+  if (
+    checkpointEvery !== undefined && !(Number.isSafeInteger(checkpointEvery) && checkpointEvery > 0)
+  ) {
+    throw new RangeError(
+      `Invalid checkpointEvery: expected a positive integer, got ${checkpointEvery}`,
+    );
+  }
 
   const compiled = compilePipeline(spec, options.lr);
+  const fingerprint = pipelineFingerprint(compiled);
+  let resumed;
+  if (options.resume) {
+    const path = await latestCheckpoint(checkpointDir!);
+    if (!path) throw new RangeError(`Cannot resume: no checkpoint in ${checkpointDir}`);
+    resumed = await readCheckpoint(path);
+    checkFingerprint(resumed, fingerprint);
+    const { seed: saved, batchSize: savedBatch } = resumed.info;
+    if (options.seed !== undefined && options.seed !== saved) {
+      throw new RangeError(
+        `Cannot resume from ${path} with seed ${options.seed}: it was saved with seed ${saved}`,
+      );
+    }
+    if (batchSize !== savedBatch) {
+      throw new RangeError(
+        `Cannot resume from ${path} with batch size ${batchSize}: it was saved with ${savedBatch}`,
+      );
+    }
+  }
+  const seed = resumed?.info.seed ?? options.seed ?? spec.seed ?? randomSeed();
   const splits = await loadDataset(spec.data, { root: options.dataDir });
   const trainer: Trainer = await createTrainer(compiled, {
     seed,
@@ -133,20 +203,43 @@ export async function runPipeline(
       await writeFile(join(options.emitDir, "eval_step.onnx"), emitModel(compiled.eval));
       await writeFile(join(options.emitDir, "inference.onnx"), trainer.exportModel());
     }
-    const train = createLoader(splits.train, { batchSize, shuffle: spec.shuffle, seed });
+    const start = resumed?.info ?? { epoch: 0, batch: 0, epochLossSum: 0, epochLr: NaN };
+    const train = createLoader(splits.train, {
+      batchSize,
+      shuffle: spec.shuffle,
+      seed,
+      resumeAt: start,
+    });
     const test = createLoader(splits.test, { batchSize });
     const scheduler = spec.schedule && createScheduler(spec.schedule, trainer.hyper, {
       optimizer: spec.optimizer,
       epochs,
       batchesPerEpoch: train.batches,
     });
+    if (resumed) {
+      // The schedule replays its steps from the fresh rates, then the saved tensors and rates load.
+      scheduler?.importState(resumed.info.schedule ?? { steps: 0 });
+      restoreCheckpoint(trainer, resumed, fingerprint);
+      const { epoch, batch } = resumed.info;
+      log(
+        `Resumed from ${resumed.path} (epoch ${epoch + 1}, batch ${batch}, step ${trainer.steps})`,
+      );
+    }
+    const save = (position: Pick<CheckpointInfo, "epoch" | "batch" | "epochLossSum" | "epochLr">) =>
+      saveCheckpoint(checkpointDir!, trainer, {
+        ...position,
+        seed,
+        batchSize,
+        ...(scheduler ? { schedule: scheduler.exportState() } : {}),
+      }, { fingerprint, keep: options.keep });
     const currentLr = () => scheduler?.lr ?? trainer.hyper.get("lr") ?? NaN;
     const results: EpochResult[] = [];
-    for (let epoch = 1; epoch <= epochs; epoch++) {
+    for (let epoch = start.epoch + 1; epoch <= epochs; epoch++) {
       for (const line of epochHeader(epoch)) log(line);
-      const start = performance.now();
-      let index = 0, lossTotal = 0;
-      const lr = currentLr();
+      const startTime = performance.now();
+      const midEpoch = epoch === start.epoch + 1 && start.batch > 0;
+      let index = midEpoch ? start.batch : 0, lossTotal = midEpoch ? start.epochLossSum : 0;
+      const lr = midEpoch ? start.epochLr : currentLr();
       for (const batch of train) {
         const stepLr = currentLr();
         const loss = await trainer.step(batch);
@@ -157,8 +250,20 @@ export async function runPipeline(
           log(trainLine(loss, index * batchSize + batch.size, train.size));
         }
         index++;
+        const position = { epoch: epoch - 1, batch: index, epochLossSum: lossTotal, epochLr: lr };
+        const due = checkpointEvery !== undefined && trainer.steps % checkpointEvery === 0;
+        const saved = checkpointDir && (due || options.signal?.aborted)
+          ? await save(position)
+          : undefined;
+        if (options.signal?.aborted) {
+          throw new TrainingInterrupted(
+            `Training interrupted at epoch ${epoch}, batch ${index}` +
+              (saved ? `; saved checkpoint ${saved}` : ""),
+            saved,
+          );
+        }
       }
-      const trainSeconds = (performance.now() - start) / 1000;
+      const trainSeconds = (performance.now() - startTime) / 1000;
       const r = await trainer.evaluate(test);
       const testLoss = r.batchLossSum / r.batches;
       const accuracy = r.correct / r.samples;
@@ -166,7 +271,17 @@ export async function runPipeline(
       const result = { epoch, trainLoss: lossTotal / index, testLoss, accuracy, trainSeconds, lr };
       results.push(result);
       scheduler?.afterEpoch(result);
+      const saved = checkpointDir
+        ? await save({ epoch, batch: 0, epochLossSum: 0, epochLr: NaN })
+        : undefined;
       options.onEpoch?.(result);
+      if (options.signal?.aborted && epoch < epochs) {
+        throw new TrainingInterrupted(
+          `Training interrupted after epoch ${epoch}` +
+            (saved ? `; saved checkpoint ${saved}` : ""),
+          saved,
+        );
+      }
     }
     log("Done!");
     const exported = trainer.exportModel();

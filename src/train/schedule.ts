@@ -36,6 +36,20 @@ export interface Scheduler {
   afterBatch(): void;
   /** Steps when the interval is "epoch"; call after each epoch's test. */
   afterEpoch(metrics: EpochMetrics): void;
+  /** The state to save in a checkpoint: the steps taken and the metrics they were given. */
+  exportState(): SchedulerState;
+  /**
+   * Brings a fresh scheduler (no steps taken yet) to a saved state by replaying its steps, which
+   * reproduces every internal counter of every schedule kind exactly.
+   */
+  importState(state: SchedulerState): void;
+}
+
+/** A scheduler's position: the number of `step` calls and each one's metric (null when none). */
+export interface SchedulerState {
+  readonly steps: number;
+  /** The metrics given to the steps, when any step was given one (reduceLROnPlateau). */
+  readonly metrics?: readonly (number | null)[];
 }
 
 /** Options of {@linkcode createScheduler}. */
@@ -458,6 +472,7 @@ export function createScheduler(
     : chainable(schedule, groups, ctx);
   write();
 
+  const history: (number | null)[] = [];
   const scheduler: Scheduler = {
     interval: schedule.interval,
     get lr() {
@@ -467,6 +482,7 @@ export function createScheduler(
       read();
       stepper.step(metric);
       write();
+      history.push(metric ?? null);
     },
     afterBatch() {
       if (schedule.interval === "batch") scheduler.step();
@@ -474,6 +490,25 @@ export function createScheduler(
     afterEpoch(metrics) {
       if (schedule.interval !== "epoch") return;
       scheduler.step(schedule.kind === "reduceLROnPlateau" ? metrics[schedule.metric] : undefined);
+    },
+    exportState() {
+      return history.some((m) => m !== null)
+        ? { steps: history.length, metrics: [...history] }
+        : { steps: history.length };
+    },
+    importState(state) {
+      const given = state.metrics;
+      if (history.length > 0 || !Number.isSafeInteger(state.steps) || state.steps < 0) {
+        throw new RangeError(
+          `Cannot restore the ${schedule.kind} schedule to ${state.steps} steps: it needs a fresh scheduler and a step count ≥ 0`,
+        );
+      }
+      if (given && given.length !== state.steps) {
+        throw new RangeError(
+          `Cannot restore the ${schedule.kind} schedule: ${given.length} metrics for ${state.steps} steps`,
+        );
+      }
+      for (let i = 0; i < state.steps; i++) scheduler.step(given?.[i] ?? undefined);
     },
   };
   return Object.freeze(scheduler);

@@ -53,8 +53,54 @@ export interface Trainer {
   evaluate(batches: Iterable<Batch>): Promise<EvalResult>;
   /** The inference model (input → logits) with the current parameters, as ONNX bytes. */
   exportModel(): Uint8Array;
+  /**
+   * Replaces current values (as when resuming from a checkpoint): each given tensor must name an
+   * existing parameter, buffer or optimizer state and match its dtype and shape; values not given
+   * are kept. `steps` sets the step counter that dropout masks derive from.
+   */
+  load(snapshot: TrainerSnapshot): void;
   /** Frees the sessions. */
   release(): Promise<void>;
+}
+
+/** Values for {@linkcode Trainer.load}. */
+export interface TrainerSnapshot {
+  /** Parameter values by name. */
+  readonly params?: ReadonlyMap<string, HostTensor>;
+  /** Buffer values by name (batch norm statistics). */
+  readonly buffers?: ReadonlyMap<string, HostTensor>;
+  /** Optimizer state by name (`0.weight.exp_avg`). */
+  readonly state?: ReadonlyMap<string, HostTensor>;
+  /** The step counter. */
+  readonly steps?: number;
+}
+
+/** Checks `given` against `current`; returns how to copy it in (see {@linkcode Trainer.load}). */
+function loadInto(
+  kind: string,
+  current: Map<string, HostTensor>,
+  given: ReadonlyMap<string, HostTensor> | undefined,
+): () => void {
+  for (const [name, t] of given ?? []) {
+    const now = current.get(name);
+    if (!now) {
+      throw new RangeError(
+        `Cannot load ${kind} ${name}: the model has no such ${kind} (it has ${
+          [...current.keys()].join(", ") || "none"
+        })`,
+      );
+    }
+    if (now.dtype !== t.dtype || now.dims.join() !== t.dims.join()) {
+      throw new RangeError(
+        `Cannot load ${kind} ${name}: expected ${now.dtype} [${now.dims}], got ${t.dtype} [${t.dims}]`,
+      );
+    }
+  }
+  return () => {
+    for (const [name, t] of given ?? []) {
+      current.set(name, { dtype: t.dtype, dims: t.dims, data: t.data });
+    }
+  };
 }
 
 /**
@@ -89,6 +135,14 @@ export function initTensor(shape: readonly number[], init: Init, rng: Rng): Floa
       data.fill(init.value);
       break;
     case "zeros":
+      break;
+    case "tensor":
+      if (init.data.length !== data.length) {
+        throw new RangeError(
+          `Cannot initialise a tensor of shape [${shape}] from ${init.data.length} values`,
+        );
+      }
+      data.set(init.data);
       break;
   }
   return data;
@@ -221,6 +275,19 @@ export async function createTrainer(
         values.set(name, { dtype: t.dtype, shape: t.dims, data: t.data });
       }
       return emitModel(compiled.inference(values), { docString: "Exported by onnxtrain" });
+    },
+    load(snapshot) {
+      const { steps: at = steps } = snapshot;
+      if (!Number.isSafeInteger(at) || at < 0) {
+        throw new RangeError(`Cannot load steps: expected an integer ≥ 0, got ${at}`);
+      }
+      const commits = [
+        loadInto("parameter", params, snapshot.params),
+        loadInto("buffer", buffers, snapshot.buffers),
+        loadInto("optimizer state", state, snapshot.state),
+      ];
+      for (const commit of commits) commit();
+      steps = at;
     },
     async release() {
       await train.release();

@@ -4,6 +4,7 @@
  */
 import { CONV_OPS } from "./conv.ts";
 import { ELEMENTWISE_OPS } from "./elementwise.ts";
+import { IMPORT_OPS } from "./import_ops.ts";
 import { LINALG_OPS } from "./linalg.ts";
 import { MATH_OPS } from "./math.ts";
 import { NN_OPS } from "./nn.ts";
@@ -24,6 +25,7 @@ export const OPS: Readonly<Record<OpName, OpDef>> = Object.freeze({
   ...MATH_OPS,
   ...CONV_OPS,
   ...SCATTER_OPS,
+  ...IMPORT_OPS,
 });
 
 /** Whether `name` is an op the IR knows. */

@@ -1,7 +1,16 @@
 /** Neural-network ops: Softmax, LogSoftmax, OneHot, SoftmaxCrossEntropyLoss. @module */
 import { CompileError } from "../errors.ts";
-import { formatShape, type TensorType, type Value } from "../types.ts";
-import { arg, constInts, expectFloat, normAxis, numAttr, type OpDef, strAttr } from "./op_def.ts";
+import { type Attrs, formatShape, type TensorType, type Value } from "../types.ts";
+import {
+  arg,
+  constInts,
+  expectFloat,
+  normAxis,
+  numAttr,
+  type OpDef,
+  type OpName,
+  strAttr,
+} from "./op_def.ts";
 
 const softmaxInfer = (op: string): OpDef["infer"] => (inputs, attrs) => {
   const x = arg(op, inputs, 0);
@@ -119,15 +128,18 @@ export const NN_OPS = {
     },
   },
   BatchNormalization: {
-    // Inference form (training_mode 0): y = (x − mean)/√(var + ε)·scale + B per channel (axis 1).
+    // y = (x − μ)/√(σ² + ε)·scale + B per channel (axis 1). Inference form (training_mode 0):
+    // μ, σ² are the inputs input_mean, input_var. Training form (training_mode 1): μ, σ² are the
+    // batch mean and biased variance of x, and the outputs running_mean and running_var blend
+    // them into the inputs as input·momentum + batch·(1 − momentum).
     floatAttrs: ["epsilon", "momentum"],
     infer: (inputs, attrs): TensorType[] => {
       const op = "BatchNormalization";
       const x = arg(op, inputs, 0);
       expectFloat(op, x);
-      if (numAttr(attrs, "training_mode", 0) !== 0) {
+      if (x.type.shape.length < 2) {
         throw new CompileError(
-          `${op} with training_mode 1 is not supported; lower batch statistics`,
+          `${op} expects input of shape [N, C, ...], got ${formatShape(x.type.shape)}`,
         );
       }
       const c = x.type.shape[1];
@@ -141,25 +153,97 @@ export const NN_OPS = {
           );
         }
       }
-      return [x.type];
+      const mode = numAttr(attrs, "training_mode", 0);
+      if (mode !== 0 && mode !== 1) {
+        throw new CompileError(`${op} expects training_mode 0 or 1, got ${mode}`);
+      }
+      // ONNX requires all three outputs in training mode and only Y in inference mode.
+      const stats: TensorType = { dtype: x.type.dtype, shape: [c] };
+      return mode ? [x.type, stats, stats] : [x.type];
     },
     grad: ({ b, node, dy, needs }) => {
-      const [x, scale, , mean, variance] = node.inputs as Value[];
+      const op = "BatchNormalization";
+      if (dy[1] || dy[2]) {
+        throw new CompileError(`${op} has no gradient rule for its running statistics outputs`);
+      }
+      const [x, scale, , inputMean, inputVar] = node.inputs as Value[];
       const g = dy[0]!;
-      const rank = x.type.shape.length;
-      const perChannel = b.ints([1, -1, ...Array(rank - 2).fill(1)]);
-      const axes = b.ints([0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)]);
-      const t = x.type.dtype;
+      const rank = x.type.shape.length, t = x.type.dtype;
+      const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
       const eps = b.scalar(Math.fround(numAttr(node.attrs, "epsilon", 1e-5)), t);
-      const inv = b.op1("Div", [b.scalar(1, t), b.op1("Sqrt", [b.op1("Add", [variance, eps])])]);
+      const perChannel = b.ints([1, -1, ...Array(rank - 2).fill(1)]);
       const chan = (v: Value) => b.op1("Reshape", [v, perChannel]);
-      const sum = (v: Value) => b.op1("ReduceSum", [v, axes], { keepdims: 0 });
-      const dx = needs[0] ? b.op1("Mul", [g, chan(b.op1("Mul", [scale, inv]))]) : null;
-      const dScale = needs[1]
-        ? sum(b.op1("Mul", [g, b.op1("Mul", [b.op1("Sub", [x, chan(mean)]), chan(inv)])]))
-        : null;
-      const dB = needs[2] ? sum(g) : null;
-      return [dx, dScale, dB, null, null];
+      const flat = (v: Value) => b.op1("Reshape", [v, b.ints([-1])]);
+      const sum = (v: Value) => b.op1("ReduceSum", [v, b.ints(axes)], { keepdims: 1 });
+      const mul = (p: Value, q: Value) => b.op1("Mul", [p, q]);
+      const invStd = (v: Value) =>
+        b.op1("Div", [b.scalar(1, t), b.op1("Sqrt", [b.op1("Add", [v, eps])])]);
+
+      if (!numAttr(node.attrs, "training_mode", 0)) {
+        // μ and σ² are inputs: dx = dy·scale·r with r = 1/√(σ² + ε); dμ = −Σ dy·scale·r;
+        // dσ² = −½·scale·r³·Σ dy·(x − μ).
+        const r = chan(invStd(inputVar));
+        const a = mul(chan(scale), r);
+        const centered = needs[1] || needs[4] ? b.op1("Sub", [x, chan(inputMean)]) : null;
+        const sdyc = centered ? sum(mul(g, centered)) : null;
+        const sdy = needs[2] || needs[3] ? sum(g) : null;
+        return [
+          needs[0] ? mul(g, a) : null,
+          needs[1] ? flat(mul(sdyc!, r)) : null,
+          needs[2] ? flat(sdy!) : null,
+          needs[3] ? flat(b.op1("Neg", [mul(sdy!, a)])) : null,
+          needs[4] ? flat(mul(sdyc!, mul(a, mul(r, mul(r, b.scalar(-0.5, t)))))) : null,
+        ];
+      }
+
+      // Training form: μ and σ² are x's batch statistics; input_mean and input_var only feed the
+      // running outputs. With x̂ = (x − μ)·r, the gradients are the analytic ones:
+      //   dx = scale·r·(dy − mean(dy) − x̂·mean(dy·x̂)),  dscale = Σ dy·x̂,  dB = Σ dy,
+      // computed as dx = dy·a + (x̂·s + k0), a = scale·r, s = −a·mean(dy·x̂), k0 = −a·mean(dy),
+      // the bracket one inference-form BatchNormalization. The statistics reuse the forward
+      // graph's nodes where it computed them the same way (ReduceMean(x), x − mean,
+      // ReduceMean((x − mean)²)), so no full-size op is recomputed.
+      const reuse = (name: OpName, ins: readonly Value[], attrs: Attrs = {}): Value => {
+        const key = JSON.stringify(Object.entries(attrs).sort());
+        const same = b.nodes.find((n) =>
+          n.op === name && n.outputs.length === 1 && n.inputs.length === ins.length &&
+          n.inputs.every((v, i) => v?.id === ins[i].id) &&
+          JSON.stringify(Object.entries(n.attrs).sort()) === key
+        );
+        return same ? same.outputs[0] : b.op1(name, ins, attrs);
+      };
+      const mean = reuse("ReduceMean", [x], { axes, keepdims: 1 });
+      const centered = reuse("Sub", [x, mean]);
+      const variance = reuse("ReduceMean", [reuse("Mul", [centered, centered])], {
+        axes,
+        keepdims: 1,
+      });
+      const r = invStd(variance);
+      const sdy = needs[0] || needs[2] ? sum(g) : null;
+      const sdyc = needs[0] || needs[1] ? sum(mul(g, centered)) : null;
+      let dx: Value | null = null;
+      if (needs[0]) {
+        const count = b.op1("Cast", [b.op1("Div", [b.op1("Size", [x]), b.op1("Size", [mean])])], {
+          to: t,
+        });
+        const a = mul(chan(scale), r);
+        const minusA = b.op1("Div", [b.op1("Neg", [a]), count]);
+        const affine = b.op1("BatchNormalization", [
+          x,
+          flat(mul(minusA, mul(r, sdyc!))),
+          flat(mul(minusA, sdy!)),
+          flat(mean),
+          flat(variance),
+        ], { epsilon: numAttr(node.attrs, "epsilon", 1e-5) });
+        dx = b.op1("Add", [mul(g, a), affine]);
+      }
+      return [
+        dx,
+        needs[1] ? flat(mul(sdyc!, r)) : null,
+        needs[2] ? flat(sdy!) : null,
+        null,
+        null,
+      ];
     },
   },
 } satisfies Record<NnOpName, OpDef>;

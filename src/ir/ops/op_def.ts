@@ -23,7 +23,8 @@ export type OpName =
   | import("./reduce.ts").ReduceOpName
   | import("./nn.ts").NnOpName
   | import("./conv.ts").ConvOpName
-  | import("./scatter.ts").ScatterOpName;
+  | import("./scatter.ts").ScatterOpName
+  | import("./import_ops.ts").ImportOpName;
 
 /** What a gradient rule receives. */
 export interface GradArgs {

@@ -1,0 +1,97 @@
+/**
+ * `fromOnnx`: an ONNX model exported by another tool (`torch.onnx.export`, …) as a layer, so it
+ * can be fine-tuned and followed by a new head. The layer only holds the model's bytes and the
+ * options; the compiler decodes and inlines the model's nodes (no ONNX code here).
+ * @module
+ */
+import { type LayerBase, makeLayer } from "./layer.ts";
+
+/** Which initializers train: a name pattern, a predicate, or all float ones (`true`). */
+export type TrainableSelector = RegExp | ((name: string) => boolean) | boolean;
+
+/**
+ * How to treat a trainable initializer that feeds several nodes (exporters deduplicate identical
+ * tensors, which ties weights the source model trained separately):
+ * `"error"` refuses to compile and names them, `"tie"` trains one tensor, `"untie"` trains a copy
+ * per consuming node (the copies after the first are named `name.untied1`, `name.untied2`, …).
+ */
+export type SharedPolicy = "error" | "tie" | "untie";
+
+/** An imported ONNX model used as a layer. */
+export interface OnnxModelLayer {
+  readonly kind: "onnx";
+  /** The serialised ModelProto. */
+  readonly bytes: Uint8Array;
+  /** Where the bytes came from (a path, or `bytes`), for messages. */
+  readonly source: string;
+  /** Whether the float initializer of this ONNX name is trained (else it is a constant). */
+  readonly trainable: (name: string) => boolean;
+  /** Whether `trainable` was given explicitly (selecting a non-float initializer is an error). */
+  readonly explicit: boolean;
+  readonly shared: SharedPolicy;
+  /** The graph output the layer returns (default: the first). */
+  readonly output?: string;
+}
+
+/** Options of {@linkcode fromOnnx}. */
+export interface FromOnnxOptions {
+  /**
+   * Which float initializers become parameters, by ONNX initializer name (default: all of them
+   * except BatchNormalization's running statistics, which stay frozen). The others are constants.
+   */
+  readonly trainable?: TrainableSelector;
+  /** What to do with a trainable initializer that feeds several nodes (default `"error"`). */
+  readonly shared?: SharedPolicy;
+  /** Which graph output the layer returns (default: the model's first output). */
+  readonly output?: string;
+}
+
+/**
+ * An ONNX inference model as a trainable layer. Its float initializers become parameters named
+ * by their ONNX initializer names (under the layer's path, like any child's parameters: at the
+ * top of a model the names are the ONNX names; as child `0` of a sequential they are
+ * `0.<onnx name>`); BatchNormalization nodes stay in their exported (inference) form with frozen
+ * running statistics. Opsets 13 to 17 are read; unsupported ops fail at compile time, all listed
+ * with their counts.
+ *
+ * @param source A path to an `.onnx` file, or its bytes.
+ * @param options trainable, shared, output.
+ * @returns A layer of kind `"onnx"`.
+ * @example
+ * ```ts ignore
+ * import { fromOnnx } from "./onnx_model.ts";
+ * import { linear, sequential } from "./layers.ts";
+ * // Fine-tune only the last Gemm of an exported MLP, with a new 3-class head after it.
+ * const model = sequential(fromOnnx("mlp.onnx", { trainable: /^4\./ }), linear(4, 3));
+ * ```
+ */
+export function fromOnnx(
+  source: string | Uint8Array,
+  options: FromOnnxOptions = {},
+): OnnxModelLayer & LayerBase<"onnx"> {
+  const bytes = typeof source === "string" ? Deno.readFileSync(source) : source;
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
+    throw new TypeError("Cannot create layer onnx: expected a path or non-empty ONNX bytes");
+  }
+  const t = options.trainable ?? true;
+  const trainable = typeof t === "boolean"
+    ? () => t
+    : t instanceof RegExp
+    ? (name: string) => new RegExp(t.source, t.flags.replace("g", "")).test(name)
+    : t;
+  const shared = options.shared ?? "error";
+  if (!["error", "tie", "untie"].includes(shared)) {
+    throw new RangeError(
+      `Cannot create layer onnx: shared must be "error", "tie" or "untie", got ${shared}`,
+    );
+  }
+  return makeLayer({
+    kind: "onnx" as const,
+    bytes,
+    source: typeof source === "string" ? source : "bytes",
+    trainable,
+    explicit: options.trainable !== undefined && options.trainable !== true,
+    shared,
+    ...(options.output !== undefined ? { output: options.output } : {}),
+  });
+}

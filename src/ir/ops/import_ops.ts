@@ -1,0 +1,152 @@
+/**
+ * Ops that models exported by other tools use and the DSL's own lowerings do not: Split (opset
+ * 13 form, sizes as an input), LayerNormalization (opset 17) and Range (position ids). Shape
+ * rules and gradients.
+ * @module
+ */
+import { CompileError } from "../errors.ts";
+import { formatShape, type TensorType, type Value } from "../types.ts";
+import {
+  arg,
+  constInts,
+  expectFloat,
+  type GradArgs,
+  normAxis,
+  numAttr,
+  type OpDef,
+} from "./op_def.ts";
+import { zeroTensor } from "./shape.ts";
+
+/** The ops this file defines. */
+export type ImportOpName = "Split" | "LayerNormalization" | "Range";
+
+/** The normalised axes of LayerNormalization: `axis` to the last. */
+function lnAxes(x: Value, axis: number): number[] {
+  const rank = x.type.shape.length;
+  const a = normAxis("LayerNormalization", axis, rank);
+  return Array.from({ length: rank - a }, (_, i) => a + i);
+}
+
+/** Import op table. */
+export const IMPORT_OPS = {
+  Split: {
+    // Splits input 0 along `axis` into pieces of the sizes held by input 1 (one per output).
+    infer: (inputs, attrs): TensorType[] => {
+      const op = "Split";
+      const x = arg(op, inputs, 0);
+      const s = x.type.shape;
+      const axis = normAxis(op, numAttr(attrs, "axis", 0), s.length);
+      if (!inputs[1]) {
+        throw new CompileError(`${op} expects its sizes as input 1 (opset 13 form)`);
+      }
+      const sizes = constInts(op, inputs[1], "split sizes");
+      const total = sizes.reduce((a, d) => a + d, 0);
+      if (typeof s[axis] === "number" && total !== s[axis]) {
+        throw new CompileError(
+          `${op} sizes [${sizes.join(", ")}] do not add up to dimension ${axis} of ${
+            formatShape(s)
+          }`,
+        );
+      }
+      return sizes.map((d) => ({
+        dtype: x.type.dtype,
+        shape: s.map((v, i) => (i === axis ? d : v)),
+      }));
+    },
+    grad: ({ b, node, dy, needs }: GradArgs) => {
+      // dx is the pieces' gradients concatenated; a piece without one contributes zeros.
+      if (!needs[0]) return [null, null];
+      const axis = numAttr(node.attrs, "axis", 0);
+      const parts = node.outputs.map((y, i) =>
+        dy[i] ??
+          b.op1("ConstantOfShape", [b.op1("Shape", [y])], { value: zeroTensor(y.type.dtype) })
+      );
+      return [b.op1("Concat", parts, { axis }), null];
+    },
+  },
+  LayerNormalization: {
+    // y = (x − μ)/√(σ² + ε)·scale + B over the axes from `axis` to the last, μ and σ² (biased)
+    // per leading index. Only the output Y is supported.
+    floatAttrs: ["epsilon"],
+    infer: (inputs, attrs): TensorType[] => {
+      const op = "LayerNormalization";
+      const x = arg(op, inputs, 0);
+      expectFloat(op, x);
+      const axes = lnAxes(x, numAttr(attrs, "axis", -1));
+      const tail = axes.map((a) => x.type.shape[a]);
+      for (const i of [1, 2]) {
+        const v = i === 1 ? arg(op, inputs, 1) : inputs[2];
+        if (!v) continue;
+        const ok = v.type.shape.length <= tail.length &&
+          v.type.shape.every((d, j) => {
+            const t = tail[tail.length - v.type.shape.length + j];
+            return d === 1 || typeof t === "string" || typeof d === "string" || d === t;
+          });
+        if (!ok) {
+          throw new CompileError(
+            `${op} expects ${i === 1 ? "scale" : "bias"} broadcastable to ${
+              formatShape(tail)
+            }, got ${formatShape(v.type.shape)}`,
+          );
+        }
+      }
+      return [x.type];
+    },
+    grad: ({ b, node, dy, needs }: GradArgs) => {
+      // With x̂ = (x − μ)·r, r = 1/√(σ² + ε) and h = dy·scale over the normalised axes:
+      //   dx = r·(h − mean(h) − x̂·mean(h·x̂)),  dscale = Σ dy·x̂,  dB = Σ dy
+      // (the reverse walk sums dscale and dB over the leading axes).
+      if (dy.slice(1).some((d) => d)) {
+        throw new CompileError("LayerNormalization has no gradient rule for Mean and InvStdDev");
+      }
+      const [x, scale] = node.inputs as Value[];
+      const g = dy[0]!, t = x.type.dtype;
+      const axes = lnAxes(x, numAttr(node.attrs, "axis", -1));
+      const eps = b.scalar(Math.fround(numAttr(node.attrs, "epsilon", 1e-5)), t);
+      const mean = (v: Value) => b.op1("ReduceMean", [v], { axes, keepdims: 1 });
+      const centered = b.op1("Sub", [x, mean(x)]);
+      const variance = mean(b.op1("Mul", [centered, centered]));
+      const r = b.op1("Div", [b.scalar(1, t), b.op1("Sqrt", [b.op1("Add", [variance, eps])])]);
+      const xhat = b.op1("Mul", [centered, r]);
+      let dx: Value | null = null;
+      if (needs[0]) {
+        const h = b.op1("Mul", [g, scale]);
+        const inner = b.op1("Sub", [
+          b.op1("Sub", [h, mean(h)]),
+          b.op1("Mul", [xhat, mean(b.op1("Mul", [h, xhat]))]),
+        ]);
+        dx = b.op1("Mul", [inner, r]);
+      }
+      return [
+        dx,
+        needs[1] ? b.op1("Mul", [g, xhat]) : null,
+        needs[2] ? g : null,
+      ];
+    },
+  },
+  Range: {
+    // start, start + delta, … below limit (scalars known at compile time); no gradient (its
+    // output does not depend smoothly on its inputs).
+    infer: (inputs): TensorType[] => {
+      const op = "Range";
+      const xs = [0, 1, 2].map((i) => arg(op, inputs, i));
+      const dtype = xs[0].type.dtype;
+      if (xs.some((v) => v.type.dtype !== dtype || v.type.shape.length !== 0)) {
+        throw new CompileError(`${op} expects three scalars of one dtype`);
+      }
+      const [start, limit, delta] = xs.map((v) => {
+        const c = v.constant?.data[0] ?? v.type.known?.[0];
+        if (c === undefined || typeof c === "string") {
+          throw new CompileError(`${op} expects start, limit and delta known at compile time`);
+        }
+        return Number(c);
+      });
+      if (delta === 0) throw new CompileError(`${op} expects a non-zero delta`);
+      const n = Math.max(Math.ceil((limit - start) / delta), 0);
+      const known = dtype === "int64"
+        ? { known: Array.from({ length: n }, (_, i) => start + i * delta) }
+        : {};
+      return [{ dtype, shape: [n], ...known }];
+    },
+  },
+} satisfies Record<ImportOpName, OpDef>;

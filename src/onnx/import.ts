@@ -1,0 +1,425 @@
+/**
+ * Reads ONNX models written by other tools (`torch.onnx.export` and the like) into an ONNX-free
+ * description in the IR's terms: nodes with the IR's attribute values, graph inputs and outputs,
+ * initializers as constant tensors, the opset. The IR uses `ai.onnx` op names 1:1, so this is
+ * a near 1:1 read of the ModelProto, followed by one pass, {@linkcode normalizeExporterQuirks},
+ * that rewrites what exporters write into the forms the IR's op rows take.
+ * @module
+ */
+import onnxProto from "onnx-proto";
+import { CompileError } from "../ir/errors.ts";
+import { isOpName, OPS } from "../ir/ops/mod.ts";
+import type { AttrValue, ConstTensor, Dim, DType, TensorType } from "../ir/types.ts";
+
+const { onnx } = onnxProto;
+type Long = { toNumber(): number };
+
+/** The lowest and highest `ai.onnx` opsets the importer reads (their ops match the IR's rows). */
+export const IMPORT_OPSETS = Object.freeze({ min: 13, max: 17 });
+
+/** One node of an imported graph, with inputs and outputs by value name ("" = omitted). */
+export interface ImportedNode {
+  /** The node's name in the model (or `op_index` where it has none), for messages. */
+  readonly name: string;
+  readonly op: string;
+  /** The op's domain where it is not `ai.onnx` (such as `com.microsoft`). */
+  readonly domain?: string;
+  readonly inputs: readonly string[];
+  /**
+   * The inputs as the model names them, where {@linkcode normalizeExporterQuirks} bypassed an
+   * Identity (an exporter's alias of a deduplicated initializer keeps the source's name, such as
+   * `ln2.weight` for `ln1.weight`).
+   */
+  readonly refs?: readonly string[];
+  readonly outputs: readonly string[];
+  /** Attributes as the IR holds them (dtype attributes as dtype names, tensors as ConstTensor). */
+  readonly attrs: Readonly<Record<string, AttrValue>>;
+  /** Names of the attributes the model stores as FLOAT. */
+  readonly floatAttrs: readonly string[];
+}
+
+/** An initializer deduplicated by the exporter: one tensor feeding several nodes. */
+export interface SharedInitializer {
+  readonly name: string;
+  /** The nodes it feeds (directly or through Identity), by name, in graph order. */
+  readonly consumers: readonly string[];
+}
+
+/** An imported graph in the IR's terms; no ONNX types. */
+export interface ImportedGraph {
+  /** The `ai.onnx` opset the model imports. */
+  readonly opset: number;
+  /** The producer named by the model, such as `pytorch 1.13.0`. */
+  readonly producer: string;
+  /** The data inputs (graph inputs that are not initializers). */
+  readonly inputs: readonly { readonly name: string; readonly type: TensorType }[];
+  readonly outputs: readonly string[];
+  /** Nodes in topological order. */
+  readonly nodes: readonly ImportedNode[];
+  /** Initializers by name, in the model's order: the candidates for training. */
+  readonly initializers: ReadonlyMap<string, ConstTensor>;
+  /** Constants the graph computes (`Constant` nodes), by output name: always frozen. */
+  readonly constants: ReadonlyMap<string, ConstTensor>;
+  /** Float initializers that feed more than one node after normalisation. */
+  readonly shared: readonly SharedInitializer[];
+  /** What {@linkcode normalizeExporterQuirks} rewrote, one line per kind of rewrite. */
+  readonly notes: readonly string[];
+}
+
+const DTYPES: Partial<Record<number, DType>> = {
+  [onnx.TensorProto.DataType.FLOAT]: "float32",
+  [onnx.TensorProto.DataType.DOUBLE]: "float64",
+  [onnx.TensorProto.DataType.INT64]: "int64",
+  [onnx.TensorProto.DataType.INT32]: "int32",
+  [onnx.TensorProto.DataType.UINT8]: "uint8",
+  [onnx.TensorProto.DataType.BOOL]: "bool",
+};
+
+const fail = (message: string): never => {
+  throw new CompileError(`Cannot import ONNX model: ${message}`);
+};
+
+const num = (v: number | Long | null | undefined): number =>
+  v == null ? 0 : typeof v === "number" ? v : v.toNumber();
+
+function dtypeOf(elemType: number, what: string): DType {
+  const name = onnx.TensorProto.DataType[elemType] ?? String(elemType);
+  return DTYPES[elemType] ?? fail(`${what} has element type ${name}, which the IR does not hold`);
+}
+
+/** Decodes a TensorProto (raw or typed data; external data is refused). */
+function tensorOf(t: onnxProto.onnx.ITensorProto, what: string): ConstTensor {
+  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || t.externalData?.length) {
+    fail(`${what} keeps its data in an external file, which is not supported`);
+  }
+  const dtype = dtypeOf(t.dataType ?? 0, what);
+  const shape = (t.dims ?? []).map(num);
+  const n = shape.reduce((a, d) => a * d, 1);
+  const raw = t.rawData && t.rawData.length ? t.rawData : undefined;
+  // Copies raw bytes to an aligned buffer (protobuf slices need not be aligned).
+  const bytes = raw ? Uint8Array.from(raw).buffer : undefined;
+  let data: ConstTensor["data"];
+  switch (dtype) {
+    case "float32":
+      data = bytes ? new Float32Array(bytes) : Float32Array.from(t.floatData ?? []);
+      break;
+    case "float64":
+      data = bytes ? new Float64Array(bytes) : Float64Array.from(t.doubleData ?? []);
+      break;
+    case "int64":
+      data = bytes
+        ? new BigInt64Array(bytes)
+        : BigInt64Array.from(t.int64Data ?? [], (v) => BigInt(num(v)));
+      break;
+    case "int32":
+      data = bytes ? new Int32Array(bytes) : Int32Array.from(t.int32Data ?? []);
+      break;
+    case "uint8":
+    case "bool":
+      data = bytes ? new Uint8Array(bytes) : Uint8Array.from(t.int32Data ?? []);
+      break;
+  }
+  if (data.length !== n) {
+    fail(`${what} holds ${data.length} values for shape [${shape.join(", ")}]`);
+  }
+  return Object.freeze({ dtype, shape: Object.freeze(shape), data });
+}
+
+function attrOf(
+  a: onnxProto.onnx.IAttributeProto,
+  op: string,
+  where: string,
+): { value: AttrValue; isFloat: boolean } {
+  const T = onnx.AttributeProto.AttributeType;
+  const name = a.name ?? "";
+  const def = isOpName(op) ? OPS[op] : undefined;
+  switch (a.type) {
+    case T.INT:
+      if (def?.dtypeAttrs?.includes(name)) {
+        return { value: dtypeOf(num(a.i), `attribute ${name} of ${where}`), isFloat: false };
+      }
+      return { value: num(a.i), isFloat: false };
+    case T.FLOAT:
+      return { value: a.f ?? 0, isFloat: true };
+    case T.INTS:
+      return { value: (a.ints ?? []).map(num), isFloat: false };
+    case T.STRING:
+      return { value: new TextDecoder().decode(a.s ?? new Uint8Array()), isFloat: false };
+    case T.TENSOR:
+      return { value: tensorOf(a.t ?? {}, `attribute ${name} of ${where}`), isFloat: false };
+    default:
+      return fail(
+        `attribute ${name} of ${where} has type ${T[a.type ?? 0]}, which the IR does not hold`,
+      );
+  }
+}
+
+function typeOf(v: onnxProto.onnx.IValueInfoProto): TensorType {
+  const tt = v.type?.tensorType;
+  if (!tt) return fail(`graph input ${v.name} is not a tensor`);
+  const shape: Dim[] = (tt.shape?.dim ?? []).map((d, i) =>
+    d.dimValue != null && num(d.dimValue) > 0 ? num(d.dimValue) : d.dimParam || `${v.name}_${i}`
+  );
+  return { dtype: dtypeOf(tt.elemType ?? 0, `graph input ${v.name}`), shape };
+}
+
+/**
+ * Decodes ModelProto bytes into an imported graph, as the model stores it (no rewriting).
+ *
+ * @param bytes A serialised ONNX model.
+ * @returns The graph with `shared` empty and no notes.
+ * @throws {CompileError} On an unreadable model, an opset outside 13–17, or a tensor the IR
+ * cannot hold.
+ */
+export function decodeOnnx(bytes: Uint8Array): ImportedGraph {
+  let model: onnxProto.onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    return fail(`the bytes are not a ModelProto (${(e as Error).message})`);
+  }
+  const g: onnxProto.onnx.IGraphProto = model.graph ?? fail("the model has no graph");
+  const opsetEntry = model.opsetImport.find((o) => !o.domain || o.domain === "ai.onnx");
+  const opset = num(opsetEntry?.version);
+  if (!opsetEntry || opset < IMPORT_OPSETS.min || opset > IMPORT_OPSETS.max) {
+    fail(
+      `it uses ai.onnx opset ${
+        opsetEntry ? opset : "(none)"
+      }; supported are opsets ${IMPORT_OPSETS.min} to ${IMPORT_OPSETS.max} (re-export with opset_version=17)`,
+    );
+  }
+  if (g.sparseInitializer?.length) fail("sparse initializers are not supported");
+  const initializers = new Map<string, ConstTensor>();
+  for (const t of g.initializer ?? []) {
+    initializers.set(t.name ?? "", tensorOf(t, `initializer ${t.name}`));
+  }
+  const nodes = (g.node ?? []).map((n, i): ImportedNode => {
+    const op = n.opType ?? "";
+    const name = n.name || `${op}_${i}`;
+    const where = `node ${name} (${op})`;
+    const attrs: Record<string, AttrValue> = {};
+    const floatAttrs: string[] = [];
+    for (const a of n.attribute ?? []) {
+      if (a.refAttrName) fail(`${where} refers to a function attribute`);
+      const { value, isFloat } = attrOf(a, op, where);
+      attrs[a.name ?? ""] = value;
+      if (isFloat) floatAttrs.push(a.name ?? "");
+    }
+    return Object.freeze({
+      name,
+      op,
+      ...(n.domain && n.domain !== "ai.onnx" ? { domain: n.domain } : {}),
+      inputs: Object.freeze([...(n.input ?? [])]),
+      outputs: Object.freeze([...(n.output ?? [])]),
+      attrs: Object.freeze(attrs),
+      floatAttrs: Object.freeze(floatAttrs),
+    });
+  });
+  return Object.freeze({
+    opset,
+    producer: [model.producerName, model.producerVersion].filter(Boolean).join(" "),
+    inputs: Object.freeze(
+      (g.input ?? []).filter((v) => !initializers.has(v.name ?? "")).map((v) => ({
+        name: v.name ?? "",
+        type: typeOf(v),
+      })),
+    ),
+    outputs: Object.freeze((g.output ?? []).map((v) => v.name ?? "")),
+    nodes: Object.freeze(nodes),
+    initializers,
+    constants: new Map(),
+    shared: Object.freeze([]),
+    notes: Object.freeze([]),
+  });
+}
+
+/** Ops the IR takes `axes` as an input of (ONNX opset 13+), and as an attribute of (to 17). */
+const AXES_INPUT = new Set(["Squeeze", "Unsqueeze", "ReduceSum"]);
+const AXES_ATTR = new Set(["ReduceMean", "ReduceMax"]);
+
+function scalarConstant(attrs: Readonly<Record<string, AttrValue>>, where: string): ConstTensor {
+  const v = attrs.value;
+  if (v !== undefined && typeof v === "object" && !Array.isArray(v)) return v as ConstTensor;
+  if (typeof attrs.value_float === "number") {
+    return { dtype: "float32", shape: [], data: Float32Array.of(attrs.value_float) };
+  }
+  if (typeof attrs.value_int === "number") {
+    return { dtype: "int64", shape: [], data: BigInt64Array.of(BigInt(attrs.value_int)) };
+  }
+  const ints = attrs.value_ints ?? attrs.value_floats;
+  if (Array.isArray(ints)) {
+    return attrs.value_ints
+      ? { dtype: "int64", shape: [ints.length], data: BigInt64Array.from(ints, BigInt) }
+      : { dtype: "float32", shape: [ints.length], data: Float32Array.from(ints) };
+  }
+  return fail(`${where} has no value the importer reads`);
+}
+
+/**
+ * The one pass that rewrites what exporters write into the forms the IR's op rows take:
+ *
+ * - `Constant` nodes become `constants` (always frozen);
+ * - `Dropout` in inference form (no mask output used, no training_mode input) becomes Identity;
+ * - `Identity` nodes are removed, their consumers reading the Identity's input (so an
+ *   initializer reached through an Identity chain is seen as that initializer), except where the
+ *   output is a graph output;
+ * - `axes` of Squeeze, Unsqueeze and ReduceSum given as an attribute move to an input (opset 13+
+ *   form), and of ReduceMean and ReduceMax given as a constant input move to the attribute
+ *   (the IR's opset-17 form);
+ * - float initializers that feed several nodes (exporters deduplicate identical tensors) are
+ *   detected and listed in `shared`.
+ *
+ * @param graph A decoded graph.
+ * @returns The rewritten graph, with `notes` saying what was rewritten and `shared` filled in.
+ */
+export function normalizeExporterQuirks(graph: ImportedGraph): ImportedGraph {
+  const initializers = new Map(graph.initializers);
+  const constants = new Map(graph.constants);
+  const alias = new Map<string, string>();
+  const resolve = (name: string): string => {
+    let n = name;
+    while (alias.has(n)) n = alias.get(n)!;
+    return n;
+  };
+  const counts = new Map<string, number>();
+  const note = (what: string) => counts.set(what, (counts.get(what) ?? 0) + 1);
+  const graphOutputs = new Set(graph.outputs);
+  const used = new Set(graph.nodes.flatMap((n) => n.inputs).concat(graph.outputs));
+  const nodes: ImportedNode[] = [];
+  for (const node of graph.nodes) {
+    const inputs = node.inputs.map((i) => (i ? resolve(i) : i));
+    let n: ImportedNode = inputs.some((i, k) => i !== node.inputs[k])
+      ? { ...node, inputs, refs: node.refs ?? node.inputs }
+      : node;
+    const where = `node ${n.name} (${n.op})`;
+    if (n.domain) {
+      nodes.push(n);
+      continue;
+    }
+    if (n.op === "Constant") {
+      constants.set(n.outputs[0], scalarConstant(n.attrs, where));
+      note("Constant nodes became constants");
+      continue;
+    }
+    if (n.op === "Dropout" && !n.outputs.slice(1).some((o) => o && used.has(o)) && !n.inputs[2]) {
+      n = {
+        ...n,
+        op: "Identity",
+        inputs: [n.inputs[0]],
+        refs: undefined,
+        outputs: [n.outputs[0]],
+        attrs: {},
+      };
+      note("Dropout nodes (inference form) became Identity");
+    }
+    if (n.op === "Identity" && !graphOutputs.has(n.outputs[0])) {
+      alias.set(n.outputs[0], n.inputs[0]);
+      note("Identity nodes were bypassed");
+      continue;
+    }
+    const axes = n.attrs.axes;
+    if (AXES_INPUT.has(n.op) && Array.isArray(axes)) {
+      const name = `${n.name}/axes`;
+      constants.set(name, {
+        dtype: "int64",
+        shape: [axes.length],
+        data: BigInt64Array.from(axes, BigInt),
+      });
+      const { axes: _, ...rest } = n.attrs;
+      n = { ...n, inputs: [n.inputs[0], name], refs: n.refs && [n.refs[0], name], attrs: rest };
+      note(`${n.op} axes moved from attribute to input`);
+    }
+    if (AXES_ATTR.has(n.op) && n.inputs[1]) {
+      const t = constants.get(n.inputs[1]) ?? initializers.get(n.inputs[1]);
+      if (!t || !(t.data instanceof BigInt64Array)) {
+        fail(`${where} takes its axes from a non-constant`);
+      }
+      n = {
+        ...n,
+        inputs: [n.inputs[0]],
+        refs: n.refs?.slice(0, 1),
+        attrs: { ...n.attrs, axes: Array.from(t!.data as BigInt64Array, Number) },
+      };
+      note(`${n.op} axes moved from input to attribute`);
+    }
+    nodes.push(n);
+  }
+  const outputs = graph.outputs.map(resolve);
+  const consumers = new Map<string, string[]>();
+  for (const n of nodes) {
+    for (const i of new Set(n.inputs)) {
+      if (initializers.get(i)?.dtype === "float32") {
+        consumers.set(i, [...(consumers.get(i) ?? []), n.name]);
+      }
+    }
+  }
+  const shared = [...consumers].filter(([, c]) => c.length > 1).map(([name, c]) =>
+    Object.freeze({ name, consumers: Object.freeze(c) })
+  );
+  // Only what the rewritten graph still reads.
+  const read = new Set(nodes.flatMap((n) => n.inputs).concat(outputs));
+  for (const map of [initializers, constants]) {
+    for (const name of [...map.keys()]) if (!read.has(name)) map.delete(name);
+  }
+  return Object.freeze({
+    ...graph,
+    outputs: Object.freeze(outputs),
+    nodes: Object.freeze(nodes),
+    initializers,
+    constants,
+    shared: Object.freeze(shared),
+    notes: Object.freeze([...counts].map(([what, k]) => `${what} (${k})`)),
+  });
+}
+
+/**
+ * The ops of a graph the IR has no row for, with counts, as a CompileError listing all of them;
+ * also FLOAT attributes the IR's row does not declare FLOAT (they could not be emitted).
+ *
+ * @param graph An imported graph.
+ * @throws {CompileError} "Cannot import ONNX model: unsupported ops: Split ×2, Range ×1".
+ */
+export function checkSupported(graph: ImportedGraph): void {
+  const unsupported = new Map<string, number>();
+  for (const n of graph.nodes) {
+    const key = n.domain ? `${n.domain}.${n.op}` : n.op;
+    if (n.domain || !isOpName(n.op)) unsupported.set(key, (unsupported.get(key) ?? 0) + 1);
+  }
+  if (unsupported.size) {
+    fail(
+      `unsupported ops: ${[...unsupported].map(([op, k]) => `${op} ×${k}`).join(", ")} (${
+        [...unsupported.values()].reduce((a, k) => a + k, 0)
+      } nodes)`,
+    );
+  }
+  for (const n of graph.nodes) {
+    const def = OPS[n.op as keyof typeof OPS];
+    for (const a of n.floatAttrs) {
+      if (!def.floatAttrs?.includes(a)) {
+        fail(
+          `node ${n.name} (${n.op}) has FLOAT attribute ${a}, which the IR's ${n.op} does not take`,
+        );
+      }
+    }
+  }
+}
+
+const cache = new WeakMap<Uint8Array, ImportedGraph>();
+
+/**
+ * Decodes, normalises ({@linkcode normalizeExporterQuirks}) and checks an ONNX model; cached per
+ * byte array, so the train, eval and inference lowerings decode it once.
+ *
+ * @param bytes A serialised ONNX model.
+ * @returns The imported graph.
+ * @throws {CompileError} On an unsupported opset, unsupported ops (all listed with counts) or a
+ * tensor the IR cannot hold.
+ */
+export function importOnnx(bytes: Uint8Array): ImportedGraph {
+  const known = cache.get(bytes);
+  if (known) return known;
+  const graph = normalizeExporterQuirks(decodeOnnx(bytes));
+  checkSupported(graph);
+  cache.set(bytes, graph);
+  return graph;
+}
