@@ -13,21 +13,25 @@ export type TrainableSelector = RegExp | ((name: string) => boolean) | boolean;
  * How to treat a trainable initializer that feeds several nodes (exporters deduplicate identical
  * tensors, which ties weights the source model trained separately):
  * `"error"` refuses to compile and names them, `"tie"` trains one tensor, `"untie"` trains a copy
- * per consuming node (the copies after the first are named `name.untied1`, `name.untied2`, …).
+ * per consuming node: a node reading it through an exporter's Identity alias trains the copy under
+ * the alias's name (which keeps the source model's name, such as `ln2.weight` for a deduplicated
+ * `ln1.weight`), further nodes reading it directly under `name.untied1`, `name.untied2`, ….
  */
 export type SharedPolicy = "error" | "tie" | "untie";
 
 /** An imported ONNX model used as a layer. */
 export interface OnnxModelLayer {
+  /** Selects the `fromOnnx` lowering. */
   readonly kind: "onnx";
   /** The serialised ModelProto. */
   readonly bytes: Uint8Array;
-  /** Where the bytes came from (a path, or `bytes`), for messages. */
+  /** Where the bytes came from (a path, or `ONNX bytes`), for messages. */
   readonly source: string;
   /** Whether the float initializer of this ONNX name is trained (else it is a constant). */
   readonly trainable: (name: string) => boolean;
   /** Whether `trainable` was given explicitly (selecting a non-float initializer is an error). */
   readonly explicit: boolean;
+  /** What to do with a trainable initializer that feeds several nodes. */
   readonly shared: SharedPolicy;
   /** The graph output the layer returns (default: the first). */
   readonly output?: string;
@@ -88,7 +92,7 @@ export function fromOnnx(
   return makeLayer({
     kind: "onnx" as const,
     bytes,
-    source: typeof source === "string" ? source : "bytes",
+    source: typeof source === "string" ? source : "ONNX bytes",
     trainable,
     explicit: options.trainable !== undefined && options.trainable !== true,
     shared,

@@ -15,15 +15,20 @@ const { onnx } = onnxProto;
 type Long = { toNumber(): number };
 
 /** The lowest and highest `ai.onnx` opsets the importer reads (their ops match the IR's rows). */
-export const IMPORT_OPSETS = Object.freeze({ min: 13, max: 17 });
+export const IMPORT_OPSETS: Readonly<{ min: number; max: number }> = Object.freeze({
+  min: 13,
+  max: 17,
+});
 
 /** One node of an imported graph, with inputs and outputs by value name ("" = omitted). */
 export interface ImportedNode {
   /** The node's name in the model (or `op_index` where it has none), for messages. */
   readonly name: string;
+  /** The op type, an `ai.onnx` op name where `domain` is absent. */
   readonly op: string;
   /** The op's domain where it is not `ai.onnx` (such as `com.microsoft`). */
   readonly domain?: string;
+  /** Input value names after normalisation ("" for an omitted optional input). */
   readonly inputs: readonly string[];
   /**
    * The inputs as the model names them, where {@linkcode normalizeExporterQuirks} bypassed an
@@ -31,6 +36,7 @@ export interface ImportedNode {
    * `ln2.weight` for `ln1.weight`).
    */
   readonly refs?: readonly string[];
+  /** Output value names ("" for an omitted optional output). */
   readonly outputs: readonly string[];
   /** Attributes as the IR holds them (dtype attributes as dtype names, tensors as ConstTensor). */
   readonly attrs: Readonly<Record<string, AttrValue>>;
@@ -40,6 +46,7 @@ export interface ImportedNode {
 
 /** An initializer deduplicated by the exporter: one tensor feeding several nodes. */
 export interface SharedInitializer {
+  /** The initializer's name. */
   readonly name: string;
   /** The nodes it feeds (directly or through Identity), by name, in graph order. */
   readonly consumers: readonly string[];
@@ -53,6 +60,7 @@ export interface ImportedGraph {
   readonly producer: string;
   /** The data inputs (graph inputs that are not initializers). */
   readonly inputs: readonly { readonly name: string; readonly type: TensorType }[];
+  /** The graph outputs' value names. */
   readonly outputs: readonly string[];
   /** Nodes in topological order. */
   readonly nodes: readonly ImportedNode[];
