@@ -498,3 +498,49 @@ Deno.test("a model input that does not fit, or a fixed batch size, is a clear er
     /float32\[2, 3, 4\] \(the model has a fixed batch size 2: export it with a dynamic batch axis\)$/,
   );
 });
+
+Deno.test("a new head can replace the imported model's own: cut at a node's output", async () => {
+  const r = REF.models.mlp_opset17;
+  const model = sequential(fromOnnx(bytesOf(r), { output: "/2/Relu_output_0" }), linear(16, 3));
+  const compiled = compileModel({
+    data: { sampleShape: r.sampleShape, classes: 3 },
+    model,
+    loss: crossEntropy(),
+    optimizer: adam({ lr: 0.05 }),
+  });
+  // The old head (4.weight, 4.bias) is cut off: neither a parameter nor a node of the graph.
+  assert.deepEqual(compiled.params.map((p) => p.name), [
+    "0.1.weight",
+    "0.1.bias",
+    "1.weight",
+    "1.bias",
+  ]);
+  const oldHead = (g: typeof compiled.train) =>
+    g.nodes.filter((n) => n.origin?.includes("ONNX node /4/Gemm")).length;
+  assert.equal(oldHead(compiled.train), 0);
+  const uncut = compileModel({
+    data: { sampleShape: r.sampleShape, classes: 4 },
+    model: fromOnnx(bytesOf(r)),
+    loss: crossEntropy(),
+    optimizer: adam({ lr: 0.05 }),
+  });
+  assert.ok(oldHead(uncut.train) > 0);
+  assert.deepEqual(compiled.layers.map((l) => l.outputShape), [["N", 16], ["N", 3]]);
+  const trainer = await createTrainer(compiled, { seed: 1 });
+  const batch = { ...batchOf(r), y: BigInt64Array.from(r.y.map((v) => BigInt(v % 3))) };
+  const losses = [];
+  for (let i = 0; i < 30; i++) losses.push(await trainer.step(batch));
+  assert.ok(losses[29] < 0.5 * losses[0], `loss falls: ${losses[0]} → ${losses[29]}`);
+  await trainer.release();
+  assertThrowsMatch(
+    () =>
+      compileModel({
+        data: { sampleShape: r.sampleShape, classes: 3 },
+        model: sequential(fromOnnx(bytesOf(r), { output: "nope" }), linear(16, 3)),
+        loss: crossEntropy(),
+        optimizer: adam({ lr: 0.05 }),
+      }),
+    CompileError,
+    /has no ONNX value nope; the model's outputs are output/,
+  );
+});

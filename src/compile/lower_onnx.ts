@@ -205,7 +205,26 @@ function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: str
   };
   const shapes = shapeTracker(b);
   const origin = `layer ${path || "0"} (onnx)`;
+  // The layer's output: a graph output, or any node's output (cutting the model there, to replace
+  // its head). Only the nodes it depends on are inlined, so a cut-off head costs nothing.
+  const out = layer.output ?? g.outputs[0];
+  const producers = new Map<string, ImportedNode>();
+  for (const n of g.nodes) for (const o of n.outputs) if (o) producers.set(o, n);
+  if (!g.outputs.includes(out) && !producers.has(out)) {
+    throw new CompileError(
+      `has no ONNX value ${out}; the model's outputs are ${g.outputs.join(", ")}`,
+    );
+  }
+  const needed = new Set<ImportedNode>();
+  const pending = [out];
+  while (pending.length) {
+    const n = producers.get(pending.pop()!);
+    if (!n || needed.has(n)) continue;
+    needed.add(n);
+    for (const i of n.inputs) if (i) pending.push(i);
+  }
   for (const n of g.nodes) {
+    if (!needed.has(n)) continue;
     const inputs = n.inputs.map((i, k) => (i ? valueOf(i, n, k) : null));
     const outs = b.scope(`${origin} ONNX node ${n.name} (${n.op})`, () => {
       if (n.op === "Split" && !inputs[1]) inputs[1] = equalSplit(b, inputs[0], n);
@@ -219,12 +238,6 @@ function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: str
     n.outputs.forEach((o, i) => {
       if (o && outs[i]) env.set(o, outs[i]);
     });
-  }
-  const out = layer.output ?? g.outputs[0];
-  if (!g.outputs.includes(out)) {
-    throw new CompileError(
-      `has no ONNX output ${out}; the model's outputs are ${g.outputs.join(", ")}`,
-    );
   }
   return valueOf(out);
 }

@@ -33,7 +33,7 @@ export interface OnnxModelLayer {
   readonly explicit: boolean;
   /** What to do with a trainable initializer that feeds several nodes. */
   readonly shared: SharedPolicy;
-  /** The graph output the layer returns (default: the first). */
+  /** The ONNX value the layer returns: a graph output or a node's output (default: the first output). */
   readonly output?: string;
 }
 
@@ -46,7 +46,10 @@ export interface FromOnnxOptions {
   readonly trainable?: TrainableSelector;
   /** What to do with a trainable initializer that feeds several nodes (default `"error"`). */
   readonly shared?: SharedPolicy;
-  /** Which graph output the layer returns (default: the model's first output). */
+  /**
+   * Which value the layer returns (default: the model's first output): a graph output, or any
+   * node's output, which cuts the model there so that a new head can replace its own.
+   */
   readonly output?: string;
 }
 
