@@ -169,6 +169,7 @@ export {
 export {
   type ClassTensorDataset,
   type Dataset,
+  FASHION_MNIST_CLASSES,
   fashionMnist,
   type FashionMnistDataset,
   type FloatTensorDataset,
@@ -192,7 +193,7 @@ export {
   type RunResult,
   TrainingInterrupted,
 } from "./src/train/run.ts";
-export { createTrainer, type Trainer, type TrainerSnapshot } from "./src/train/trainer.ts";
+export { createTrainer, type Trainer, type TrainerSnapshot, VERSION } from "./src/train/trainer.ts";
 export {
   type Checkpoint,
   CheckpointError,
@@ -206,6 +207,20 @@ export {
   type SaveOptions,
 } from "./src/train/checkpoint.ts";
 export type { SchedulerState } from "./src/train/schedule.ts";
+export {
+  checkExportPath,
+  decodeWeights,
+  describeMismatch,
+  detectWeightsFormat,
+  matchWeights,
+  readWeights,
+  warmStart,
+  type WarmStartOptions,
+  type Weights,
+  WeightsFileError,
+  type WeightsFormat,
+  type WeightsMatch,
+} from "./src/train/warm_start.ts";
 export {
   decodeSafetensors,
   encodeSafetensors,

@@ -18,7 +18,13 @@ Options:
   --seed N            seed for initialisation and shuffling (reproducible bit for bit)
   --device cpu|cuda   execution device (default cpu)
   --threads N         onnxruntime intra-op threads (default: one per core)
-  --export PATH       write the trained inference model (ONNX) to PATH
+  --export PATH       write the trained inference model (ONNX) to PATH, atomically; PATH is
+                      checked to be writable before training starts
+  --init PATH         warm start: load parameters and buffers from a checkpoint, a safetensors
+                      file or an ONNX model's initializers, matched by name; strict (missing,
+                      unexpected and mis-shaped tensors are an error). Optimizer state is not
+                      loaded (that is --resume's job)
+  --init-partial      with --init: load the tensors that match and print the ones skipped
   --emit DIR          write train_step.onnx, eval_step.onnx and inference.onnx to DIR
   --checkpoint DIR    save a checkpoint (safetensors) in DIR after every epoch; Ctrl-C saves
                       one and exits with status 130
@@ -30,6 +36,7 @@ Options:
 const EXPECTED_ERRORS = new Set([
   "CheckpointError",
   "CompileError",
+  "WeightsFileError",
   "DeviceError",
   "FashionMnistError",
   "IdxFormatError",
@@ -70,6 +77,8 @@ export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
       device: { type: "string" },
       threads: { type: "string" },
       export: { type: "string" },
+      init: { type: "string" },
+      "init-partial": { type: "boolean" },
       emit: { type: "string" },
       checkpoint: { type: "string" },
       "checkpoint-every": { type: "string" },
@@ -97,6 +106,9 @@ export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
   if (values.resume && values.checkpoint === undefined) {
     throw new RangeError("Invalid --resume: give the checkpoint folder with --checkpoint DIR");
   }
+  if (values["init-partial"] && values.init === undefined) {
+    throw new RangeError("Invalid --init-partial: give the weights file with --init PATH");
+  }
   for (const flag of ["checkpoint-every", "keep"] as const) {
     if (values[flag] !== undefined && values.checkpoint === undefined) {
       throw new RangeError(`Invalid --${flag}: it needs --checkpoint DIR`);
@@ -118,6 +130,9 @@ export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
     device: values.device as Device | undefined,
     threads: positiveInt("--threads", values.threads),
     exportPath: values.export,
+    ...(values.init === undefined
+      ? {}
+      : { init: values.init, initPartial: values["init-partial"] ?? false }),
     emitDir: values.emit,
   };
 }

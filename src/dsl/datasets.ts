@@ -11,6 +11,8 @@ export interface FashionMnistDataset {
   readonly sampleShape: readonly number[];
   /** Number of classes. */
   readonly classes: number;
+  /** The classes' names, by class index (torchvision's `FashionMNIST.classes`). */
+  readonly classNames?: readonly string[];
 }
 
 /** Model inputs of an in-memory dataset: float features, or token ids (int32 or int64). */
@@ -48,6 +50,8 @@ export interface ClassTensorDataset extends TensorDatasetBase {
   readonly test: TensorSplit<ClassIndices>;
   /** Number of classes; every class index is below it. */
   readonly classes: number;
+  /** The classes' names, by class index, when given (stored in exported models). */
+  readonly classNames?: readonly string[];
 }
 
 /** An in-memory dataset with float targets (for regression-style losses). */
@@ -66,6 +70,20 @@ export type TensorDataset<T extends TargetKind = TargetKind> = T extends "classe
 
 /** Any dataset. */
 export type Dataset = FashionMnistDataset | TensorDataset;
+
+/** torchvision's `FashionMNIST.classes`: the names of the 10 classes, by class index. */
+export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
+  "T-shirt/top",
+  "Trouser",
+  "Pullover",
+  "Dress",
+  "Coat",
+  "Sandal",
+  "Shirt",
+  "Sneaker",
+  "Bag",
+  "Ankle boot",
+]);
 
 /**
  * The FashionMNIST dataset, with ToTensor applied (pixels as float32 in [0, 1]).
@@ -88,6 +106,7 @@ export function fashionMnist(
     download: options.download ?? true,
     sampleShape: Object.freeze([1, 28, 28]),
     classes: 10,
+    classNames: FASHION_MNIST_CLASSES,
   });
 }
 
@@ -112,8 +131,13 @@ export interface TensorDatasetOptions<Y> {
 /** Options of {@linkcode tensorDataset} with class-index targets. */
 export interface ClassTensorDatasetOptions
   extends TensorDatasetOptions<ClassIndices | readonly number[]> {
-  /** Number of classes; by default the largest class index in either split plus one. */
+  /**
+   * Number of classes; by default the length of `classNames`, else the largest class index in
+   * either split plus one.
+   */
   readonly classes?: number;
+  /** The classes' names, by class index (stored in exported models' metadata). */
+  readonly classNames?: readonly string[];
   readonly targetShape?: undefined;
 }
 
@@ -122,6 +146,7 @@ export interface FloatTensorDatasetOptions extends TensorDatasetOptions<Float32A
   /** Shape of one sample's target, e.g. `[2]`; `[]` for one scalar per sample. */
   readonly targetShape: readonly number[];
   readonly classes?: undefined;
+  readonly classNames?: undefined;
 }
 
 const CREATE = "Cannot create tensor dataset";
@@ -270,9 +295,11 @@ export function tensorDataset(
   const common = { kind: "tensor" as const, sampleShape, inputDtype };
 
   if (targets === "float") {
-    if (options.classes !== undefined) {
+    if (options.classes !== undefined || options.classNames !== undefined) {
       throw new TypeError(
-        `${CREATE}: classes was given but y is a Float32Array of float targets; give class ` +
+        `${CREATE}: ${
+          options.classes !== undefined ? "classes" : "classNames"
+        } was given but y is a Float32Array of float targets; give class ` +
           `indices as a BigInt64Array, Int32Array or number array`,
       );
     }
@@ -308,9 +335,20 @@ export function tensorDataset(
         `float targets as a Float32Array`,
     );
   }
-  const given = options.classes;
+  const names = options.classNames;
+  if (
+    names !== undefined && (!Array.isArray(names) || !names.every((n) => typeof n === "string"))
+  ) {
+    throw new TypeError(`${CREATE}: classNames must be a list of strings`);
+  }
+  const given = options.classes ?? (names?.length || undefined);
   if (given !== undefined && (!Number.isSafeInteger(given) || given <= 0)) {
     throw new RangeError(`${CREATE}: classes must be a positive integer, got ${given}`);
+  }
+  if (names !== undefined && names.length !== given) {
+    throw new RangeError(
+      `${CREATE}: classNames has ${names.length} names for ${given} classes (one per class)`,
+    );
   }
   const ys = {
     train: classIndices(
@@ -330,5 +368,6 @@ export function tensorDataset(
     train: split("train"),
     test: split("test"),
     classes,
+    ...(names ? { classNames: Object.freeze([...names]) } : {}),
   });
 }

@@ -70,6 +70,10 @@ function attribute(
 export interface EmitOptions {
   /** Stored as the model's doc string. */
   readonly docString?: string;
+  /** Stored as the model's producer version (the producer name is `onnxtrain`). */
+  readonly producerVersion?: string;
+  /** Stored as the model's metadata_props (key → value), such as class names. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -102,8 +106,10 @@ export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: "onnxtrain",
+    ...(options.producerVersion ? { producerVersion: options.producerVersion } : {}),
     opsetImport: [{ domain: "", version: OPSET_VERSION }],
     ...(options.docString ? { docString: options.docString } : {}),
+    metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
     graph: {
       name: graph.name,
       node: nodes,

@@ -7,6 +7,7 @@ import { type CompiledModel, compileModel } from "../compile/compile.ts";
 import { loadDataset } from "../data/datasets.ts";
 import { createLoader } from "../data/loader.ts";
 import type { CompletePipelineProps } from "../dsl/pipeline.ts";
+import { writeFileAtomic } from "../io/atomic_write.ts";
 import { emitModel } from "../onnx/emit.ts";
 import type { Device } from "../runtime/session.ts";
 import {
@@ -21,6 +22,7 @@ import {
 import { epochHeader, testLines, trainLine } from "./format.ts";
 import { createScheduler, scheduledOptimizer } from "./schedule.ts";
 import { createTrainer, type Trainer } from "./trainer.ts";
+import { checkExportPath, warmStart } from "./warm_start.ts";
 
 /** A complete pipeline description, as the DSL builds it. */
 export type PipelineSpec = CompletePipelineProps;
@@ -36,8 +38,19 @@ export interface RunOptions {
   readonly threads?: number;
   /** Replaces the dataset's root folder. */
   readonly dataDir?: string;
-  /** Writes the trained inference model here. */
+  /**
+   * Writes the trained inference model here, atomically; checked to be writable before training
+   * starts.
+   */
   readonly exportPath?: string;
+  /**
+   * Initialises parameters and buffers from this file (warm start): an onnxtrain checkpoint, a
+   * safetensors file or an ONNX model's initializers, matched by name; optimizer state is not
+   * loaded (`resume` does that, and takes precedence). Strict unless `initPartial`.
+   */
+  readonly init?: string;
+  /** With `init`: load the tensors that match and log the ones skipped. */
+  readonly initPartial?: boolean;
   /** Writes train_step.onnx, eval_step.onnx and inference.onnx (initial weights) here. */
   readonly emitDir?: string;
   /** Receives each log line (default: console.log). */
@@ -170,6 +183,11 @@ export async function runPipeline(
     );
   }
 
+  if (options.initPartial && options.init === undefined) {
+    throw new RangeError("Cannot load partially: no weights file given (--init PATH)");
+  }
+  if (options.exportPath !== undefined) await checkExportPath(options.exportPath);
+
   const compiled = compilePipeline(spec, options.lr);
   const fingerprint = pipelineFingerprint(compiled);
   let resumed;
@@ -192,12 +210,19 @@ export async function runPipeline(
   }
   const seed = resumed?.info.seed ?? options.seed ?? spec.seed ?? randomSeed();
   const splits = await loadDataset(spec.data, { root: options.dataDir });
+  const classNames = "classNames" in spec.data ? spec.data.classNames : undefined;
   const trainer: Trainer = await createTrainer(compiled, {
     seed,
     device: options.device,
     threads: options.threads,
+    metadata: classNames ? { class_names: JSON.stringify(classNames) } : {},
   });
   try {
+    if (options.init !== undefined && resumed) {
+      log(`Not initialising from ${options.init}: resuming from ${resumed.path} instead`);
+    } else if (options.init !== undefined) {
+      await warmStart(trainer, options.init, { partial: options.initPartial, log });
+    }
     if (options.emitDir) {
       await writeFile(join(options.emitDir, "train_step.onnx"), emitModel(compiled.train));
       await writeFile(join(options.emitDir, "eval_step.onnx"), emitModel(compiled.eval));
@@ -285,7 +310,7 @@ export async function runPipeline(
     }
     log("Done!");
     const exported = trainer.exportModel();
-    if (options.exportPath) await writeFile(options.exportPath, exported);
+    if (options.exportPath) await writeFileAtomic(options.exportPath, exported);
     return { epochs: results, seed, exportModel: () => exported };
   } finally {
     await trainer.release();

@@ -11,6 +11,10 @@ import type { ConstTensor, TensorType } from "../ir/types.ts";
 import { emitModel } from "../onnx/emit.ts";
 import { createSession, type HostTensor, type SessionOptions } from "../runtime/session.ts";
 import { createRng, deriveSeed, hashedUint32s, type Rng } from "../util/random.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+
+/** The version of onnxtrain (deno.json's), stored as exported models' producer version. */
+export const VERSION: string = denoJson.version;
 
 /** Options for {@linkcode createTrainer}. */
 export interface TrainerOptions extends SessionOptions {
@@ -18,6 +22,8 @@ export interface TrainerOptions extends SessionOptions {
   readonly seed: number;
   /** Starting values for some parameters by name, instead of their init rule. */
   readonly initial?: ReadonlyMap<string, Float32Array>;
+  /** Stored in exported models' metadata_props (such as `class_names`). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /** Totals of one pass over evaluation data. */
@@ -51,7 +57,10 @@ export interface Trainer {
   step(batch: Batch): Promise<number>;
   /** Evaluates on batches without changing anything. */
   evaluate(batches: Iterable<Batch>): Promise<EvalResult>;
-  /** The inference model (input → logits) with the current parameters, as ONNX bytes. */
+  /**
+   * The inference model (input → logits) with the current parameters, as ONNX bytes; its
+   * producer is `onnxtrain` {@linkcode VERSION} and its metadata_props the options' `metadata`.
+   */
   exportModel(): Uint8Array;
   /**
    * Replaces current values (as when resuming from a checkpoint): each given tensor must name an
@@ -274,7 +283,11 @@ export async function createTrainer(
       for (const [name, t] of [...params, ...buffers]) {
         values.set(name, { dtype: t.dtype, shape: t.dims, data: t.data });
       }
-      return emitModel(compiled.inference(values), { docString: "Exported by onnxtrain" });
+      return emitModel(compiled.inference(values), {
+        docString: "Exported by onnxtrain",
+        producerVersion: VERSION,
+        metadata: options.metadata,
+      });
     },
     load(snapshot) {
       const { steps: at = steps } = snapshot;

@@ -1,0 +1,56 @@
+/**
+ * Cross-check of `fromOnnx` fine-tuning with PyTorch on torchvision's resnet18: reads the models and
+ * PyTorch's per-step losses written by `resnet18_reference.py` (bench/resnet18/), fine-tunes each
+ * imported model for the same 20 SGD and 20 Adam steps on the same data, and prints the worst
+ * relative per-step loss difference (target ≤ 1e-4).
+ *
+ *     /usr/bin/python3 bench/crosscheck/resnet18_reference.py
+ *     deno run -P bench/crosscheck/onnx_finetune.ts [DIR]
+ * @module
+ */
+import { adam, compileModel, crossEntropy, fromOnnx, type Optimizer, sgd } from "../../mod.ts";
+import { createTrainer } from "../../src/train/trainer.ts";
+
+const dir = Deno.args[0] ?? "bench/resnet18";
+const ref = JSON.parse(await Deno.readTextFile(`${dir}/reference.json`));
+for (const [name, r] of Object.entries<Record<string, never>>(ref.models)) {
+  const bytes = await Deno.readFile(`${dir}/${r.file}`);
+  const shared = (r.ops as string[]).includes("Identity") ? "untie" : "error";
+  const batch = {
+    x: Float32Array.from(r.x as number[]),
+    y: BigInt64Array.from((r.y as number[]).map(BigInt)),
+    size: (r.y as number[]).length,
+  };
+  for (
+    const [label, optimizer] of [
+      ["sgd", sgd({ lr: ref.sgdLr })],
+      ["adam", adam({ lr: ref.adamLr })],
+    ] as [string, Optimizer][]
+  ) {
+    const start = performance.now();
+    const compiled = compileModel({
+      data: { sampleShape: r.sampleShape, classes: r.classes },
+      model: fromOnnx(bytes, { shared }),
+      loss: crossEntropy(),
+      optimizer,
+    });
+    const trainer = await createTrainer(compiled, { seed: 0 });
+    const torch = r[label] as number[];
+    let worst = 0, at = 0;
+    for (let step = 0; step < torch.length; step++) {
+      const loss = await trainer.step(batch);
+      const rel = Math.abs(loss - torch[step]) / Math.abs(torch[step]);
+      if (rel > worst) [worst, at] = [rel, step];
+      if (Deno.env.get("VERBOSE")) console.log(step, loss, torch[step]);
+    }
+    await trainer.release();
+    const params = compiled.params.reduce((n, p) => n + p.shape.reduce((a, d) => a * d, 1), 0);
+    console.log(
+      `${name} ${label}: ${torch.length} steps, ${compiled.params.length} parameter tensors ` +
+        `(${params.toLocaleString("en-US")} values), ops ${(r.ops as string[]).join(" ")}; ` +
+        `torch loss ${torch[0].toFixed(4)} → ${torch.at(-1)!.toFixed(4)}; ` +
+        `max relative per-step loss difference ${worst.toExponential(2)} (step ${at}); ` +
+        `${((performance.now() - start) / 1000).toFixed(1)} s`,
+    );
+  }
+}

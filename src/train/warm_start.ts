@@ -1,0 +1,274 @@
+/**
+ * Weights in and out of a run: warm start (`--init PATH`) loads parameters and buffers from a
+ * checkpoint, a safetensors file or an ONNX model's initializers, matched by name, strictly (every
+ * missing, unexpected and mis-shaped tensor listed in one error, like PyTorch's
+ * `load_state_dict`) or partially (what matches loads, the rest is reported); and before a run
+ * starts, {@linkcode checkExportPath} makes sure the exported model can be written at the end.
+ * @module
+ */
+import { dirname } from "node:path";
+import { decodeOnnx } from "../onnx/import.ts";
+import { decodeSafetensors } from "../io/safetensors.ts";
+import type { HostTensor } from "../runtime/session.ts";
+import { CHECKPOINT_FORMAT } from "./checkpoint.ts";
+import type { Trainer } from "./trainer.ts";
+
+/** A weights file that cannot be used: unreadable, of another format, or not matching the model. */
+export class WeightsFileError extends Error {
+  /** @param message What failed, naming the file. */
+  constructor(message: string) {
+    super(message);
+    this.name = "WeightsFileError";
+  }
+}
+
+/** The kinds of file {@linkcode readWeights} reads. */
+export type WeightsFormat = "checkpoint" | "safetensors" | "onnx";
+
+/** Named tensors read from a weights file. */
+export interface Weights {
+  /** The file they were read from. */
+  readonly path: string;
+  /** What the file is: an onnxtrain checkpoint, another safetensors file or an ONNX model. */
+  readonly format: WeightsFormat;
+  /** Tensors by name (a checkpoint's optimizer state is left out: that is `--resume`'s job). */
+  readonly tensors: ReadonlyMap<string, HostTensor>;
+}
+
+/**
+ * Tells a safetensors file from an ONNX model by content: safetensors starts with an 8-byte
+ * little-endian header length followed by a JSON object (`{`) that fits in the file; an ONNX
+ * ModelProto is a protobuf message, whose first byte is a field tag.
+ *
+ * @param bytes The file's contents.
+ * @returns `"safetensors"` or `"onnx"`.
+ */
+export function detectWeightsFormat(bytes: Uint8Array): "safetensors" | "onnx" {
+  if (bytes.length >= 9) {
+    const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+    if (n >= 2n && n <= BigInt(bytes.length - 8) && bytes[8] === 0x7b) return "safetensors";
+  }
+  return "onnx";
+}
+
+const CHECKPOINT_STATE = "optimizer.";
+
+/**
+ * Decodes a weights file: safetensors (an onnxtrain checkpoint, whose `optimizer.` tensors are
+ * left out, or any other safetensors file, such as `safetensors.torch.save_file(model.state_dict())`)
+ * or an ONNX model (its initializers).
+ *
+ * @param bytes The file's contents.
+ * @param path The file's name, for messages.
+ * @returns The tensors by name and the format found.
+ * @throws {WeightsFileError} When the file is neither, naming it and what failed.
+ */
+export function decodeWeights(bytes: Uint8Array, path: string): Weights {
+  if (detectWeightsFormat(bytes) === "safetensors") {
+    let decoded;
+    try {
+      decoded = decodeSafetensors(bytes, path);
+    } catch (e) {
+      throw new WeightsFileError(`Cannot initialise from ${path}: ${(e as Error).message}`);
+    }
+    const checkpoint = decoded.metadata.format === CHECKPOINT_FORMAT;
+    const tensors = new Map<string, HostTensor>();
+    for (const [name, t] of decoded.tensors) {
+      if (checkpoint && name.startsWith(CHECKPOINT_STATE)) continue;
+      tensors.set(name, { dtype: t.dtype, dims: t.shape, data: t.data });
+    }
+    return { path, format: checkpoint ? "checkpoint" : "safetensors", tensors };
+  }
+  let graph;
+  try {
+    graph = decodeOnnx(bytes);
+  } catch (e) {
+    throw new WeightsFileError(
+      `Cannot initialise from ${path}: it is neither a safetensors file nor an ONNX model ` +
+        `this reader accepts (${(e as Error).message})`,
+    );
+  }
+  const tensors = new Map<string, HostTensor>();
+  for (const [name, t] of graph.initializers) {
+    tensors.set(name, { dtype: t.dtype, dims: t.shape, data: t.data });
+  }
+  return { path, format: "onnx", tensors };
+}
+
+/**
+ * Reads a weights file (see {@linkcode decodeWeights}).
+ *
+ * @param path The file.
+ * @returns Its tensors by name and its format.
+ * @throws {WeightsFileError} When the file cannot be read or is of no known format.
+ */
+export async function readWeights(path: string): Promise<Weights> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new WeightsFileError(`Cannot initialise from ${path}: ${(e as Error).message}`);
+  }
+  return decodeWeights(bytes, path);
+}
+
+/** A tensor whose dtype or shape differs between the file and the model. */
+export interface MismatchedTensor {
+  readonly name: string;
+  /** The file's dtype and shape, as `float32 [8, 4]`. */
+  readonly file: string;
+  /** The model's dtype and shape. */
+  readonly model: string;
+}
+
+/** How a weights file matches a model: what loads and what does not. */
+export interface WeightsMatch {
+  /** Parameters to load, by name. */
+  readonly params: ReadonlyMap<string, HostTensor>;
+  /** Buffers to load, by name. */
+  readonly buffers: ReadonlyMap<string, HostTensor>;
+  /** Model parameters and buffers that the file lacks, in model order. */
+  readonly missing: readonly string[];
+  /** File tensors that name no parameter or buffer of the model, in file order. */
+  readonly unexpected: readonly string[];
+  /** Tensors of both whose dtype or shape differ. */
+  readonly mismatched: readonly MismatchedTensor[];
+}
+
+const describe = (t: HostTensor) => `${t.dtype} [${t.dims.join(", ")}]`;
+
+/**
+ * Matches a file's tensors to a model's parameters and buffers by name. A tensor matches when
+ * its dtype and shape are the model's; a float64 tensor for a float32 parameter is converted
+ * (as PyTorch's `load_state_dict` copies), other dtype differences do not match.
+ *
+ * @param model The model's current parameters and buffers (a {@linkcode Trainer}).
+ * @param tensors The file's tensors by name.
+ * @returns What loads, and what is missing, unexpected or mis-shaped.
+ */
+export function matchWeights(
+  model: Pick<Trainer, "params" | "buffers">,
+  tensors: ReadonlyMap<string, HostTensor>,
+): WeightsMatch {
+  const out = { params: new Map<string, HostTensor>(), buffers: new Map<string, HostTensor>() };
+  const missing: string[] = [], mismatched: MismatchedTensor[] = [];
+  for (const kind of ["params", "buffers"] as const) {
+    for (const [name, now] of model[kind]) {
+      const t = tensors.get(name);
+      if (!t) {
+        missing.push(name);
+        continue;
+      }
+      const sameShape = t.dims.join() === now.dims.join();
+      if (sameShape && t.dtype === now.dtype) {
+        out[kind].set(name, t);
+      } else if (sameShape && t.dtype === "float64" && now.dtype === "float32") {
+        out[kind].set(name, { ...now, data: Float32Array.from(t.data as Float64Array) });
+      } else {
+        mismatched.push({ name, file: describe(t), model: describe(now) });
+      }
+    }
+  }
+  const unexpected = [...tensors.keys()].filter((n) =>
+    !model.params.has(n) && !model.buffers.has(n)
+  );
+  return { ...out, missing, unexpected, mismatched };
+}
+
+/**
+ * Describes what of a match does not load.
+ *
+ * @param match A match from {@linkcode matchWeights}.
+ * @returns The "missing …", "unexpected …" and "mis-shaped …" parts, empty ones left out.
+ */
+export function describeMismatch(match: WeightsMatch): string[] {
+  const list = (names: readonly string[]) => names.join(", ");
+  const parts: string[] = [];
+  if (match.missing.length) {
+    parts.push(`missing from the file (${match.missing.length}): ${list(match.missing)}`);
+  }
+  if (match.unexpected.length) {
+    parts.push(`unexpected in the file (${match.unexpected.length}): ${list(match.unexpected)}`);
+  }
+  if (match.mismatched.length) {
+    const items = match.mismatched.map((m) => `${m.name} (file ${m.file}, model ${m.model})`);
+    parts.push(`mis-shaped (${match.mismatched.length}): ${list(items)}`);
+  }
+  return parts;
+}
+
+/** Options of {@linkcode warmStart}. */
+export interface WarmStartOptions {
+  /** Load what matches and report the rest, instead of refusing any difference (default false). */
+  readonly partial?: boolean;
+  /** Receives the summary line (default: console.log). */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * Loads a model's parameters and buffers from a weights file (see {@linkcode decodeWeights}),
+ * matched by name. Strict by default: any missing, unexpected or mis-shaped tensor refuses the
+ * file, and the error lists them all. With `partial`, what matches loads and one log line lists
+ * what was skipped. Optimizer state and step counters are never loaded (`--resume` does that).
+ *
+ * @param trainer The trainer to load into.
+ * @param path The weights file.
+ * @param options `partial` and `log`.
+ * @returns The match (what loaded and what did not).
+ * @throws {WeightsFileError} When the file cannot be read, or (strict) does not match the model.
+ */
+export async function warmStart(
+  trainer: Trainer,
+  path: string,
+  options: WarmStartOptions = {},
+): Promise<WeightsMatch> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const weights = await readWeights(path);
+  const match = matchWeights(trainer, weights.tensors);
+  const problems = describeMismatch(match);
+  if (problems.length > 0 && !options.partial) {
+    throw new WeightsFileError(
+      `Cannot initialise from ${path} (${weights.format}): ${problems.join("; ")} ` +
+        `(--init-partial loads only the tensors that match)`,
+    );
+  }
+  trainer.load({ params: match.params, buffers: match.buffers });
+  const loaded = match.params.size + match.buffers.size;
+  log(
+    `Initialised ${loaded} tensors from ${path} (${weights.format})` +
+      (problems.length ? `; skipped: ${problems.join("; ")}` : ""),
+  );
+  return match;
+}
+
+/**
+ * Checks, before training starts, that a model can be written to `path` at the end: creates its
+ * folder, then creates and removes the temporary file the atomic write uses (`<path>.tmp`), and
+ * refuses a path that is a folder.
+ *
+ * @param path Where the model will be written.
+ * @returns Resolves when the path is writable.
+ * @throws {WeightsFileError} Naming the path and why it cannot be written.
+ */
+export async function checkExportPath(path: string): Promise<void> {
+  const fail = (why: string): never => {
+    throw new WeightsFileError(
+      `Cannot export the model to ${path}: ${why} (checked before training)`,
+    );
+  };
+  try {
+    if ((await Deno.stat(path)).isDirectory) fail("it is a folder");
+  } catch (e) {
+    if (e instanceof WeightsFileError) throw e;
+    if (!(e instanceof Deno.errors.NotFound)) fail((e as Error).message);
+  }
+  const tmp = `${path}.tmp`;
+  try {
+    await Deno.mkdir(dirname(path) || ".", { recursive: true });
+    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    file.close();
+    await Deno.remove(tmp);
+  } catch (e) {
+    fail((e as Error).message);
+  }
+}
