@@ -544,3 +544,73 @@ Deno.test("a new head can replace the imported model's own: cut at a node's outp
     /has no ONNX value nope; the model's outputs are output/,
   );
 });
+
+Deno.test("trainBatchNorm: an exported BatchNormalization trains its running statistics as PyTorch's train()", async () => {
+  const MEAN = [0.5, -1], VAR = [2, 0.5], SCALE = [1.5, 0.5], SHIFT = [0.1, -0.2];
+  const bn = model([{
+    op: "BatchNormalization",
+    inputs: ["x", "scale", "shift", "mean", "var"],
+    outputs: ["y"],
+    attrs: [{ name: "epsilon", type: 1, f: 1e-3 }, { name: "momentum", type: 1, f: 0.75 }],
+  }], [
+    floats("scale", [2], SCALE),
+    floats("shift", [2], SHIFT),
+    floats("mean", [2], MEAN),
+    floats("var", [2], VAR),
+  ]);
+  const frozen = compileBytes(bn);
+  assert.deepEqual(frozen.buffers.map((b) => b.name), []);
+  const compiled = compileBytes(bn, { trainBatchNorm: true });
+  assert.deepEqual(compiled.buffers.map((b) => b.name), ["mean", "var"]);
+  assert.deepEqual(compiled.params.map((p) => p.name), ["scale", "shift"]);
+  const trainer = await createTrainer(compiled, { seed: 1 });
+  assert.deepEqual([...trainer.buffers.get("mean")!.data], MEAN);
+  const x = [1, 2, 3, -1, -2, 0.5], n = 3;
+  const batch = { x: Float32Array.from(x), y: BigInt64Array.of(0n, 1n, 1n), size: n };
+  // The train step normalises with the batch's statistics (biased variance) ...
+  let expectedLoss = 0;
+  const stats = [0, 1].map((c) => {
+    const col = [0, 1, 2].map((i) => x[i * 2 + c]);
+    const m = col.reduce((a, v) => a + v, 0) / n;
+    const v = col.reduce((a, u) => a + (u - m) ** 2, 0) / n;
+    return { col, m, v };
+  });
+  for (let i = 0; i < n; i++) {
+    const y = [0, 1].map((c) =>
+      (stats[c].col[i] - stats[c].m) / Math.sqrt(stats[c].v + 1e-3) * SCALE[c] + SHIFT[c]
+    );
+    const z = Math.log(Math.exp(y[0]) + Math.exp(y[1]));
+    expectedLoss += (z - y[Number(batch.y[i])]) / n;
+  }
+  assertClose([await trainer.step(batch)], [expectedLoss], 1e-5, "loss");
+  // ... and blends them into the running statistics with PyTorch's momentum 1 − 0.75.
+  assertClose(
+    trainer.buffers.get("mean")!.data as Float32Array,
+    [0, 1].map((c) => 0.75 * MEAN[c] + 0.25 * stats[c].m),
+    1e-6,
+    "running mean",
+  );
+  assertClose(
+    trainer.buffers.get("var")!.data as Float32Array,
+    [0, 1].map((c) => 0.75 * VAR[c] + 0.25 * stats[c].v * n / (n - 1)),
+    1e-6,
+    "running var",
+  );
+  // The exported model normalises with the updated running statistics.
+  const session = await createSession(trainer.exportModel());
+  const out = await session.run({
+    input: { dtype: "float32", dims: [1, 2], data: Float32Array.of(1, 1) },
+  });
+  const mean = trainer.buffers.get("mean")!.data as Float32Array;
+  const variance = trainer.buffers.get("var")!.data as Float32Array;
+  const scale = trainer.params.get("scale")!.data as Float32Array;
+  const shift = trainer.params.get("shift")!.data as Float32Array;
+  assertClose(
+    out.logits.data as Float32Array,
+    [0, 1].map((c) => (1 - mean[c]) / Math.sqrt(variance[c] + 1e-3) * scale[c] + shift[c]),
+    1e-5,
+    "inference",
+  );
+  await session.release();
+  await trainer.release();
+});

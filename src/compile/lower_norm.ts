@@ -13,9 +13,10 @@ import { join, type LowerContext, type Lowerings } from "./lower_model.ts";
 function lowerBatchNorm(
   layer: BatchNormLayer,
   x: Value,
-  { b, mode, param, buffer, updateBuffer }: LowerContext,
+  ctx: LowerContext,
   path: string,
 ): Value {
+  const { b, param, buffer, updateBuffer } = ctx;
   const s = x.type.shape, c = layer.numFeatures;
   const is1d = layer.kind === "batch-norm-1d";
   const okRank = is1d ? s.length === 2 || s.length === 3 : s.length === 4;
@@ -38,10 +39,53 @@ function lowerBatchNorm(
   const runningVar = buffer(varName, [c], { kind: "constant", value: 1 });
   const tracked = buffer(countName, [], { kind: "zeros" }, "int64");
 
+  const running = { mean: runningMean, variance: runningVar, meanName, varName };
+  const y = batchNorm(ctx, x, weight, bias, running, layer.eps, layer.momentum);
+  if (ctx.mode === "train") {
+    updateBuffer(countName, b.op1("Add", [tracked, b.scalar(1, "int64")]));
+  }
+  return y;
+}
+
+/** A batch norm's running statistics: their current values and their buffer names. */
+export interface RunningStats {
+  readonly mean: Value;
+  readonly variance: Value;
+  readonly meanName: string;
+  readonly varName: string;
+}
+
+/**
+ * Batch normalisation of `x` (`[N, C, ...static spatial]`) as PyTorch computes it: in the train
+ * graph with the batch's statistics (ONNX BatchNormalization in training mode, whose gradient rule
+ * is the analytic one), updating the running statistics — `momentum·batch + (1 − momentum)·running`,
+ * the variance unbiased; in the eval graph with the running statistics.
+ *
+ * @param ctx The lowering context (its builder, mode and `updateBuffer`).
+ * @param x The input.
+ * @param weight Per-channel scale `[C]`.
+ * @param bias Per-channel shift `[C]`.
+ * @param running The running statistics and their buffer names.
+ * @param eps Added to the variance.
+ * @param momentum PyTorch's momentum (the weight of the batch statistics).
+ * @returns The normalised tensor.
+ */
+export function batchNorm(
+  ctx: LowerContext,
+  x: Value,
+  weight: Value,
+  bias: Value,
+  running: RunningStats,
+  eps: number,
+  momentum: number,
+): Value {
+  const { b, mode, updateBuffer } = ctx;
+  const s = x.type.shape, c = s[1] as number;
+  const { mean: runningMean, variance: runningVar, meanName, varName } = running;
   if (mode === "eval") {
     return b.op1("BatchNormalization", [x, weight, bias, runningMean, runningVar], {
-      epsilon: layer.eps,
-      momentum: layer.momentum,
+      epsilon: eps,
+      momentum: momentum,
     });
   }
   // The batch statistics, built exactly as BatchNormalization's training-mode gradient rule
@@ -59,7 +103,7 @@ function lowerBatchNorm(
   // unless saved_mean and saved_var outputs (opset ≤ 13) are present and normalises with these
   // inputs instead, which then gives the same Y.
   const [y] = b.op("BatchNormalization", [x, weight, bias, batchMean, batchVar], {
-    epsilon: layer.eps,
+    epsilon: eps,
     momentum: 0,
     training_mode: 1,
   }, { outputs: 3 });
@@ -71,7 +115,7 @@ function lowerBatchNorm(
   ], { to: t });
   const n = b.op1("Mul", [batch, b.scalar(spatialSize, t)]);
   const unbias = b.op1("Div", [n, b.op1("Sub", [n, b.scalar(1, t)])]);
-  const m = b.scalar(layer.momentum, t), keep = b.scalar(1 - layer.momentum, t);
+  const m = b.scalar(momentum, t), keep = b.scalar(1 - momentum, t);
   const blend = (running: Value, stat: Value) =>
     b.op1("Add", [
       b.op1("Mul", [running, keep]),
@@ -79,7 +123,6 @@ function lowerBatchNorm(
     ]);
   updateBuffer(meanName, blend(runningMean, batchMean));
   updateBuffer(varName, blend(runningVar, b.op1("Mul", [batchVar, unbias])));
-  updateBuffer(countName, b.op1("Add", [tracked, b.scalar(1, "int64")]));
   return y;
 }
 

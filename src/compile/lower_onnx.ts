@@ -12,6 +12,7 @@ import type { GraphBuilder } from "../ir/builder.ts";
 import { type Dim, formatShape, formatType, type Value } from "../ir/types.ts";
 import { type ImportedGraph, type ImportedNode, importOnnx } from "../onnx/import.ts";
 import { join, type LowerContext, type Lowerings } from "./lower_model.ts";
+import { batchNorm } from "./lower_norm.ts";
 
 /** Initializers read as BatchNormalization's running statistics: frozen. */
 function runningStats(g: ImportedGraph): Set<string> {
@@ -205,6 +206,35 @@ function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: str
   };
   const shapes = shapeTracker(b);
   const origin = `layer ${path || "0"} (onnx)`;
+  // With trainBatchNorm, an exported (inference-form) BatchNormalization trains as PyTorch's
+  // module.train() does: batch statistics in the train graph, its running statistics buffers
+  // (named by their initializers) updated there and used by the eval and inference graphs.
+  const trainStats = (n: ImportedNode) => layer.trainBatchNorm && n.op === "BatchNormalization";
+  const importedBatchNorm = (n: ImportedNode, inputs: (Value | null)[]): Value => {
+    const [xv, scale, bias] = inputs;
+    const stat = (name: string) => {
+      const t = g.initializers.get(name);
+      if (!t || t.dtype !== "float32" || t.shape.length !== 1) {
+        throw new CompileError(
+          `cannot train the running statistics of ONNX node ${n.name}: ${name} is not a float32 [C] initializer`,
+        );
+      }
+      return ctx.buffer(join(path, name), t.shape, {
+        kind: "tensor",
+        data: t.data as Float32Array,
+      });
+    };
+    const [meanName, varName] = [n.inputs[3]!, n.inputs[4]!];
+    const running = {
+      mean: stat(meanName),
+      variance: stat(varName),
+      meanName: join(path, meanName),
+      varName: join(path, varName),
+    };
+    // ONNX's momentum weighs the running statistics; PyTorch's weighs the batch's.
+    const momentum = 1 - Number(n.attrs.momentum ?? 0.9);
+    return batchNorm(ctx, xv!, scale!, bias!, running, Number(n.attrs.epsilon ?? 1e-5), momentum);
+  };
   // The layer's output: a graph output, or any node's output (cutting the model there, to replace
   // its head). Only the nodes it depends on are inlined, so a cut-off head costs nothing.
   const out = layer.output ?? g.outputs[0];
@@ -225,8 +255,12 @@ function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: str
   }
   for (const n of g.nodes) {
     if (!needed.has(n)) continue;
-    const inputs = n.inputs.map((i, k) => (i ? valueOf(i, n, k) : null));
+    const inputs = n.inputs.map((
+      i,
+      k,
+    ) => (i && !(trainStats(n) && k >= 3) ? valueOf(i, n, k) : null));
     const outs = b.scope(`${origin} ONNX node ${n.name} (${n.op})`, () => {
+      if (trainStats(n)) return [importedBatchNorm(n, inputs)];
       if (n.op === "Split" && !inputs[1]) inputs[1] = equalSplit(b, inputs[0], n);
       const folded = shapes.fold(n, inputs);
       if (folded) return [folded];

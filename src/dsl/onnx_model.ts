@@ -33,6 +33,8 @@ export interface OnnxModelLayer {
   readonly explicit: boolean;
   /** What to do with a trainable initializer that feeds several nodes. */
   readonly shared: SharedPolicy;
+  /** Whether exported BatchNormalization nodes train their running statistics (default false). */
+  readonly trainBatchNorm: boolean;
   /** The ONNX value the layer returns: a graph output or a node's output (default: the first output). */
   readonly output?: string;
 }
@@ -51,6 +53,12 @@ export interface FromOnnxOptions {
    * node's output, which cuts the model there so that a new head can replace its own.
    */
   readonly output?: string;
+  /**
+   * Train exported BatchNormalization nodes as PyTorch's `module.train()` does: batch statistics
+   * in the train graph and their running statistics, now buffers named by their initializers,
+   * updated there (default false: the running statistics are frozen constants).
+   */
+  readonly trainBatchNorm?: boolean;
 }
 
 /**
@@ -99,6 +107,7 @@ export function fromOnnx(
     trainable,
     explicit: options.trainable !== undefined && options.trainable !== true,
     shared,
+    trainBatchNorm: options.trainBatchNorm ?? false,
     ...(options.output !== undefined ? { output: options.output } : {}),
   });
 }
