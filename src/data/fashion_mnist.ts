@@ -4,6 +4,7 @@
  * @module
  */
 
+import { FASHION_MNIST_CLASSES } from "../dsl/datasets.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "fflate";
@@ -31,20 +32,6 @@ export const FASHION_MNIST_RESOURCES: readonly FashionMnistResource[] = Object.f
 export const FASHION_MNIST_MIRRORS: readonly string[] = Object.freeze([
   "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
   "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
-]);
-
-/** Class names, indexed by label. */
-export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
-  "T-shirt/top",
-  "Trouser",
-  "Pullover",
-  "Dress",
-  "Coat",
-  "Sandal",
-  "Shirt",
-  "Sneaker",
-  "Bag",
-  "Ankle boot",
 ]);
 
 const FILES = {
