@@ -201,7 +201,7 @@ Deno.test("fashion_mnist: extracts a verified .gz from the cache", async () => {
     const loaded = await loadFashionMnist({ root, download: false, resources });
     assertSameSet(loaded.train, syntheticFashionMnist(SMALL).train);
     for (const f of FILES) assert.ok(await exists(join(dir, f)), `${f} extracted`);
-    assert.ok(!(await exists(join(dir, `${FILES[0]}.part`))));
+    assert.ok(!(await exists(join(dir, `${FILES[0]}.tmp`))));
   });
 });
 

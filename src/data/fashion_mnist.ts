@@ -8,6 +8,7 @@ import { FASHION_MNIST_CLASSES } from "../dsl/datasets.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { gunzipSync, gzipSync } from "fflate";
+import { writeFileAtomic } from "../io/atomic_write.ts";
 import { encodeIdx, idxToImageSet, type ImageSet, parseIdx } from "./idx.ts";
 
 export type { ImageSet } from "./idx.ts";
@@ -94,11 +95,6 @@ async function readIfExists(path: string): Promise<Uint8Array | null> {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
-}
-
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await Deno.writeFile(`${path}.part`, bytes);
-  await Deno.rename(`${path}.part`, path);
 }
 
 function gunzip(bytes: Uint8Array, file: string): Uint8Array {
@@ -207,7 +203,7 @@ async function obtain(
       report,
     );
     await Deno.mkdir(dir, { recursive: true });
-    await writeAtomic(gzPath, gz);
+    await writeFileAtomic(gzPath, gz);
   } else if (cached) {
     return fail(
       `checksum mismatch for ${gzPath} (expected ${resource.md5}, got ${cachedMd5}) and ` +
@@ -220,7 +216,7 @@ async function obtain(
     );
   }
   const raw = gunzip(gz, gzFile);
-  await writeAtomic(path, raw);
+  await writeFileAtomic(path, raw);
   return raw;
 }
 
@@ -283,8 +279,8 @@ export async function writeIdxDataset(
     ] as const;
     for (const [name, bytes] of files) {
       const gz = gzipSync(bytes, { level: 1, mtime: 0 });
-      await writeAtomic(join(dir, name), bytes);
-      await writeAtomic(join(dir, `${name}.gz`), gz);
+      await writeFileAtomic(join(dir, name), bytes);
+      await writeFileAtomic(join(dir, `${name}.gz`), gz);
       resources.push(Object.freeze({ file: `${name}.gz`, md5: md5Hex(gz) }));
     }
   }
