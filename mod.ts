@@ -241,3 +241,23 @@ export {
   type SampleSet,
 } from "./src/data/loader.ts";
 export type { TensorSet } from "./src/data/tensor_dataset.ts";
+export {
+  CsvFormatError,
+  type CsvOptions,
+  type CsvTable,
+  type CsvTargetKind,
+  loadCsv,
+  parseCsv,
+  standardize,
+  type Standardizer,
+} from "./src/data/csv.ts";
+export {
+  loadNpy,
+  loadNpz,
+  type NpyArray,
+  type NpyData,
+  type NpyDtype,
+  NpyFormatError,
+  parseNpy,
+  parseNpz,
+} from "./src/data/npy.ts";
