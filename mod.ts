@@ -169,10 +169,20 @@ export {
 export {
   type ClassTensorDataset,
   type Dataset,
+  emnist,
+  EMNIST_BALANCED_CLASSES,
+  type EmnistDataset,
   FASHION_MNIST_CLASSES,
   fashionMnist,
   type FashionMnistDataset,
   type FloatTensorDataset,
+  type ImageDatasetOptions,
+  kmnist,
+  KMNIST_CLASSES,
+  type KmnistDataset,
+  mnist,
+  MNIST_CLASSES,
+  type MnistDataset,
   type TensorDataset,
   tensorDataset,
 } from "./src/dsl/datasets.ts";
@@ -229,15 +239,44 @@ export {
   type SafetensorsContents,
   SafetensorsError,
 } from "./src/io/safetensors.ts";
-export { parseCliArgs, runCli } from "./src/cli/cli.ts";
+export {
+  type CliFlags,
+  type CliOptions,
+  type CliPipeline,
+  parseCliArgs,
+  runCli,
+} from "./src/cli/cli.ts";
 export { FashionMnistError, loadFashionMnist } from "./src/data/fashion_mnist.ts";
+export {
+  type IdxDatasetConfig,
+  IdxDatasetError,
+  type IdxLoadOptions,
+  idxRawDir,
+  type IdxResource,
+  type IdxSplitFiles,
+  type IdxSplits,
+  loadIdxDataset,
+  MNIST_FILES,
+  writeIdxFiles,
+} from "./src/data/idx_download.ts";
+export {
+  EMNIST_BALANCED,
+  KMNIST,
+  loadEmnist,
+  loadKmnist,
+  loadMnist,
+  MNIST,
+} from "./src/data/mnist.ts";
 export { type ImageSet } from "./src/data/idx.ts";
 export { syntheticFashionMnist, writeSyntheticFashionMnist } from "./src/data/synthetic.ts";
 export {
   type Batch,
   createLoader,
+  holdOut,
+  type HoldOutSplit,
   type ImageBatch,
   type Loader,
+  type LoaderOptions,
   type SampleSet,
 } from "./src/data/loader.ts";
 export type { TensorSet } from "./src/data/tensor_dataset.ts";

@@ -36,10 +36,13 @@ Options:
 const EXPECTED_ERRORS = new Set([
   "CheckpointError",
   "CompileError",
+  "CsvFormatError",
   "WeightsFileError",
   "DeviceError",
   "FashionMnistError",
+  "IdxDatasetError",
   "IdxFormatError",
+  "NpyFormatError",
   "RangeError",
   "SafetensorsError",
   "TypeError",
@@ -57,6 +60,22 @@ function positiveInt(flag: string, value: string | undefined): number | undefine
   return n;
 }
 
+/** A complete pipeline, as `runCli` runs it. */
+export type CliPipeline = TrainingPipeline<"data" | "model" | "loss" | "optimizer">;
+
+/** The values of a script's own flags (see {@linkcode CliOptions}), undefined when not given. */
+export type CliFlags = Readonly<Record<string, string | undefined>>;
+
+/** Options of {@linkcode runCli}. */
+export interface CliOptions {
+  /**
+   * The script's own string-valued flags, by name without the dashes, each with its usage text
+   * (shown by `--help` after `--NAME `), e.g. `{ csv: "PATH  the CSV file" }`. Their values go to
+   * the pipeline function given to `runCli`.
+   */
+  readonly flags?: Readonly<Record<string, string>>;
+}
+
 /**
  * Parses command-line flags into run options.
  *
@@ -65,10 +84,40 @@ function positiveInt(flag: string, value: string | undefined): number | undefine
  * @throws {RangeError} On a malformed value, naming the flag.
  */
 export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
-  const { values } = parseArgs({
+  return parseWithFlags(args, []).options;
+}
+
+const BUILT_IN = [
+  "data-dir",
+  "epochs",
+  "batch-size",
+  "lr",
+  "seed",
+  "device",
+  "threads",
+  "export",
+  "init",
+  "init-partial",
+  "emit",
+  "checkpoint",
+  "checkpoint-every",
+  "keep",
+  "resume",
+  "help",
+];
+
+/** Parses the run's flags and a script's own string flags (`extra`, names without dashes). */
+function parseWithFlags(
+  args: readonly string[],
+  extra: readonly string[],
+): { options: RunOptions | "help"; flags: CliFlags } {
+  const clash = extra.find((f) => BUILT_IN.includes(f));
+  if (clash) throw new TypeError(`Cannot declare the flag --${clash}: the CLI already has it`);
+  const { values: all } = parseArgs({
     args: [...args],
     strict: true,
     options: {
+      ...Object.fromEntries(extra.map((f) => [f, { type: "string" as const }])),
       "data-dir": { type: "string" },
       epochs: { type: "string" },
       "batch-size": { type: "string" },
@@ -87,7 +136,9 @@ export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
       help: { type: "boolean", short: "h" },
     },
   });
-  if (values.help) return "help";
+  const values = all as typeof all & Record<string, string | boolean | undefined>;
+  const flags = Object.fromEntries(extra.map((f) => [f, values[f] as string | undefined]));
+  if (values.help) return { options: "help", flags };
   let lr: number | undefined;
   if (values.lr !== undefined) {
     lr = Number(values.lr);
@@ -120,7 +171,7 @@ export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
     keep: positiveInt("--keep", values.keep),
     resume: values.resume ?? false,
   };
-  return {
+  const options: RunOptions = {
     ...checkpoint,
     dataDir: values["data-dir"],
     epochs: positiveInt("--epochs", values.epochs),
@@ -135,6 +186,7 @@ export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
       : { init: values.init, initPartial: values["init-partial"] ?? false }),
     emitDir: values.emit,
   };
+  return { options, flags };
 }
 
 /**
@@ -142,20 +194,33 @@ export function parseCliArgs(args: readonly string[]): RunOptions | "help" {
  * exits with status 1. With `--checkpoint`, Ctrl-C (SIGINT) stops after the current step, saves
  * a checkpoint and exits with status 130.
  *
- * @param p A complete pipeline.
+ * A script with flags of its own (such as `--csv PATH`) declares them in `cliOptions.flags` and
+ * gives a function that builds the pipeline from their values; its errors are reported like the
+ * CLI's.
+ *
+ * @param pipeline A complete pipeline, or a function building one from the script's own flags.
  * @param args The arguments (default `Deno.args`).
+ * @param cliOptions The script's own flags.
  * @returns The run's result (undefined after `--help`).
+ * @example
+ * ```ts ignore
+ * await runCli((flags) => regression(flags.csv), Deno.args, { flags: { csv: "PATH  the data" } });
+ * ```
  */
 export async function runCli(
-  p: TrainingPipeline<"data" | "model" | "loss" | "optimizer">,
+  pipeline: CliPipeline | ((flags: CliFlags) => CliPipeline | Promise<CliPipeline>),
   args: readonly string[] = Deno.args,
+  cliOptions: CliOptions = {},
 ): Promise<RunResult | undefined> {
   try {
-    const options = parseCliArgs(args);
+    const declared = cliOptions.flags ?? {};
+    const { options, flags } = parseWithFlags(args, Object.keys(declared));
     if (options === "help") {
-      console.log(USAGE);
+      const own = Object.entries(declared).map(([f, text]) => `  --${f} ${text}`);
+      console.log(own.length ? `${USAGE}\n\nPipeline options:\n${own.join("\n")}` : USAGE);
       return undefined;
     }
+    const p = typeof pipeline === "function" ? await pipeline(flags) : pipeline;
     if (!options.checkpointDir) return await p.run(options);
     const controller = new AbortController();
     const onInterrupt = () => controller.abort();

@@ -1,11 +1,19 @@
 /** Loads the samples a dataset description names; one loader per dataset kind. @module */
-import type { Dataset, FashionMnistDataset, TensorDataset } from "../dsl/datasets.ts";
+import type {
+  Dataset,
+  EmnistDataset,
+  FashionMnistDataset,
+  KmnistDataset,
+  MnistDataset,
+  TensorDataset,
+} from "../dsl/datasets.ts";
 import { loadFashionMnist } from "./fashion_mnist.ts";
+import { loadEmnist, loadKmnist, loadMnist } from "./mnist.ts";
 import type { ImageSet } from "./idx.ts";
 import type { SampleSet } from "./loader.ts";
 import type { TensorSet } from "./tensor_dataset.ts";
 
-/** A dataset's train and test splits: image sets (FashionMNIST) or in-memory tensor sets. */
+/** A dataset's train and test splits: image sets (the MNIST family) or in-memory tensor sets. */
 export interface Splits<S extends SampleSet = SampleSet> {
   readonly train: S;
   readonly test: S;
@@ -24,6 +32,9 @@ const LOADERS: {
   ) => Promise<Splits>;
 } = {
   "fashion-mnist": (ds, o) => loadFashionMnist({ root: o.root ?? ds.root, download: ds.download }),
+  mnist: (ds, o) => loadMnist({ root: o.root ?? ds.root, download: ds.download }),
+  kmnist: (ds, o) => loadKmnist({ root: o.root ?? ds.root, download: ds.download }),
+  emnist: (ds, o) => loadEmnist({ root: o.root ?? ds.root, download: ds.download }),
   tensor: (ds) => Promise.resolve(Object.freeze({ train: ds.train, test: ds.test })),
 };
 
@@ -49,7 +60,7 @@ const LOADERS: {
  * ```
  */
 export function loadDataset(
-  dataset: FashionMnistDataset,
+  dataset: FashionMnistDataset | MnistDataset | KmnistDataset | EmnistDataset,
   options?: LoadOptions,
 ): Promise<Splits<ImageSet>>;
 export function loadDataset(

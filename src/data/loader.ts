@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createRng, shuffleInPlace } from "../util/random.ts";
+import { createRng, deriveSeed, shuffleInPlace } from "../util/random.ts";
 import type { ImageSet } from "./idx.ts";
 import { type TakeBatch, tensorBatches, type TensorSet } from "./tensor_dataset.ts";
 
@@ -55,6 +55,58 @@ export interface LoaderOptions {
    * iterations are whole epochs. Default `{ epoch: 0, batch: 0 }`.
    */
   readonly resumeAt?: { readonly epoch: number; readonly batch: number };
+  /**
+   * Visits only these samples of the set (indices below its count), in this order when not
+   * shuffled: a subset such as a held-out validation split, without copying the data.
+   */
+  readonly indices?: Uint32Array;
+}
+
+/** The two parts of {@linkcode holdOut}: sample indices, each part in ascending order. */
+export interface HoldOutSplit {
+  /** The samples kept for training. */
+  readonly train: Uint32Array;
+  /** The samples held out (for validation or as a test split). */
+  readonly heldOut: Uint32Array;
+}
+
+/**
+ * Holds out a seeded fraction of a set's samples: `Math.round(fraction · count)` of them (halves
+ * round up), drawn as the first samples of a permutation from a generator seeded with
+ * `deriveSeed(seed, 0x686f6c64)`, so the draw is independent of the shuffling stream of the same
+ * seed. Equal arguments give equal splits.
+ *
+ * @param count Number of samples.
+ * @param fraction Fraction held out, in (0, 1).
+ * @param seed Any safe integer (a run's seed).
+ * @returns The kept and held-out indices, disjoint, together `0..count-1`, each sorted.
+ * @throws {RangeError} When `fraction` is not in (0, 1) or leaves either part empty.
+ * @example
+ * ```ts
+ * import { holdOut } from "./loader.ts";
+ * const { train, heldOut } = holdOut(10, 0.25, 7);
+ * if (heldOut.length !== 3 || train.length !== 7) throw new Error(); // round(2.5) = 3
+ * ```
+ */
+export function holdOut(count: number, fraction: number, seed: number): HoldOutSplit {
+  if (!(typeof fraction === "number" && fraction > 0 && fraction < 1)) {
+    throw new RangeError(
+      `Cannot hold out samples: the fraction must be a number in (0, 1), got ${fraction}`,
+    );
+  }
+  const held = Math.round(fraction * count);
+  if (held < 1 || held >= count) {
+    throw new RangeError(
+      `Cannot hold out ${fraction} of ${count} samples: that leaves ${held} held out and ` +
+        `${count - held} for training; each part needs at least one sample`,
+    );
+  }
+  const order = Uint32Array.from({ length: count }, (_, i) => i);
+  shuffleInPlace(order, createRng(deriveSeed(seed, 0x686f6c64)));
+  return Object.freeze({
+    train: order.slice(held).sort(),
+    heldOut: order.slice(0, held).sort(),
+  });
 }
 
 /** `ToTensor` scaling of every byte value, computed once. */
@@ -109,7 +161,14 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
     );
   }
   const take: TakeBatch<Batch> = "images" in set ? imageBatches(set) : tensorBatches(set);
-  const count = set.count;
+  const subset = options.indices ?? null;
+  if (subset && !subset.every((i) => i < set.count)) {
+    throw new RangeError(
+      `Cannot create a data loader: indices must be below the set's ${set.count} samples, got ` +
+        `${subset.find((i) => i >= set.count)}`,
+    );
+  }
+  const count = subset ? subset.length : set.count;
   const rng = shuffle ? createRng(seed) : null;
   const batches = Math.ceil(count / batchSize);
   const { epoch: skipEpochs = 0, batch: skipBatches = 0 } = options.resumeAt ?? {};
@@ -131,8 +190,11 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
     const from = first;
     first = 0;
     const order = rng
-      ? shuffleInPlace(Uint32Array.from({ length: count }, (_, i) => i), rng)
-      : null;
+      ? shuffleInPlace(
+        subset ? subset.slice() : Uint32Array.from({ length: count }, (_, i) => i),
+        rng,
+      )
+      : subset;
     return batchesOf(order, from);
   };
   return Object.freeze({ size: count, batches, [Symbol.iterator]: epoch });

@@ -15,6 +15,37 @@ export interface FashionMnistDataset {
   readonly classNames?: readonly string[];
 }
 
+/** What the built-in 28×28 grayscale image datasets other than FashionMNIST hold. */
+interface IdxImageDatasetBase {
+  /** Root folder; files live in `ROOT/<Name>/raw/` as torchvision keeps them. */
+  readonly root: string;
+  /** Whether missing files may be downloaded (default true). */
+  readonly download: boolean;
+  /** Shape of one sample after ToTensor: [channels, height, width]. */
+  readonly sampleShape: readonly number[];
+  /** Number of classes. */
+  readonly classes: number;
+  /** The classes' names, by class index (torchvision's `classes`). */
+  readonly classNames: readonly string[];
+}
+
+/** MNIST: 28×28 handwritten digits in 10 classes, 60 000 for training and 10 000 for test. */
+export interface MnistDataset extends IdxImageDatasetBase {
+  readonly kind: "mnist";
+}
+
+/** Kuzushiji-MNIST: 28×28 cursive Japanese characters in 10 classes, 60 000 + 10 000. */
+export interface KmnistDataset extends IdxImageDatasetBase {
+  readonly kind: "kmnist";
+}
+
+/** EMNIST's balanced split: 28×28 digits and letters in 47 classes, 112 800 + 18 800. */
+export interface EmnistDataset extends IdxImageDatasetBase {
+  readonly kind: "emnist";
+  /** The split; only `"balanced"` is supported. */
+  readonly split: "balanced";
+}
+
 /** Model inputs of an in-memory dataset: float features, or token ids (int32 or int64). */
 export type TensorInputs = Float32Array | BigInt64Array | Int32Array;
 
@@ -69,7 +100,12 @@ export type TensorDataset<T extends TargetKind = TargetKind> = T extends "classe
   : FloatTensorDataset;
 
 /** Any dataset. */
-export type Dataset = FashionMnistDataset | TensorDataset;
+export type Dataset =
+  | FashionMnistDataset
+  | MnistDataset
+  | KmnistDataset
+  | EmnistDataset
+  | TensorDataset;
 
 /** torchvision's `FashionMNIST.classes`: the names of the 10 classes, by class index. */
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
@@ -107,6 +143,116 @@ export function fashionMnist(
     sampleShape: Object.freeze([1, 28, 28]),
     classes: 10,
     classNames: FASHION_MNIST_CLASSES,
+  });
+}
+
+/** torchvision's `MNIST.classes`: the names of the 10 digits, by class index. */
+export const MNIST_CLASSES: readonly string[] = Object.freeze([
+  "0 - zero",
+  "1 - one",
+  "2 - two",
+  "3 - three",
+  "4 - four",
+  "5 - five",
+  "6 - six",
+  "7 - seven",
+  "8 - eight",
+  "9 - nine",
+]);
+
+/** torchvision's `KMNIST.classes`: the romanised names of the 10 characters, by class index. */
+export const KMNIST_CLASSES: readonly string[] = Object.freeze(
+  ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"],
+);
+
+/**
+ * torchvision's `EMNIST.classes_split_dict["balanced"]`: the 47 classes, by class index — the
+ * digits, the capital letters, then the lower-case letters not merged with their capitals.
+ */
+export const EMNIST_BALANCED_CLASSES: readonly string[] = Object.freeze([
+  ..."0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+  ..."abdefghnqrt",
+]);
+
+/** Options of the built-in image datasets. */
+export interface ImageDatasetOptions {
+  /** Root folder (default `"data"`). */
+  readonly root?: string;
+  /** Whether missing files may be downloaded (default true). */
+  readonly download?: boolean;
+}
+
+const idxImageDataset = (options: ImageDatasetOptions, classNames: readonly string[]) => ({
+  root: options.root ?? "data",
+  download: options.download ?? true,
+  sampleShape: Object.freeze([1, 28, 28]),
+  classes: classNames.length,
+  classNames,
+});
+
+/**
+ * The MNIST dataset (torchvision's `MNIST`, in `ROOT/MNIST/raw/`), with ToTensor applied.
+ *
+ * @param options `root` (default `"data"`) and `download` (default true).
+ * @returns The dataset description.
+ * @example
+ * ```ts
+ * import { mnist } from "./datasets.ts";
+ * const ds = mnist({ root: "data", download: false });
+ * if (ds.sampleShape.join() !== "1,28,28" || ds.classes !== 10) throw new Error();
+ * if (ds.classNames[7] !== "7 - seven") throw new Error();
+ * ```
+ */
+export function mnist(options: ImageDatasetOptions = {}): MnistDataset {
+  return Object.freeze({ kind: "mnist", ...idxImageDataset(options, MNIST_CLASSES) });
+}
+
+/**
+ * The Kuzushiji-MNIST dataset (torchvision's `KMNIST`, in `ROOT/KMNIST/raw/`), with ToTensor
+ * applied.
+ *
+ * @param options `root` (default `"data"`) and `download` (default true).
+ * @returns The dataset description.
+ * @example
+ * ```ts
+ * import { kmnist } from "./datasets.ts";
+ * const ds = kmnist();
+ * if (ds.classes !== 10 || ds.classNames[0] !== "o") throw new Error();
+ * ```
+ */
+export function kmnist(options: ImageDatasetOptions = {}): KmnistDataset {
+  return Object.freeze({ kind: "kmnist", ...idxImageDataset(options, KMNIST_CLASSES) });
+}
+
+/**
+ * The EMNIST dataset's balanced split (torchvision's `EMNIST(split="balanced")`, in
+ * `ROOT/EMNIST/raw/`), with ToTensor applied. Downloading fetches NIST's `gzip.zip` (about
+ * 560 MB) once; the images are transposed, as torchvision returns them.
+ *
+ * @param options `split` (only `"balanced"`), `root` (default `"data"`) and `download` (default
+ * true).
+ * @returns The dataset description.
+ * @throws {RangeError} When the split is not `"balanced"`.
+ * @example
+ * ```ts
+ * import { emnist } from "./datasets.ts";
+ * const ds = emnist({ split: "balanced" });
+ * if (ds.classes !== 47 || ds.classNames[46] !== "t") throw new Error();
+ * ```
+ */
+export function emnist(
+  options: ImageDatasetOptions & { readonly split: "balanced" },
+): EmnistDataset {
+  if (options.split !== "balanced") {
+    throw new RangeError(
+      `Cannot create EMNIST dataset: split must be "balanced" (the only split supported), got ` +
+        `${JSON.stringify(options.split)}`,
+    );
+  }
+  return Object.freeze({
+    kind: "emnist",
+    split: "balanced",
+    ...idxImageDataset(options, EMNIST_BALANCED_CLASSES),
   });
 }
 

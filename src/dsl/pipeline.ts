@@ -20,6 +20,12 @@ export interface DataOptions {
   readonly batchSize?: number;
   /** Reshuffle the training set every epoch from the run's seed (default false). */
   readonly shuffle?: boolean;
+  /**
+   * Holds out this fraction of the training set, in (0, 1), for validation after each epoch:
+   * `round(fraction · N)` samples drawn from the run's seed, the same every epoch. Default: the
+   * previous `data()` call's, else none; 0 turns the split off.
+   */
+  readonly validation?: number;
 }
 
 /** What a builder holds; the parts are present once their slot is set. */
@@ -27,6 +33,8 @@ export interface PipelineProps {
   readonly data?: Dataset;
   readonly batchSize: number;
   readonly shuffle: boolean;
+  /** The fraction of the training set held out for validation (absent: none). */
+  readonly validation?: number;
   readonly model?: Layer;
   readonly loss?: Loss;
   readonly optimizer?: Optimizer;
@@ -80,6 +88,18 @@ export interface Pipeline<Set extends Slot, Compiled, RunOpts, Result> {
 
 const BUILD = "Cannot build pipeline";
 
+function fraction(validation: number | undefined): number | undefined {
+  if (
+    validation !== undefined &&
+    !(typeof validation === "number" && validation >= 0 && validation < 1)
+  ) {
+    throw new RangeError(
+      `${BUILD}: validation must be 0 (none) or a fraction in (0, 1), got ${validation}`,
+    );
+  }
+  return validation || undefined;
+}
+
 function complete(props: PipelineProps): CompletePipelineProps {
   const missing = (["data", "model", "loss", "optimizer"] as const).filter((k) => !props[k]);
   if (missing.length) {
@@ -110,6 +130,7 @@ export function createPipeline<Compiled, RunOpts, Result>(
           data: dataset,
           batchSize: positiveInt(BUILD, "batchSize", options.batchSize ?? frozen.batchSize),
           shuffle: options.shuffle ?? frozen.shuffle,
+          validation: fraction(options.validation ?? frozen.validation),
         }),
       model: (model: Layer) => next<S | "model">({ model }),
       loss: (loss: Loss) => next<S | "loss">({ loss }),

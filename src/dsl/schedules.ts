@@ -84,8 +84,11 @@ export interface SequentialLrSchedule extends Stepped<"sequentialLR"> {
   readonly milestones: readonly number[];
 }
 
-/** Which epoch figure `reduceLROnPlateau` watches. */
-export type PlateauMetric = "testLoss" | "trainLoss" | "accuracy";
+/**
+ * Which epoch figure `reduceLROnPlateau` watches; `validationLoss` needs a validation split
+ * (`data(ds, { validation })`).
+ */
+export type PlateauMetric = "testLoss" | "trainLoss" | "accuracy" | "validationLoss";
 
 /** `ReduceLROnPlateau`: multiplies the rate by `factor` when a metric stops improving. */
 export interface ReduceLrOnPlateauSchedule extends Stepped<"reduceLROnPlateau"> {
@@ -455,8 +458,8 @@ export function reduceLROnPlateau(options: PlateauOptions = {}): ReduceLrOnPlate
   const factor = finite(name, "factor", options.factor ?? 0.1, 0);
   if (factor >= 1) fail(name, `factor must be < 1, got ${factor}`);
   const metric = options.metric ?? "testLoss";
-  if (!["testLoss", "trainLoss", "accuracy"].includes(metric)) {
-    fail(name, `metric must be testLoss, trainLoss or accuracy, got ${metric}`);
+  if (!["testLoss", "trainLoss", "accuracy", "validationLoss"].includes(metric)) {
+    fail(name, `metric must be testLoss, trainLoss, accuracy or validationLoss, got ${metric}`);
   }
   return Object.freeze({
     kind: name,

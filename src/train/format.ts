@@ -38,15 +38,28 @@ export function trainLine(loss: number, current: number, size: number): string {
   }]`;
 }
 
+/** A report block: its title line, the figures line, a blank line. */
+function reportLines(title: string, accuracy: number, avgLoss: number): string[] {
+  const loss = `Avg loss: ${formatFixed(avgLoss, 6).padStart(8)} `;
+  return [
+    title,
+    Number.isNaN(accuracy) ? ` ${loss}` : ` Accuracy: ${formatFixed(100 * accuracy, 1)}%, ${loss}`,
+    "",
+  ];
+}
+
 /**
  * The test report: `Test Error: `, ` Accuracy: 50.9%, Avg loss: 2.166725 ` and a blank line. A
  * model without an accuracy (a regression loss; `accuracy` NaN) reports ` Avg loss: 0.123456 `.
  */
 export function testLines(accuracy: number, avgLoss: number): string[] {
-  const loss = `Avg loss: ${formatFixed(avgLoss, 6).padStart(8)} `;
-  return [
-    "Test Error: ",
-    Number.isNaN(accuracy) ? ` ${loss}` : ` Accuracy: ${formatFixed(100 * accuracy, 1)}%, ${loss}`,
-    "",
-  ];
+  return reportLines("Test Error: ", accuracy, avgLoss);
+}
+
+/**
+ * The validation report, logged before the test report: `Validation: ` and the figures in the
+ * test report's format (` Accuracy: 83.1%, Avg loss: 0.471234 `, or ` Avg loss: 0.123456 `).
+ */
+export function validationLines(accuracy: number, avgLoss: number): string[] {
+  return reportLines("Validation: ", accuracy, avgLoss);
 }

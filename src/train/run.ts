@@ -5,7 +5,7 @@
 import { dirname, join } from "node:path";
 import { type CompiledModel, compileModel } from "../compile/compile.ts";
 import { loadDataset } from "../data/datasets.ts";
-import { createLoader } from "../data/loader.ts";
+import { createLoader, holdOut } from "../data/loader.ts";
 import type { CompletePipelineProps } from "../dsl/pipeline.ts";
 import { writeFileAtomic } from "../io/atomic_write.ts";
 import { emitModel } from "../onnx/emit.ts";
@@ -19,7 +19,7 @@ import {
   restoreCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.ts";
-import { epochHeader, testLines, trainLine } from "./format.ts";
+import { epochHeader, testLines, trainLine, validationLines } from "./format.ts";
 import { createScheduler, scheduledOptimizer } from "./schedule.ts";
 import { createTrainer, type Trainer } from "./trainer.ts";
 import { checkExportPath, warmStart } from "./warm_start.ts";
@@ -115,6 +115,10 @@ export interface EpochResult {
   readonly testLoss: number;
   /** Fraction of test samples classified correctly (NaN for regression losses; element-wise for bceWithLogits). */
   readonly accuracy: number;
+  /** The validation split's "Avg loss", as `testLoss` (undefined without a validation split). */
+  readonly validationLoss?: number;
+  /** The validation split's accuracy, as `accuracy` (undefined without a validation split). */
+  readonly validationAccuracy?: number;
   /** Wall-clock seconds of the training part of the epoch. */
   readonly trainSeconds: number;
   /** The learning rate of the epoch's first step (parameter group 0's). */
@@ -209,7 +213,21 @@ export async function runPipeline(
     }
   }
   const seed = resumed?.info.seed ?? options.seed ?? spec.seed ?? randomSeed();
+  const schedule = spec.schedule;
+  if (
+    schedule?.kind === "reduceLROnPlateau" && schedule.metric === "validationLoss" &&
+    spec.validation === undefined
+  ) {
+    throw new RangeError(
+      "Cannot run: reduceLROnPlateau watches validationLoss, but the data has no validation " +
+        "split (data(dataset, { validation: 0.1 }))",
+    );
+  }
   const splits = await loadDataset(spec.data, { root: options.dataDir });
+  // The held-out samples derive from the seed only, so a resumed run holds out the same ones.
+  const held = spec.validation === undefined
+    ? undefined
+    : holdOut(splits.train.count, spec.validation, seed);
   const classNames = "classNames" in spec.data ? spec.data.classNames : undefined;
   const trainer: Trainer = await createTrainer(compiled, {
     seed,
@@ -234,7 +252,9 @@ export async function runPipeline(
       shuffle: spec.shuffle,
       seed,
       resumeAt: start,
+      indices: held?.train,
     });
+    const validation = held && createLoader(splits.train, { batchSize, indices: held.heldOut });
     const test = createLoader(splits.test, { batchSize });
     const scheduler = spec.schedule && createScheduler(spec.schedule, trainer.hyper, {
       optimizer: spec.optimizer,
@@ -289,11 +309,27 @@ export async function runPipeline(
         }
       }
       const trainSeconds = (performance.now() - startTime) / 1000;
+      let validated = {};
+      if (validation) {
+        const v = await trainer.evaluate(validation);
+        const validationLoss = v.batchLossSum / v.batches;
+        const validationAccuracy = v.correct / v.samples;
+        for (const line of validationLines(validationAccuracy, validationLoss)) log(line);
+        validated = { validationLoss, validationAccuracy };
+      }
       const r = await trainer.evaluate(test);
       const testLoss = r.batchLossSum / r.batches;
       const accuracy = r.correct / r.samples;
       for (const line of testLines(accuracy, testLoss)) log(line);
-      const result = { epoch, trainLoss: lossTotal / index, testLoss, accuracy, trainSeconds, lr };
+      const result: EpochResult = {
+        epoch,
+        trainLoss: lossTotal / index,
+        testLoss,
+        accuracy,
+        ...validated,
+        trainSeconds,
+        lr,
+      };
       results.push(result);
       scheduler?.afterEpoch(result);
       const saved = checkpointDir

@@ -22,6 +22,8 @@ export interface EpochMetrics {
   readonly testLoss: number;
   readonly trainLoss: number;
   readonly accuracy: number;
+  /** The validation split's average loss (absent without a validation split). */
+  readonly validationLoss?: number;
 }
 
 /** A schedule bound to a hyperparameter map. */

@@ -510,7 +510,6 @@ export const CONV_OPS = {
       const { x, w: weight, group, kernel } = checkConvInputs("Conv", node.inputs, node.attrs);
       const gy = dy[0]!;
       const w = slide("Conv", x, kernel, node.attrs);
-      const common = { strides: w.strides, pads: w.pads, dilations: w.dilations, group };
       const dx = needs[0] ? inputGrad(b, x, gy, weight, w, group) : null;
       return [
         dx,
