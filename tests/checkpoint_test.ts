@@ -212,6 +212,16 @@ Deno.test("checkpoint: another model's checkpoint and bad resumes are refused", 
       /with batch size 5: it was saved with 6$/,
     );
     await assertRejectsMatch(
+      () =>
+        pipe().data(ds, { batchSize: 6, shuffle: true, validation: 0.25 }).run({
+          resume: true,
+          checkpointDir: dir,
+          log: () => {},
+        }),
+      RangeError,
+      /with validation 0\.25: it was saved with 0, which holds out other samples$/,
+    );
+    await assertRejectsMatch(
       () => pipe().run({ resume: true, checkpointDir: empty }),
       RangeError,
       `Cannot resume: no checkpoint in ${empty}`,

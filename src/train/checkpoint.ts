@@ -44,6 +44,8 @@ export interface CheckpointInfo {
   readonly seed: number;
   /** Samples per batch (the data order's position depends on it). */
   readonly batchSize: number;
+  /** The held-out validation fraction (0 without a split); the split derives from it and the seed. */
+  readonly validation?: number;
   /** The schedule's state, when the run has a schedule. */
   readonly schedule?: SchedulerState;
 }
@@ -169,6 +171,7 @@ export async function saveCheckpoint(
     epoch_lr: json(info.epochLr),
     seed: json(info.seed),
     batch_size: json(info.batchSize),
+    validation: json(info.validation ?? 0),
     hyper: json(Object.fromEntries(trainer.hyper)),
     buffers: json([...trainer.buffers.keys()]),
   };
@@ -226,6 +229,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     epochLr: float("epoch_lr"),
     seed,
     batchSize: int("batch_size"),
+    validation: m.validation === undefined ? 0 : float("validation"),
     ...(m.schedule === undefined ? {} : { schedule: field("schedule") }),
   };
   return Object.freeze({

@@ -211,6 +211,14 @@ export async function runPipeline(
         `Cannot resume from ${path} with batch size ${batchSize}: it was saved with ${savedBatch}`,
       );
     }
+    const savedValidation = resumed.info.validation ?? 0;
+    if ((spec.validation ?? 0) !== savedValidation) {
+      throw new RangeError(
+        `Cannot resume from ${path} with validation ${
+          spec.validation ?? 0
+        }: it was saved with ${savedValidation}, which holds out other samples`,
+      );
+    }
   }
   const seed = resumed?.info.seed ?? options.seed ?? spec.seed ?? randomSeed();
   const schedule = spec.schedule;
@@ -275,6 +283,7 @@ export async function runPipeline(
         ...position,
         seed,
         batchSize,
+        validation: spec.validation ?? 0,
         ...(scheduler ? { schedule: scheduler.exportState() } : {}),
       }, { fingerprint, keep: options.keep });
     const currentLr = () => scheduler?.lr ?? trainer.hyper.get("lr") ?? NaN;
