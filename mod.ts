@@ -167,6 +167,9 @@ export {
   type StepLrSchedule,
 } from "./src/dsl/schedules.ts";
 export {
+  cifar10,
+  CIFAR10_CLASSES,
+  type Cifar10Dataset,
   type ClassTensorDataset,
   type Dataset,
   emnist,
@@ -267,6 +270,18 @@ export {
   loadMnist,
   MNIST,
 } from "./src/data/mnist.ts";
+export {
+  CIFAR10_ARCHIVE,
+  CIFAR10_FILES,
+  CIFAR10_FOLDER,
+  CIFAR10_MIRRORS,
+  CIFAR10_RECORD_BYTES,
+  cifar10Dir,
+  Cifar10Error,
+  loadCifar10,
+  parseCifar10,
+} from "./src/data/cifar10.ts";
+export { encodeTar, readTar, type TarEntry, TarFormatError } from "./src/data/tar.ts";
 export { type ImageSet } from "./src/data/idx.ts";
 export { syntheticFashionMnist, writeSyntheticFashionMnist } from "./src/data/synthetic.ts";
 export {

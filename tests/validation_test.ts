@@ -310,6 +310,7 @@ Deno.test("checkpoint: a run with a validation split resumes mid-epoch bit for b
     assert.deepEqual(resumed.epochs[0], {
       ...whole.epochs[1],
       trainSeconds: resumed.epochs[0].trainSeconds,
+      dataSeconds: resumed.epochs[0].dataSeconds,
     });
     assert.deepEqual(resumed.exportModel(), whole.exportModel());
   } finally {

@@ -1,5 +1,6 @@
 /** Loads the samples a dataset description names; one loader per dataset kind. @module */
 import type {
+  Cifar10Dataset,
   Dataset,
   EmnistDataset,
   FashionMnistDataset,
@@ -7,13 +8,17 @@ import type {
   MnistDataset,
   TensorDataset,
 } from "../dsl/datasets.ts";
+import { loadCifar10 } from "./cifar10.ts";
 import { loadFashionMnist } from "./fashion_mnist.ts";
 import { loadEmnist, loadKmnist, loadMnist } from "./mnist.ts";
 import type { ImageSet } from "./idx.ts";
 import type { SampleSet } from "./loader.ts";
 import type { TensorSet } from "./tensor_dataset.ts";
 
-/** A dataset's train and test splits: image sets (the MNIST family) or in-memory tensor sets. */
+/**
+ * A dataset's train and test splits: image sets (the MNIST family, CIFAR-10) or in-memory tensor
+ * sets.
+ */
 export interface Splits<S extends SampleSet = SampleSet> {
   readonly train: S;
   readonly test: S;
@@ -35,6 +40,7 @@ const LOADERS: {
   mnist: (ds, o) => loadMnist({ root: o.root ?? ds.root, download: ds.download }),
   kmnist: (ds, o) => loadKmnist({ root: o.root ?? ds.root, download: ds.download }),
   emnist: (ds, o) => loadEmnist({ root: o.root ?? ds.root, download: ds.download }),
+  cifar10: (ds, o) => loadCifar10({ root: o.root ?? ds.root, download: ds.download }),
   tensor: (ds) => Promise.resolve(Object.freeze({ train: ds.train, test: ds.test })),
 };
 
@@ -60,7 +66,7 @@ const LOADERS: {
  * ```
  */
 export function loadDataset(
-  dataset: FashionMnistDataset | MnistDataset | KmnistDataset | EmnistDataset,
+  dataset: FashionMnistDataset | MnistDataset | KmnistDataset | EmnistDataset | Cifar10Dataset,
   options?: LoadOptions,
 ): Promise<Splits<ImageSet>>;
 export function loadDataset(

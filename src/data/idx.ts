@@ -15,14 +15,19 @@ export interface IdxArray {
   readonly data: Uint8Array;
 }
 
-/** A labelled set of single-channel images, as in FashionMNIST. */
+/** A labelled set of images: single-channel as in FashionMNIST, or with `channels` (CIFAR-10). */
 export interface ImageSet {
-  /** Pixels of all images, `count * height * width` bytes in row-major order. */
+  /**
+   * Pixels of all images, `count * channels * height * width` bytes in row-major order (each
+   * image channel after channel, CHW).
+   */
   readonly images: Uint8Array;
   /** One class index per image, each below `classes`. */
   readonly labels: Uint8Array;
   /** Number of images. */
   readonly count: number;
+  /** Channels per image (default 1): 3 for RGB. */
+  readonly channels?: number;
   /** Image height in pixels. */
   readonly height: number;
   /** Image width in pixels. */

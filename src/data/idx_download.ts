@@ -106,7 +106,8 @@ export function idxRawDir(config: IdxDatasetConfig, root: string): string {
   return join(root, config.name, "raw");
 }
 
-const md5Hex = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("hex");
+/** The lower-case hex MD5 of some bytes (shared with the CIFAR-10 loader). */
+export const md5Hex = (bytes: Uint8Array): string => createHash("md5").update(bytes).digest("hex");
 const errorText = (e: unknown) => e instanceof Error ? e.message : String(e);
 
 async function readIfExists(path: string): Promise<Uint8Array | null> {
@@ -118,9 +119,17 @@ async function readIfExists(path: string): Promise<Uint8Array | null> {
   }
 }
 
-type Report = (message: string, done?: boolean) => void;
+/** Shows a progress message; `done: false` marks a transient line (overwritten on a terminal). */
+export type Report = (message: string, done?: boolean) => void;
 
-function makeReporter(progress: IdxLoadOptions["progress"]): Report {
+/**
+ * Turns a `progress` option into a reporter (shared with the CIFAR-10 loader).
+ *
+ * @param progress A callback, `true` (stderr), `false` (silence) or `undefined` (stderr when it is
+ * a terminal).
+ * @returns The reporter.
+ */
+export function makeReporter(progress: IdxLoadOptions["progress"]): Report {
   if (typeof progress === "function") return (message) => progress(message);
   if (!(progress ?? Deno.stderr.isTerminal())) return () => {};
   const encoder = new TextEncoder();
@@ -131,7 +140,22 @@ function makeReporter(progress: IdxLoadOptions["progress"]): Report {
   };
 }
 
-async function fetchBody(fetcher: typeof fetch, url: string, file: string, report: Report) {
+/**
+ * Downloads one URL whole, reporting progress (shared with the CIFAR-10 loader).
+ *
+ * @param fetcher The `fetch` to use.
+ * @param url The URL.
+ * @param file The file name shown in progress messages.
+ * @param report The progress reporter.
+ * @returns The body.
+ * @throws {Error} When the response is not OK (`HTTP <status> <text>`) or the transfer fails.
+ */
+export async function fetchBody(
+  fetcher: typeof fetch,
+  url: string,
+  file: string,
+  report: Report,
+): Promise<Uint8Array> {
   const response = await fetcher(url);
   if (!response.ok || !response.body) {
     await response.body?.cancel();

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createRng, deriveSeed, shuffleInPlace } from "../util/random.ts";
+import { createRng, deriveSeed, type Rng, shuffleInPlace } from "../util/random.ts";
 import type { ImageSet } from "./idx.ts";
 import { type TakeBatch, tensorBatches, type TensorSet } from "./tensor_dataset.ts";
 
@@ -25,7 +25,7 @@ export interface Batch<
   readonly size: number;
 }
 
-/** A batch of images: float32 pixels `[size, 1, height, width]` and int64 class labels. */
+/** A batch of images: float32 pixels `[size, channels, height, width]` and int64 class labels. */
 export type ImageBatch = Batch<Float32Array, BigInt64Array>;
 
 /** What a loader batches: images (FashionMNIST) or in-memory tensors. */
@@ -35,7 +35,7 @@ export type SampleSet = ImageSet | TensorSet;
 export interface Loader<B extends Batch = Batch> {
   /** Number of samples per epoch. */
   readonly size: number;
-  /** Number of batches per epoch, the last partial one included. */
+  /** Number of batches per epoch, the last partial one included unless `dropLast`. */
   readonly batches: number;
   /** Starts an epoch. */
   [Symbol.iterator](): Iterator<B>;
@@ -60,6 +60,21 @@ export interface LoaderOptions {
    * shuffled: a subset such as a held-out validation split, without copying the data.
    */
   readonly indices?: Uint32Array;
+  /**
+   * Drops the last batch of an epoch when it would be smaller than `batchSize`, as PyTorch's
+   * `DataLoader(drop_last=True)` (default `false`).
+   */
+  readonly dropLast?: boolean;
+  /**
+   * Class-weighted sampling, as PyTorch's `WeightedRandomSampler(weights, len, replacement=True)`:
+   * each epoch draws as many samples as the set (or subset) holds, with replacement, sample `i`
+   * with probability proportional to the weight of its class. `"balanced"` weighs each class by
+   * the inverse of its sample count, so classes are drawn equally often; an array gives one
+   * non-negative weight per class. The draws of epoch `e` come from a generator seeded with
+   * `deriveSeed(seed, 0x77736d70, e)`, so they are reproducible and resume exactly. Replaces
+   * `shuffle`; needs class-index targets.
+   */
+  readonly sampler?: "balanced" | { readonly weights: readonly number[] };
 }
 
 /** The two parts of {@linkcode holdOut}: sample indices, each part in ascending order. */
@@ -109,16 +124,90 @@ export function holdOut(count: number, fraction: number, seed: number): HoldOutS
   });
 }
 
+/** The class index of each sample of a set, for weighted sampling. */
+function labelsOf(set: SampleSet): ArrayLike<number | bigint> {
+  if ("images" in set) return set.labels;
+  if (set.y instanceof Float32Array) {
+    throw new RangeError(
+      "Cannot create a data loader: a class-weighted sampler needs class-index targets, got " +
+        "float targets",
+    );
+  }
+  return set.y;
+}
+
+/**
+ * Cumulative per-sample weights (float64) of the visited samples for a weighted sampler.
+ * @throws {RangeError} When weights are not one finite non-negative number per class or sum to 0.
+ */
+function samplerCdf(
+  set: SampleSet,
+  subset: Uint32Array | null,
+  count: number,
+  sampler: NonNullable<LoaderOptions["sampler"]>,
+): Float64Array {
+  const labels = labelsOf(set);
+  const label = (i: number) => Number(labels[subset ? subset[i] : i]);
+  let weights: readonly number[];
+  if (sampler === "balanced") {
+    const counts: number[] = [];
+    for (let i = 0; i < count; i++) counts[label(i)] = (counts[label(i)] ?? 0) + 1;
+    weights = Array.from(counts, (n) => (n ? 1 / n : 0));
+  } else {
+    weights = sampler.weights;
+    if (!weights.every((w) => typeof w === "number" && Number.isFinite(w) && w >= 0)) {
+      throw new RangeError(
+        `Cannot create a data loader: sampler weights must be finite numbers ≥ 0, got [${weights}]`,
+      );
+    }
+  }
+  const cdf = new Float64Array(count);
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const w = weights[label(i)];
+    if (w === undefined) {
+      throw new RangeError(
+        `Cannot create a data loader: sampler has ${weights.length} class weights, but sample ` +
+          `${subset ? subset[i] : i} has class ${label(i)}`,
+      );
+    }
+    cdf[i] = total += w;
+  }
+  if (count > 0 && !(total > 0)) {
+    throw new RangeError(
+      "Cannot create a data loader: the sampler's weights of the samples sum to 0",
+    );
+  }
+  return cdf;
+}
+
+/** Draws `cdf.length` sample positions with replacement, each by its weight (binary search). */
+function weightedDraws(cdf: Float64Array, rng: Rng, map: Uint32Array | null): Uint32Array {
+  const n = cdf.length, total = n ? cdf[n - 1] : 0, out = new Uint32Array(n);
+  for (let k = 0; k < n; k++) {
+    const u = rng.nextFloat() * total;
+    let lo = 0, hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid] > u) hi = mid;
+      else lo = mid + 1;
+    }
+    out[k] = map ? map[lo] : lo;
+  }
+  return out;
+}
+
 /** `ToTensor` scaling of every byte value, computed once. */
 const SCALE = new Float32Array(256).map((_, v) => v / 255);
 const LABELS = Array.from({ length: 256 }, (_, v) => BigInt(v));
 
 /** Checks an image set and returns how to take batches from it. */
 function imageBatches(set: ImageSet): TakeBatch<ImageBatch> {
-  const { images, labels, count } = set, pixels = set.height * set.width;
+  const { images, labels, count, channels = 1 } = set, pixels = channels * set.height * set.width;
   if (images.length !== count * pixels || labels.length !== count) {
+    const size = `${channels === 1 ? "" : `${channels}x`}${set.height}x${set.width}`;
     throw new RangeError(
-      `Cannot create a data loader: image set of ${count} ${set.height}x${set.width} images ` +
+      `Cannot create a data loader: image set of ${count} ${size} images ` +
         `needs ${count * pixels} pixels and ${count} labels, got ${images.length} and ` +
         `${labels.length}`,
     );
@@ -139,10 +228,10 @@ function imageBatches(set: ImageSet): TakeBatch<ImageBatch> {
  * Creates a batch loader over an image set or an in-memory tensor set.
  *
  * @param set The samples: an image set, or a tensor set such as a `tensorDataset` split.
- * @param options Batch size and shuffling.
+ * @param options Batch size, shuffling or weighted sampling, dropping the last partial batch.
  * @returns The loader.
- * @throws {RangeError} When `batchSize` is not a positive integer or the set's arrays do not
- * match its count and sample size.
+ * @throws {RangeError} When `batchSize` is not a positive integer, the set's arrays do not
+ * match its count and sample size, or a sampler's weights do not fit the set's classes.
  * @example
  * ```ts
  * import { createLoader } from "./loader.ts";
@@ -154,7 +243,7 @@ function imageBatches(set: ImageSet): TakeBatch<ImageBatch> {
 export function createLoader(set: ImageSet, options: LoaderOptions): Loader<ImageBatch>;
 export function createLoader(set: SampleSet, options: LoaderOptions): Loader;
 export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
-  const { batchSize, shuffle = false, seed = 0 } = options;
+  const { batchSize, shuffle = false, seed = 0, dropLast = false, sampler } = options;
   if (!Number.isSafeInteger(batchSize) || batchSize <= 0) {
     throw new RangeError(
       `Cannot create a data loader: batchSize must be a positive integer, got ${batchSize}`,
@@ -169,8 +258,10 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
     );
   }
   const count = subset ? subset.length : set.count;
-  const rng = shuffle ? createRng(seed) : null;
-  const batches = Math.ceil(count / batchSize);
+  const cdf = sampler ? samplerCdf(set, subset, count, sampler) : null;
+  const rng = shuffle && !cdf ? createRng(seed) : null;
+  const batches = dropLast ? Math.floor(count / batchSize) : Math.ceil(count / batchSize);
+  const end = dropLast ? batches * batchSize : count;
   const { epoch: skipEpochs = 0, batch: skipBatches = 0 } = options.resumeAt ?? {};
   if (![skipEpochs, skipBatches].every((n) => Number.isSafeInteger(n) && n >= 0)) {
     throw new RangeError(
@@ -179,22 +270,25 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
   }
   // A permutation draws count − 1 floats (Fisher–Yates), so skipping epochs drops those draws.
   for (let e = 0; rng && e < skipEpochs; e++) for (let i = 1; i < count; i++) rng.nextUint32();
-  let first = skipBatches;
+  let first = skipBatches, epochIndex = skipEpochs;
   function* batchesOf(order: Uint32Array | null, from: number): Generator<Batch> {
-    for (let start = from * batchSize; start < count; start += batchSize) {
-      yield take(order, start, Math.min(batchSize, count - start));
+    for (let start = from * batchSize; start < end; start += batchSize) {
+      yield take(order, start, Math.min(batchSize, end - start));
     }
   }
   // The permutation is drawn when the epoch starts, so epochs follow the order of iteration.
   const epoch = () => {
     const from = first;
     first = 0;
-    const order = rng
+    const drawn = cdf &&
+      weightedDraws(cdf, createRng(deriveSeed(seed, 0x77736d70, epochIndex)), subset);
+    epochIndex++;
+    const order = drawn ?? (rng
       ? shuffleInPlace(
         subset ? subset.slice() : Uint32Array.from({ length: count }, (_, i) => i),
         rng,
       )
-      : subset;
+      : subset);
     return batchesOf(order, from);
   };
   return Object.freeze({ size: count, batches, [Symbol.iterator]: epoch });

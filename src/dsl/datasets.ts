@@ -46,6 +46,24 @@ export interface EmnistDataset extends IdxImageDatasetBase {
   readonly split: "balanced";
 }
 
+/**
+ * CIFAR-10: 32×32 colour images (`[3, 32, 32]`, channels first) in 10 classes, 50 000 for
+ * training and 10 000 for test, from the binary version of the dataset.
+ */
+export interface Cifar10Dataset {
+  readonly kind: "cifar10";
+  /** Root folder; files live in `ROOT/cifar-10-batches-bin/`, the archive's own folder. */
+  readonly root: string;
+  /** Whether missing files may be downloaded (default true). */
+  readonly download: boolean;
+  /** Shape of one sample after ToTensor: `[3, 32, 32]`. */
+  readonly sampleShape: readonly number[];
+  /** Number of classes. */
+  readonly classes: number;
+  /** The classes' names, by class index (torchvision's `CIFAR10.classes`). */
+  readonly classNames: readonly string[];
+}
+
 /** Model inputs of an in-memory dataset: float features, or token ids (int32 or int64). */
 export type TensorInputs = Float32Array | BigInt64Array | Int32Array;
 
@@ -105,6 +123,7 @@ export type Dataset =
   | MnistDataset
   | KmnistDataset
   | EmnistDataset
+  | Cifar10Dataset
   | TensorDataset;
 
 /** torchvision's `FashionMNIST.classes`: the names of the 10 classes, by class index. */
@@ -253,6 +272,46 @@ export function emnist(
     kind: "emnist",
     split: "balanced",
     ...idxImageDataset(options, EMNIST_BALANCED_CLASSES),
+  });
+}
+
+/** torchvision's `CIFAR10.classes`: the names of the 10 classes, by class index. */
+export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
+  "airplane",
+  "automobile",
+  "bird",
+  "cat",
+  "deer",
+  "dog",
+  "frog",
+  "horse",
+  "ship",
+  "truck",
+]);
+
+/**
+ * The CIFAR-10 dataset, binary version (`cifar-10-binary.tar.gz`, about 162 MB, downloaded once,
+ * MD5-checked and extracted into `ROOT/cifar-10-batches-bin/`), with ToTensor applied: pixels as
+ * float32 in [0, 1], `[3, 32, 32]` per image (red, green, blue planes).
+ *
+ * @param options `root` (default `"data"`) and `download` (default true).
+ * @returns The dataset description.
+ * @example
+ * ```ts
+ * import { cifar10 } from "./datasets.ts";
+ * const ds = cifar10({ root: "data", download: false });
+ * if (ds.sampleShape.join() !== "3,32,32" || ds.classes !== 10) throw new Error();
+ * if (ds.classNames[9] !== "truck") throw new Error();
+ * ```
+ */
+export function cifar10(options: ImageDatasetOptions = {}): Cifar10Dataset {
+  return Object.freeze({
+    kind: "cifar10",
+    root: options.root ?? "data",
+    download: options.download ?? true,
+    sampleShape: Object.freeze([3, 32, 32]),
+    classes: CIFAR10_CLASSES.length,
+    classNames: CIFAR10_CLASSES,
   });
 }
 

@@ -26,6 +26,20 @@ export interface DataOptions {
    * previous `data()` call's, else none; 0 turns the split off.
    */
   readonly validation?: number;
+  /**
+   * Drops each epoch's last batch when it is smaller than `batchSize`, as PyTorch's
+   * `drop_last=True` (default: the previous `data()` call's, else false).
+   */
+  readonly dropLast?: boolean;
+  /**
+   * `"balanced"`: class-weighted sampling of the training set with each class drawn equally
+   * often (weights `1 / classCount`), as PyTorch's `WeightedRandomSampler(replacement=True)`
+   * with `num_samples` the set's size, drawn afresh from the run's seed each epoch; it replaces
+   * `shuffle`. Needs class-index targets. Not inherited from a previous `data()` call.
+   */
+  readonly sampler?: "balanced";
+  /** Class-weighted sampling as `sampler`, with these non-negative weights, one per class. */
+  readonly weights?: readonly number[];
 }
 
 /** What a builder holds; the parts are present once their slot is set. */
@@ -35,6 +49,10 @@ export interface PipelineProps {
   readonly shuffle: boolean;
   /** The fraction of the training set held out for validation (absent: none). */
   readonly validation?: number;
+  /** Whether each epoch drops its last partial batch. */
+  readonly dropLast: boolean;
+  /** Class-weighted sampling of the training set (absent: none). */
+  readonly sampler?: "balanced" | { readonly weights: readonly number[] };
   readonly model?: Layer;
   readonly loss?: Loss;
   readonly optimizer?: Optimizer;
@@ -100,6 +118,27 @@ function fraction(validation: number | undefined): number | undefined {
   return validation || undefined;
 }
 
+function samplerOf(options: DataOptions): PipelineProps["sampler"] {
+  const { sampler, weights } = options;
+  if (sampler !== undefined && sampler !== "balanced") {
+    throw new RangeError(`${BUILD}: sampler must be "balanced", got ${JSON.stringify(sampler)}`);
+  }
+  if (weights === undefined) return sampler;
+  if (sampler !== undefined) {
+    throw new RangeError(`${BUILD}: give either sampler or weights, not both`);
+  }
+  if (
+    !Array.isArray(weights) || weights.length === 0 ||
+    !weights.every((w) => typeof w === "number" && Number.isFinite(w) && w >= 0) ||
+    !weights.some((w) => w > 0)
+  ) {
+    throw new RangeError(
+      `${BUILD}: weights must be one finite number ≥ 0 per class, not all 0, got [${weights}]`,
+    );
+  }
+  return Object.freeze({ weights: Object.freeze([...weights]) });
+}
+
 function complete(props: PipelineProps): CompletePipelineProps {
   const missing = (["data", "model", "loss", "optimizer"] as const).filter((k) => !props[k]);
   if (missing.length) {
@@ -131,6 +170,8 @@ export function createPipeline<Compiled, RunOpts, Result>(
           batchSize: positiveInt(BUILD, "batchSize", options.batchSize ?? frozen.batchSize),
           shuffle: options.shuffle ?? frozen.shuffle,
           validation: fraction(options.validation ?? frozen.validation),
+          dropLast: options.dropLast ?? frozen.dropLast,
+          sampler: samplerOf(options),
         }),
       model: (model: Layer) => next<S | "model">({ model }),
       loss: (loss: Loss) => next<S | "loss">({ loss }),
@@ -147,5 +188,5 @@ export function createPipeline<Compiled, RunOpts, Result>(
       run: (options?: RunOpts) => executor.run(complete(frozen), options),
     });
   };
-  return make<never>({ batchSize: 64, shuffle: false, epochs: 10 });
+  return make<never>({ batchSize: 64, shuffle: false, dropLast: false, epochs: 10 });
 }

@@ -48,6 +48,11 @@ export interface CheckpointInfo {
   readonly validation?: number;
   /** The schedule's state, when the run has a schedule. */
   readonly schedule?: SchedulerState;
+  /**
+   * How batches are drawn besides `shuffle`, such as `"dropLast; sampler balanced"` (absent:
+   * plain batches); a resumed run must draw them the same way.
+   */
+  readonly dataOrder?: string;
 }
 
 /** A checkpoint read back: the trainer's tensors and counters, and the run's position. */
@@ -176,6 +181,7 @@ export async function saveCheckpoint(
     buffers: json([...trainer.buffers.keys()]),
   };
   if (info.schedule) metadata.schedule = json(info.schedule);
+  if (info.dataOrder) metadata.data_order = info.dataOrder;
   const path = checkpointPath(dir, trainer.steps);
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
   const all = await listCheckpoints(dir);
@@ -231,6 +237,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     batchSize: int("batch_size"),
     validation: m.validation === undefined ? 0 : float("validation"),
     ...(m.schedule === undefined ? {} : { schedule: field("schedule") }),
+    ...(m.data_order === undefined ? {} : { dataOrder: m.data_order }),
   };
   return Object.freeze({
     path,

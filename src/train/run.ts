@@ -77,6 +77,13 @@ export interface RunOptions {
    * `checkpointDir` is set) and rejects with {@linkcode TrainingInterrupted}.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Builds training batch k + 1 right after step k is handed to onnxruntime, before awaiting it
+   * (one batch of lookahead; default true); `false` builds it after the step. Results are
+   * identical either way. onnxruntime-node 1.30 runs a session synchronously on the JavaScript
+   * thread (deferred by `setImmediate`), so on it the two do not overlap in time.
+   */
+  readonly prefetch?: boolean;
 }
 
 /** A run stopped by its abort signal (Ctrl-C in the CLI). */
@@ -121,6 +128,8 @@ export interface EpochResult {
   readonly validationAccuracy?: number;
   /** Wall-clock seconds of the training part of the epoch. */
   readonly trainSeconds: number;
+  /** Wall-clock seconds of `trainSeconds` spent producing training batches (the data pipeline). */
+  readonly dataSeconds: number;
   /** The learning rate of the epoch's first step (parameter group 0's). */
   readonly lr: number;
 }
@@ -192,6 +201,13 @@ export async function runPipeline(
   }
   if (options.exportPath !== undefined) await checkExportPath(options.exportPath);
 
+  const sampler = spec.sampler;
+  const dataOrder = [
+    spec.dropLast ? "dropLast" : "",
+    sampler === undefined
+      ? ""
+      : `sampler ${sampler === "balanced" ? sampler : `weights [${sampler.weights}]`}`,
+  ].filter((part) => part).join("; ");
   const compiled = compilePipeline(spec, options.lr);
   const fingerprint = pipelineFingerprint(compiled);
   let resumed;
@@ -209,6 +225,13 @@ export async function runPipeline(
     if (batchSize !== savedBatch) {
       throw new RangeError(
         `Cannot resume from ${path} with batch size ${batchSize}: it was saved with ${savedBatch}`,
+      );
+    }
+    const savedOrder = resumed.info.dataOrder ?? "";
+    if (savedOrder !== dataOrder) {
+      throw new RangeError(
+        `Cannot resume from ${path} with data order "${dataOrder || "plain"}": it was saved ` +
+          `with "${savedOrder || "plain"}"`,
       );
     }
     const savedValidation = resumed.info.validation ?? 0;
@@ -261,6 +284,8 @@ export async function runPipeline(
       seed,
       resumeAt: start,
       indices: held?.train,
+      dropLast: spec.dropLast,
+      sampler: spec.sampler,
     });
     const validation = held && createLoader(splits.train, { batchSize, indices: held.heldOut });
     const test = createLoader(splits.test, { batchSize });
@@ -284,6 +309,7 @@ export async function runPipeline(
         seed,
         batchSize,
         validation: spec.validation ?? 0,
+        ...(dataOrder ? { dataOrder } : {}),
         ...(scheduler ? { schedule: scheduler.exportState() } : {}),
       }, { fingerprint, keep: options.keep });
     const currentLr = () => scheduler?.lr ?? trainer.hyper.get("lr") ?? NaN;
@@ -294,9 +320,22 @@ export async function runPipeline(
       const midEpoch = epoch === start.epoch + 1 && start.batch > 0;
       let index = midEpoch ? start.batch : 0, lossTotal = midEpoch ? start.epochLossSum : 0;
       const lr = midEpoch ? start.epochLr : currentLr();
-      for (const batch of train) {
+      let dataMs = 0;
+      const batches = train[Symbol.iterator]();
+      const nextBatch = () => {
+        const t = performance.now(), next = batches.next();
+        dataMs += performance.now() - t;
+        return next;
+      };
+      const prefetch = options.prefetch ?? true;
+      for (let next = nextBatch(); !next.done;) {
+        const batch = next.value;
         const stepLr = currentLr();
-        const loss = await trainer.step(batch);
+        const pending = trainer.step(batch);
+        // Batches depend on the data order only, so building the next one early changes nothing.
+        if (prefetch) next = nextBatch();
+        const loss = await pending;
+        if (!prefetch) next = nextBatch();
         lossTotal += loss;
         options.onBatch?.({ epoch, batch: index, loss, lr: stepLr });
         scheduler?.afterBatch();
@@ -337,6 +376,7 @@ export async function runPipeline(
         accuracy,
         ...validated,
         trainSeconds,
+        dataSeconds: dataMs / 1000,
         lr,
       };
       results.push(result);
