@@ -11,7 +11,7 @@ import { type RunOptions, type RunResult, TrainingInterrupted } from "../train/r
 export const USAGE = `Usage: deno run -P PIPELINE.ts [options]
 
 Options:
-  --data-dir ROOT     dataset root (files in ROOT/FashionMNIST/raw/, torchvision's layout)
+  --data-dir ROOT     dataset root, in torchvision's layout (e.g. ROOT/FashionMNIST/raw/)
   --epochs N          number of epochs
   --batch-size N      samples per batch
   --lr X              learning rate
