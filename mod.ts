@@ -20,6 +20,7 @@
  */
 export { pipeline, type TrainingPipeline } from "./src/pipeline.ts";
 export {
+  type Augmentation,
   type DataOptions,
   type Pipeline,
   type PipelineExecutor,
@@ -285,6 +286,7 @@ export { encodeTar, readTar, type TarEntry, TarFormatError } from "./src/data/ta
 export { type ImageSet } from "./src/data/idx.ts";
 export { syntheticFashionMnist, writeSyntheticFashionMnist } from "./src/data/synthetic.ts";
 export {
+  augmentDraws,
   type Batch,
   createLoader,
   holdOut,

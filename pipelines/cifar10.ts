@@ -1,6 +1,7 @@
 /**
  * A small CNN for CIFAR-10: three conv–batchNorm–relu–maxPool blocks (32, 64, 128 channels),
- * then linear; trained with Adam. Same flags and log format as `pipelines/fmnist.ts`.
+ * then linear; trained with Adam on randomly cropped (padding 4) and flipped images. Same flags
+ * and log format as `pipelines/fmnist.ts`.
  *
  *     deno run -P pipelines/cifar10.ts [--data-dir ROOT] [--epochs N] [--export model.onnx]
  * @module
@@ -38,9 +39,15 @@ export const cifarCnn = sequential(
   linear(128 * 4 * 4, 10),
 );
 
-/** The CIFAR-10 pipeline: batch 64, Adam at lr 1e-3, 10 epochs. */
+/**
+ * The CIFAR-10 pipeline: batch 64, training images randomly cropped (32, padding 4) and flipped,
+ * Adam at lr 1e-3, 10 epochs.
+ */
 export const cifar10Cnn = pipeline()
-  .data(cifar10({ root: "data" }), { batchSize: 64 })
+  .data(cifar10({ root: "data" }), {
+    batchSize: 64,
+    augment: { randomCrop: { size: 32, padding: 4 }, horizontalFlip: true },
+  })
   .model(cifarCnn)
   .loss(crossEntropy())
   .optimizer(adam({ lr: 1e-3 }))

@@ -1,11 +1,13 @@
 /**
  * Mini-batches of a sample set as model inputs, optionally reshuffled every epoch from a seed.
- * Image sets give pixels scaled to [0, 1] like PyTorch's `ToTensor` and int64 labels; in-memory
+ * Image sets give pixels scaled to [0, 1] like PyTorch's `ToTensor` and int64 labels, optionally
+ * randomly cropped and flipped first (torchvision's `RandomCrop`, `RandomHorizontalFlip`); in-memory
  * tensor sets give copies of their rows, int32 values widened to int64.
  * @module
  */
 
-import { createRng, deriveSeed, type Rng, shuffleInPlace } from "../util/random.ts";
+import { createRng, deriveSeed, hashedUint32s, type Rng, shuffleInPlace } from "../util/random.ts";
+import type { Augmentation } from "../dsl/pipeline.ts";
 import type { ImageSet } from "./idx.ts";
 import { type TakeBatch, tensorBatches, type TensorSet } from "./tensor_dataset.ts";
 
@@ -75,6 +77,48 @@ export interface LoaderOptions {
    * `shuffle`; needs class-index targets.
    */
   readonly sampler?: "balanced" | { readonly weights: readonly number[] };
+  /**
+   * Random augmentation of image sets, drawn per sample from (`seed`, epoch, position in the
+   * epoch), so it is fresh every epoch, reproducible and exact after `resumeAt`.
+   */
+  readonly augment?: Augmentation;
+}
+
+/** Tag of the augmentation stream in {@linkcode deriveSeed} ("augm"). */
+const AUGMENT_TAG = 0x6175676d;
+
+/**
+ * The random draws of an epoch's augmentation: three uniform 32-bit numbers per position in the
+ * epoch (crop top, crop left, flip), from `hashedUint32s(deriveSeed(seed, 0x6175676d, epoch))`.
+ *
+ * @param seed The loader's seed (a run's seed).
+ * @param epoch The run's epoch, from 0.
+ * @param positions Number of samples in the epoch.
+ * @returns `3 · positions` draws: position p's are at 3p, 3p + 1, 3p + 2.
+ * @example
+ * ```ts
+ * import { augmentDraws } from "./loader.ts";
+ * const a = augmentDraws(7, 0, 4), b = augmentDraws(7, 1, 4);
+ * if (a.length !== 12 || a.join() === b.join()) throw new Error("fresh draws every epoch");
+ * ```
+ */
+export function augmentDraws(seed: number, epoch: number, positions: number): Uint32Array {
+  return hashedUint32s(deriveSeed(seed, AUGMENT_TAG, epoch), new Uint32Array(3 * positions));
+}
+
+/**
+ * Describes an augmentation as a checkpoint's data order records it, such as
+ * `"randomCrop 32 padding 4, horizontalFlip"` (empty when it does nothing).
+ *
+ * @param augment The augmentation.
+ * @returns The description.
+ */
+export function describeAugmentation(augment: Augmentation | undefined): string {
+  const crop = augment?.randomCrop;
+  return [
+    crop ? `randomCrop ${crop.size} padding ${crop.padding ?? 0}` : "",
+    augment?.horizontalFlip ? "horizontalFlip" : "",
+  ].filter((part) => part).join(", ");
 }
 
 /** The two parts of {@linkcode holdOut}: sample indices, each part in ascending order. */
@@ -225,13 +269,71 @@ function imageBatches(set: ImageSet): TakeBatch<ImageBatch> {
 }
 
 /**
+ * Checks an augmentation against an image set and returns how to take batches of randomly
+ * cropped and flipped images with an epoch's draws (see {@linkcode augmentDraws}).
+ */
+function augmentedImageBatches(
+  set: ImageSet,
+  augment: Augmentation,
+): (u: Uint32Array) => TakeBatch<ImageBatch> {
+  const { images, labels, channels = 1, height, width } = set;
+  const crop = augment.randomCrop, flip = augment.horizontalFlip === true;
+  const size = crop?.size, padding = crop?.padding ?? 0;
+  if (crop) {
+    if (!Number.isSafeInteger(size) || size! <= 0) {
+      throw new RangeError(
+        `Cannot create a data loader: randomCrop size must be a positive integer, got ${size}`,
+      );
+    }
+    if (!Number.isSafeInteger(padding) || padding < 0) {
+      throw new RangeError(
+        `Cannot create a data loader: randomCrop padding must be an integer ≥ 0, got ${padding}`,
+      );
+    }
+    if (size! > height + 2 * padding || size! > width + 2 * padding) {
+      throw new RangeError(
+        `Cannot create a data loader: randomCrop size ${size} exceeds the ${height}x${width} ` +
+          `images padded by ${padding} (${height + 2 * padding}x${width + 2 * padding})`,
+      );
+    }
+  }
+  const outH = size ?? height, outW = size ?? width;
+  const rangeH = height + 2 * padding - outH + 1, rangeW = width + 2 * padding - outW + 1;
+  const inPixels = height * width, outPixels = channels * outH * outW;
+  return (u) => (order, start, count) => {
+    const x = new Float32Array(count * outPixels), y = new BigInt64Array(count);
+    for (let i = 0; i < count; i++) {
+      const k = order ? order[start + i] : start + i, at = 3 * (start + i);
+      // Offsets of the window in the padded image, as torch.randint(0, range) would draw them.
+      const top = crop ? Math.floor((u[at] * rangeH) / 2 ** 32) - padding : 0;
+      const left = crop ? Math.floor((u[at + 1] * rangeW) / 2 ** 32) - padding : 0;
+      const mirrored = flip && u[at + 2] < 2 ** 31;
+      for (let c = 0; c < channels; c++) {
+        const src = (k * channels + c) * inPixels, dst = i * outPixels + c * outH * outW;
+        for (let r = 0; r < outH; r++) {
+          const h = top + r;
+          if (h < 0 || h >= height) continue; // zero padding: x is zero already
+          for (let q = 0; q < outW; q++) {
+            const w = left + (mirrored ? outW - 1 - q : q);
+            if (w >= 0 && w < width) x[dst + r * outW + q] = SCALE[images[src + h * width + w]];
+          }
+        }
+      }
+      y[i] = LABELS[labels[k]];
+    }
+    return Object.freeze({ x, y, size: count });
+  };
+}
+
+/**
  * Creates a batch loader over an image set or an in-memory tensor set.
  *
  * @param set The samples: an image set, or a tensor set such as a `tensorDataset` split.
  * @param options Batch size, shuffling or weighted sampling, dropping the last partial batch.
  * @returns The loader.
  * @throws {RangeError} When `batchSize` is not a positive integer, the set's arrays do not
- * match its count and sample size, or a sampler's weights do not fit the set's classes.
+ * match its count and sample size, a sampler's weights do not fit the set's classes, or an
+ * augmentation is given for a tensor set or crops more than its padded images hold.
  * @example
  * ```ts
  * import { createLoader } from "./loader.ts";
@@ -249,7 +351,17 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
       `Cannot create a data loader: batchSize must be a positive integer, got ${batchSize}`,
     );
   }
-  const take: TakeBatch<Batch> = "images" in set ? imageBatches(set) : tensorBatches(set);
+  const augment = options.augment;
+  const augmenting = augment !== undefined && describeAugmentation(augment) !== "";
+  if (augmenting && !("images" in set)) {
+    throw new RangeError(
+      `Cannot create a data loader: augmentation (${
+        describeAugmentation(augment)
+      }) needs an image set, got a tensor set`,
+    );
+  }
+  const plain: TakeBatch<Batch> = "images" in set ? imageBatches(set) : tensorBatches(set);
+  const augmented = augmenting && "images" in set ? augmentedImageBatches(set, augment) : null;
   const subset = options.indices ?? null;
   if (subset && !subset.every((i) => i < set.count)) {
     throw new RangeError(
@@ -271,7 +383,11 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
   // A permutation draws count − 1 floats (Fisher–Yates), so skipping epochs drops those draws.
   for (let e = 0; rng && e < skipEpochs; e++) for (let i = 1; i < count; i++) rng.nextUint32();
   let first = skipBatches, epochIndex = skipEpochs;
-  function* batchesOf(order: Uint32Array | null, from: number): Generator<Batch> {
+  function* batchesOf(
+    order: Uint32Array | null,
+    from: number,
+    take: TakeBatch<Batch>,
+  ): Generator<Batch> {
     for (let start = from * batchSize; start < end; start += batchSize) {
       yield take(order, start, Math.min(batchSize, end - start));
     }
@@ -282,6 +398,7 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
     first = 0;
     const drawn = cdf &&
       weightedDraws(cdf, createRng(deriveSeed(seed, 0x77736d70, epochIndex)), subset);
+    const take = augmented ? augmented(augmentDraws(seed, epochIndex, end)) : plain;
     epochIndex++;
     const order = drawn ?? (rng
       ? shuffleInPlace(
@@ -289,7 +406,7 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
         rng,
       )
       : subset);
-    return batchesOf(order, from);
+    return batchesOf(order, from, take);
   };
   return Object.freeze({ size: count, batches, [Symbol.iterator]: epoch });
 }

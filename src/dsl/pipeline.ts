@@ -40,6 +40,24 @@ export interface DataOptions {
   readonly sampler?: "balanced";
   /** Class-weighted sampling as `sampler`, with these non-negative weights, one per class. */
   readonly weights?: readonly number[];
+  /**
+   * Random augmentation of the training images (never of validation or test batches), with
+   * torchvision's semantics: `randomCrop: { size, padding }` as `RandomCrop(size, padding)` (zero
+   * padding, then a random `size`×`size` window; `size` must be the image size, since validation
+   * and test images are not cropped) and `horizontalFlip: true` as `RandomHorizontalFlip(0.5)`.
+   * Drawn per sample from the run's seed, the epoch and the position in it: fresh every epoch,
+   * reproducible, exact after a resume. Image datasets only. Default: the previous `data()`
+   * call's, else none; `false` turns it off.
+   */
+  readonly augment?: Augmentation | false;
+}
+
+/** Random image augmentation of the training batches (see {@linkcode DataOptions.augment}). */
+export interface Augmentation {
+  /** Zero-pads each side by `padding` (default 0), then crops a random `size`×`size` window. */
+  readonly randomCrop?: { readonly size: number; readonly padding?: number };
+  /** Mirrors each image left to right with probability 0.5. */
+  readonly horizontalFlip?: boolean;
 }
 
 /** What a builder holds; the parts are present once their slot is set. */
@@ -53,6 +71,8 @@ export interface PipelineProps {
   readonly dropLast: boolean;
   /** Class-weighted sampling of the training set (absent: none). */
   readonly sampler?: "balanced" | { readonly weights: readonly number[] };
+  /** Random augmentation of the training images (absent: none). */
+  readonly augment?: Augmentation;
   readonly model?: Layer;
   readonly loss?: Loss;
   readonly optimizer?: Optimizer;
@@ -139,6 +159,42 @@ function samplerOf(options: DataOptions): PipelineProps["sampler"] {
   return Object.freeze({ weights: Object.freeze([...weights]) });
 }
 
+function augmentOf(dataset: Dataset, augment: Augmentation | false | undefined) {
+  if (augment === undefined || augment === false) return undefined;
+  const { randomCrop, horizontalFlip } = augment;
+  if (horizontalFlip !== undefined && typeof horizontalFlip !== "boolean") {
+    throw new RangeError(
+      `${BUILD}: augment.horizontalFlip must be a boolean, got ${horizontalFlip}`,
+    );
+  }
+  if (randomCrop !== undefined) {
+    const { size, padding = 0 } = randomCrop;
+    if (!Number.isSafeInteger(size) || size <= 0) {
+      throw new RangeError(
+        `${BUILD}: augment.randomCrop size must be a positive integer, got ${size}`,
+      );
+    }
+    if (!Number.isSafeInteger(padding) || padding < 0) {
+      throw new RangeError(
+        `${BUILD}: augment.randomCrop padding must be an integer ≥ 0, got ${padding}`,
+      );
+    }
+  }
+  if (!randomCrop && !horizontalFlip) return undefined;
+  if (dataset.kind === "tensor") {
+    throw new RangeError(
+      `${BUILD}: augment needs an image dataset (MNIST, FashionMNIST, CIFAR-10, …), got a ` +
+        "tensorDataset",
+    );
+  }
+  return Object.freeze({
+    ...(randomCrop
+      ? { randomCrop: Object.freeze({ size: randomCrop.size, padding: randomCrop.padding ?? 0 }) }
+      : {}),
+    ...(horizontalFlip ? { horizontalFlip } : {}),
+  });
+}
+
 function complete(props: PipelineProps): CompletePipelineProps {
   const missing = (["data", "model", "loss", "optimizer"] as const).filter((k) => !props[k]);
   if (missing.length) {
@@ -172,6 +228,7 @@ export function createPipeline<Compiled, RunOpts, Result>(
           validation: fraction(options.validation ?? frozen.validation),
           dropLast: options.dropLast ?? frozen.dropLast,
           sampler: samplerOf(options),
+          augment: augmentOf(dataset, options.augment ?? frozen.augment),
         }),
       model: (model: Layer) => next<S | "model">({ model }),
       loss: (loss: Loss) => next<S | "loss">({ loss }),

@@ -5,7 +5,7 @@
 import { dirname, join } from "node:path";
 import { type CompiledModel, compileModel } from "../compile/compile.ts";
 import { loadDataset } from "../data/datasets.ts";
-import { createLoader, holdOut } from "../data/loader.ts";
+import { createLoader, describeAugmentation, holdOut } from "../data/loader.ts";
 import type { CompletePipelineProps } from "../dsl/pipeline.ts";
 import { writeFileAtomic } from "../io/atomic_write.ts";
 import { emitModel } from "../onnx/emit.ts";
@@ -207,6 +207,7 @@ export async function runPipeline(
     sampler === undefined
       ? ""
       : `sampler ${sampler === "balanced" ? sampler : `weights [${sampler.weights}]`}`,
+    spec.augment ? `augment ${describeAugmentation(spec.augment)}` : "",
   ].filter((part) => part).join("; ");
   const compiled = compilePipeline(spec, options.lr);
   const fingerprint = pipelineFingerprint(compiled);
@@ -255,6 +256,16 @@ export async function runPipeline(
     );
   }
   const splits = await loadDataset(spec.data, { root: options.dataDir });
+  const crop = spec.augment?.randomCrop;
+  if (crop && "images" in splits.train) {
+    const { height, width } = splits.train;
+    if (crop.size !== height || crop.size !== width) {
+      throw new RangeError(
+        `Cannot run: augment.randomCrop size ${crop.size} differs from the ${height}x${width} ` +
+          "images; validation and test images are not cropped, so the model would see other shapes",
+      );
+    }
+  }
   // The held-out samples derive from the seed only, so a resumed run holds out the same ones.
   const held = spec.validation === undefined
     ? undefined
@@ -286,6 +297,7 @@ export async function runPipeline(
       indices: held?.train,
       dropLast: spec.dropLast,
       sampler: spec.sampler,
+      augment: spec.augment,
     });
     const validation = held && createLoader(splits.train, { batchSize, indices: held.heldOut });
     const test = createLoader(splits.test, { batchSize });
