@@ -4,6 +4,8 @@ import type {
   Dataset,
   EmnistDataset,
   FashionMnistDataset,
+  IdxFilePair,
+  IdxFilesDataset,
   KmnistDataset,
   MnistDataset,
   TensorDataset,
@@ -11,7 +13,8 @@ import type {
 import { loadCifar10 } from "./cifar10.ts";
 import { loadFashionMnist } from "./fashion_mnist.ts";
 import { loadEmnist, loadKmnist, loadMnist } from "./mnist.ts";
-import type { ImageSet } from "./idx.ts";
+import { gunzipSync } from "fflate";
+import { IdxFormatError, idxToImageSet, type ImageSet, parseIdx } from "./idx.ts";
 import type { SampleSet } from "./loader.ts";
 import type { TensorSet } from "./tensor_dataset.ts";
 
@@ -41,6 +44,7 @@ const LOADERS: {
   kmnist: (ds, o) => loadKmnist({ root: o.root ?? ds.root, download: ds.download }),
   emnist: (ds, o) => loadEmnist({ root: o.root ?? ds.root, download: ds.download }),
   cifar10: (ds, o) => loadCifar10({ root: o.root ?? ds.root, download: ds.download }),
+  idx: (ds) => loadIdxFiles(ds),
   tensor: (ds) => Promise.resolve(Object.freeze({ train: ds.train, test: ds.test })),
 };
 
@@ -66,7 +70,13 @@ const LOADERS: {
  * ```
  */
 export function loadDataset(
-  dataset: FashionMnistDataset | MnistDataset | KmnistDataset | EmnistDataset | Cifar10Dataset,
+  dataset:
+    | FashionMnistDataset
+    | MnistDataset
+    | KmnistDataset
+    | EmnistDataset
+    | Cifar10Dataset
+    | IdxFilesDataset,
   options?: LoadOptions,
 ): Promise<Splits<ImageSet>>;
 export function loadDataset(
@@ -79,4 +89,36 @@ export function loadDataset(dataset: Dataset, options: LoadOptions = {}): Promis
     dataset,
     options,
   );
+}
+
+/** Reads an IDX file, gunzipping it when it is gzipped (by content, not by name). */
+async function readIdxFile(path: string) {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new IdxFormatError(`Cannot read IDX file ${path}: ${(e as Error).message}`);
+  }
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(bytes);
+    } catch (e) {
+      throw new IdxFormatError(`Cannot gunzip IDX file ${path}: ${(e as Error).message}`);
+    }
+  }
+  return parseIdx(bytes, path);
+}
+
+/** Loads an IDX-files dataset, checking the files against its declared image size and classes. */
+async function loadIdxFiles(ds: IdxFilesDataset): Promise<Splits<ImageSet>> {
+  const [, h, w] = ds.sampleShape;
+  const load = async (pair: IdxFilePair) =>
+    idxToImageSet(
+      await readIdxFile(pair.images),
+      await readIdxFile(pair.labels),
+      pair,
+      [h, w],
+      ds.classes,
+    );
+  return Object.freeze({ train: await load(ds.train), test: await load(ds.test) });
 }

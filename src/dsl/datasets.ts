@@ -117,6 +117,24 @@ export type TensorDataset<T extends TargetKind = TargetKind> = T extends "classe
   ? ClassTensorDataset
   : FloatTensorDataset;
 
+/** IDX files at any path (the MNIST file format): grayscale images and labels, train and test. */
+export interface IdxFilesDataset {
+  readonly kind: "idx";
+  /** The images (`[n, height, width]` uint8) and labels (`[n]` uint8) files of each split. */
+  readonly train: IdxFilePair;
+  readonly test: IdxFilePair;
+  /** `[1, height, width]`, as declared; the files are checked against it when loaded. */
+  readonly sampleShape: readonly number[];
+  readonly classes: number;
+  readonly classNames?: readonly string[];
+}
+
+/** An images file and a labels file, plain or gzipped (`.gz`). */
+export interface IdxFilePair {
+  readonly images: string;
+  readonly labels: string;
+}
+
 /** Any dataset. */
 export type Dataset =
   | FashionMnistDataset
@@ -124,7 +142,64 @@ export type Dataset =
   | KmnistDataset
   | EmnistDataset
   | Cifar10Dataset
+  | IdxFilesDataset
   | TensorDataset;
+
+/**
+ * IDX files at any path (MNIST's file format, plain or gzipped), with ToTensor applied. The image
+ * size and class count are declared, so the model's shapes are known before the files are read;
+ * loading checks the files against them (an error names the file and both shapes).
+ *
+ * @param options `train` and `test` file pairs, `imageSize` `[height, width]`, `classes`, and
+ * optional `classNames`.
+ * @returns The dataset description.
+ * @example
+ * ```ts
+ * import { idxDataset } from "./datasets.ts";
+ * const ds = idxDataset({
+ *   train: { images: "train-images.idx3-ubyte", labels: "train-labels.idx1-ubyte.gz" },
+ *   test: { images: "test-images.idx3-ubyte", labels: "test-labels.idx1-ubyte" },
+ *   imageSize: [28, 28],
+ *   classes: 10,
+ * });
+ * if (ds.sampleShape.join() !== "1,28,28") throw new Error();
+ * ```
+ */
+export function idxDataset(options: {
+  readonly train: IdxFilePair;
+  readonly test: IdxFilePair;
+  readonly imageSize: readonly [number, number];
+  readonly classes: number;
+  readonly classNames?: readonly string[];
+}): IdxFilesDataset {
+  const fail = (why: string): never => {
+    throw new RangeError(`Cannot create IDX dataset: ${why}`);
+  };
+  const [h, w] = options.imageSize ?? [];
+  if (![h, w].every((d) => Number.isInteger(d) && d > 0)) {
+    fail(`imageSize must be two positive integers, got ${JSON.stringify(options.imageSize)}`);
+  }
+  if (!Number.isInteger(options.classes) || options.classes < 1 || options.classes > 256) {
+    fail(`classes must be an integer in 1..256 (labels are bytes), got ${options.classes}`);
+  }
+  for (const split of ["train", "test"] as const) {
+    const pair = options[split];
+    if (typeof pair?.images !== "string" || typeof pair?.labels !== "string") {
+      fail(`${split} needs the paths of an images file and a labels file`);
+    }
+  }
+  if (options.classNames && options.classNames.length !== options.classes) {
+    fail(`${options.classNames.length} class names for ${options.classes} classes`);
+  }
+  return Object.freeze({
+    kind: "idx",
+    train: Object.freeze({ ...options.train }),
+    test: Object.freeze({ ...options.test }),
+    sampleShape: Object.freeze([1, h, w]),
+    classes: options.classes,
+    ...(options.classNames ? { classNames: Object.freeze([...options.classNames]) } : {}),
+  });
+}
 
 /** torchvision's `FashionMNIST.classes`: the names of the 10 classes, by class index. */
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
