@@ -22,6 +22,7 @@ export { pipeline, type TrainingPipeline } from "./src/pipeline.ts";
 export {
   type Augmentation,
   type DataOptions,
+  type Normalization,
   type Pipeline,
   type PipelineExecutor,
   type PipelineProps,

@@ -20,6 +20,8 @@ Options:
   --threads N         onnxruntime intra-op threads (default: one per core)
   --export PATH       write the trained inference model (ONNX) to PATH, atomically; PATH is
                       checked to be writable before training starts
+  --export-raw        with --export: the model takes raw uint8 images [N, C, H, W] and applies
+                      ToTensor (and the data's normalize) itself
   --init PATH         warm start: load parameters and buffers from a checkpoint, a safetensors
                       file or an ONNX model's initializers, matched by name; strict (missing,
                       unexpected and mis-shaped tensors are an error). Optimizer state is not
@@ -96,6 +98,7 @@ const BUILT_IN = [
   "device",
   "threads",
   "export",
+  "export-raw",
   "init",
   "init-partial",
   "emit",
@@ -126,6 +129,7 @@ function parseWithFlags(
       device: { type: "string" },
       threads: { type: "string" },
       export: { type: "string" },
+      "export-raw": { type: "boolean" },
       init: { type: "string" },
       "init-partial": { type: "boolean" },
       emit: { type: "string" },
@@ -157,6 +161,9 @@ function parseWithFlags(
   if (values.resume && values.checkpoint === undefined) {
     throw new RangeError("Invalid --resume: give the checkpoint folder with --checkpoint DIR");
   }
+  if (values["export-raw"] && values.export === undefined) {
+    throw new RangeError("Invalid --export-raw: give the model's path with --export PATH");
+  }
   if (values["init-partial"] && values.init === undefined) {
     throw new RangeError("Invalid --init-partial: give the weights file with --init PATH");
   }
@@ -181,6 +188,7 @@ function parseWithFlags(
     device: values.device as Device | undefined,
     threads: positiveInt("--threads", values.threads),
     exportPath: values.export,
+    ...(values["export-raw"] ? { exportRaw: true } : {}),
     ...(values.init === undefined
       ? {}
       : { init: values.init, initPartial: values["init-partial"] ?? false }),

@@ -43,6 +43,11 @@ export interface DataSignature {
   readonly classes?: number;
   /** Float targets: one sample's target shape. */
   readonly targetShape?: readonly number[];
+  /**
+   * Per-channel `(x − mean[c]) / std[c]` over axis 1 of the input, applied in every graph before
+   * the model (torchvision's Normalize); one value per channel.
+   */
+  readonly normalize?: { readonly mean: readonly number[]; readonly std: readonly number[] };
 }
 
 /** The graph type of a batch of model inputs. */
@@ -70,6 +75,12 @@ export interface ModelSpec {
   readonly optimizer: Optimizer;
 }
 
+/** Options of {@linkcode CompiledModel.inference}. */
+export interface InferenceOptions {
+  /** Takes raw uint8 images and converts them in the graph (default false). */
+  readonly raw?: boolean;
+}
+
 /** Graph input and output names shared by the compiled graphs. */
 export const NAMES = Object.freeze({
   input: "input",
@@ -95,6 +106,8 @@ export interface CompiledModel {
   readonly inputType: TensorType;
   /** Type of the `target` graph input. */
   readonly targetType: TensorType;
+  /** The normalisation the graphs apply to their input before the model (absent: none). */
+  readonly normalize?: DataSignature["normalize"];
   readonly params: readonly ParamSpec[];
   readonly state: readonly StateSpec[];
   readonly hyper: readonly HyperSpec[];
@@ -108,9 +121,10 @@ export interface CompiledModel {
   summary(): string;
   /**
    * The inference graph (input → logits) with the given parameter and buffer values as
-   * initializers.
+   * initializers. With `raw`, its input is uint8 `[N, ...sampleShape]` (raw pixels) and the graph
+   * applies ToTensor (Cast to float32, Div 255) before the normalisation and the model.
    */
-  inference(values: ReadonlyMap<string, ConstTensor>): Graph;
+  inference(values: ReadonlyMap<string, ConstTensor>, options?: InferenceOptions): Graph;
   /** The names of the passes that built the train graph, in order. */
   readonly passes: readonly string[];
 }
@@ -135,12 +149,38 @@ interface Forward {
   readonly registry: Registry;
 }
 
-function lowerForward(spec: ModelSpec, mode: Mode, withTarget: boolean): Forward {
+/** The preamble before the model: ToTensor for raw uint8 input, then Normalize, where asked. */
+function preamble(b: GraphBuilder, input: Value, data: DataSignature, raw: boolean): Value {
+  let x = raw ? b.op1("Div", [b.op1("Cast", [input], { to: "float32" }), b.scalar(255)]) : input;
+  const norm = data.normalize;
+  if (norm) {
+    const channels = data.sampleShape[0];
+    if (norm.mean.length !== channels || norm.std.length !== channels) {
+      throw new CompileError(
+        `Cannot compile model: normalize needs one mean and std per channel (${channels}), got ` +
+          `${norm.mean.length} and ${norm.std.length}`,
+      );
+    }
+    const shape = [1, channels, ...data.sampleShape.slice(1).map(() => 1)];
+    const perChannel = (v: readonly number[]) =>
+      b.constant({ dtype: "float32", shape, data: Float32Array.from(v) });
+    x = b.op1("Div", [b.op1("Sub", [x, perChannel(norm.mean)]), perChannel(norm.std)]);
+  }
+  return x;
+}
+
+function lowerForward(spec: ModelSpec, mode: Mode, withTarget: boolean, raw = false): Forward {
   const b = createGraphBuilder();
-  const input = b.input(NAMES.input, inputType(spec.data));
+  if (raw && (spec.data.inputDtype ?? "float32") !== "float32") {
+    throw new CompileError(
+      `Cannot compile model: a raw (uint8) export needs float32 image input, got ${spec.data.inputDtype}`,
+    );
+  }
+  const type = inputType(spec.data);
+  const input = b.input(NAMES.input, raw ? { ...type, dtype: "uint8" } : type);
   const target = withTarget ? b.input(NAMES.target, targetType(spec.data)) : input;
   const { ctx, registry } = createLowerContext(b, mode);
-  const logits = lowerLayer(spec.model, input, ctx, "");
+  const logits = lowerLayer(spec.model, preamble(b, input, spec.data, raw), ctx, "");
   if (withTarget) lossLowering(spec.loss).check(logits, target, spec.data);
   return { b, input, target, logits, registry };
 }
@@ -227,6 +267,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     sampleShape: Object.freeze([...spec.data.sampleShape]),
     inputType: inputType(spec.data),
     targetType: targetType(spec.data),
+    ...(spec.data.normalize ? { normalize: spec.data.normalize } : {}),
     params: Object.freeze(fwd.registry.params.map((p) => p.spec)),
     buffers: Object.freeze(fwd.registry.buffers.map((p) => p.spec)),
     random: Object.freeze(fwd.registry.masks.map((p) => p.spec)),
@@ -235,9 +276,9 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     state: Object.freeze(step.state.map((s) => s.spec)),
     hyper: Object.freeze([...step.hyper]),
     passes: Object.freeze(passes),
-    inference(values: ReadonlyMap<string, ConstTensor>): Graph {
+    inference(values: ReadonlyMap<string, ConstTensor>, options: InferenceOptions = {}): Graph {
       return pass([], "lower inference model", () => {
-        const f = lowerForward(spec, "eval", false);
+        const f = lowerForward(spec, "eval", false, options.raw ?? false);
         f.b.output(NAMES.logits, f.logits);
         const graph = f.b.build("inference");
         const stored = [...f.registry.params, ...f.registry.buffers];

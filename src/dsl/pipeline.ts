@@ -50,6 +50,22 @@ export interface DataOptions {
    * call's, else none; `false` turns it off.
    */
   readonly augment?: Augmentation | false;
+  /**
+   * torchvision's `Normalize(mean, std)` after `ToTensor`: each channel c becomes
+   * `(x − mean[c]) / std[c]`, one value per channel. Applied inside the compiled graphs (one Sub
+   * and one Div before the model), so the host does no extra work and the exported model expects
+   * the same `[0, 1]` input as before. Image datasets only. Default: the previous `data()` call's,
+   * else none; `false` turns it off.
+   */
+  readonly normalize?: Normalization | false;
+}
+
+/** Per-channel normalisation of image inputs (see {@linkcode DataOptions.normalize}). */
+export interface Normalization {
+  /** One mean per channel. */
+  readonly mean: readonly number[];
+  /** One standard deviation (> 0) per channel. */
+  readonly std: readonly number[];
 }
 
 /** Random image augmentation of the training batches (see {@linkcode DataOptions.augment}). */
@@ -73,6 +89,8 @@ export interface PipelineProps {
   readonly sampler?: "balanced" | { readonly weights: readonly number[] };
   /** Random augmentation of the training images (absent: none). */
   readonly augment?: Augmentation;
+  /** Per-channel normalisation applied in the graphs (absent: none). */
+  readonly normalize?: Normalization;
   readonly model?: Layer;
   readonly loss?: Loss;
   readonly optimizer?: Optimizer;
@@ -195,6 +213,33 @@ function augmentOf(dataset: Dataset, augment: Augmentation | false | undefined) 
   });
 }
 
+function normalizeOf(dataset: Dataset, normalize: Normalization | false | undefined) {
+  if (normalize === undefined || normalize === false) return undefined;
+  if (dataset.kind === "tensor") {
+    throw new RangeError(
+      `${BUILD}: normalize needs an image dataset (MNIST, FashionMNIST, CIFAR-10, …), got a ` +
+        "tensorDataset; normalise its features before building it",
+    );
+  }
+  const channels = dataset.sampleShape[0];
+  const { mean, std } = normalize;
+  for (const [name, values] of [["mean", mean], ["std", std]] as const) {
+    if (
+      !Array.isArray(values) || values.length !== channels ||
+      !values.every((v) => typeof v === "number" && Number.isFinite(v))
+    ) {
+      throw new RangeError(
+        `${BUILD}: normalize.${name} must hold one finite number per channel (${channels}), ` +
+          `got [${values}]`,
+      );
+    }
+  }
+  if (!std.every((v) => v > 0)) {
+    throw new RangeError(`${BUILD}: normalize.std values must be > 0, got [${std}]`);
+  }
+  return Object.freeze({ mean: Object.freeze([...mean]), std: Object.freeze([...std]) });
+}
+
 function complete(props: PipelineProps): CompletePipelineProps {
   const missing = (["data", "model", "loss", "optimizer"] as const).filter((k) => !props[k]);
   if (missing.length) {
@@ -229,6 +274,7 @@ export function createPipeline<Compiled, RunOpts, Result>(
           dropLast: options.dropLast ?? frozen.dropLast,
           sampler: samplerOf(options),
           augment: augmentOf(dataset, options.augment ?? frozen.augment),
+          normalize: normalizeOf(dataset, options.normalize ?? frozen.normalize),
         }),
       model: (model: Layer) => next<S | "model">({ model }),
       loss: (loss: Loss) => next<S | "loss">({ loss }),

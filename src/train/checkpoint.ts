@@ -77,8 +77,8 @@ export interface Checkpoint {
 
 /**
  * A fingerprint of a compiled pipeline: the SHA-256 of the train graph's inputs (names, dtypes,
- * shapes: parameters, buffers, optimizer state, masks, hyperparameters) and the layer list, so a
- * checkpoint of another model or optimizer is refused.
+ * shapes: parameters, buffers, optimizer state, masks, hyperparameters), the layer list and the
+ * input normalisation where set, so a checkpoint of another model or optimizer is refused.
  *
  * @param compiled The compiled pipeline.
  * @returns A hex digest.
@@ -86,7 +86,9 @@ export interface Checkpoint {
 export function pipelineFingerprint(compiled: CompiledModel): string {
   const inputs = compiled.train.inputs.map((p) => [p.name, p.value.type.dtype, p.value.type.shape]);
   const layers = compiled.layers.map((l) => [l.path, l.layer]);
-  return createHash("sha256").update(JSON.stringify({ inputs, layers })).digest("hex");
+  // The input normalisation is constants in the graphs, not inputs; hash it where set.
+  const normalize = compiled.normalize;
+  return createHash("sha256").update(JSON.stringify({ inputs, layers, normalize })).digest("hex");
 }
 
 /**

@@ -44,6 +44,12 @@ export interface RunOptions {
    */
   readonly exportPath?: string;
   /**
+   * Exports a model that takes raw uint8 images `[N, C, H, W]` (camera bytes) and applies
+   * ToTensor (Cast, Div 255) and the data's normalisation itself, at `exportPath` and from
+   * {@linkcode RunResult.exportModel}; its logits equal the float model's. Image datasets only.
+   */
+  readonly exportRaw?: boolean;
+  /**
    * Initialises parameters and buffers from this file (warm start): an onnxtrain checkpoint, a
    * safetensors file or an ONNX model's initializers, matched by name; optimizer state is not
    * loaded (`resume` does that, and takes precedence). Strict unless `initPartial`.
@@ -138,7 +144,7 @@ export interface EpochResult {
 export interface RunResult {
   readonly epochs: readonly EpochResult[];
   readonly seed: number;
-  /** The trained inference model as ONNX bytes. */
+  /** The trained inference model as ONNX bytes (taking uint8 images when `exportRaw` is set). */
   exportModel(): Uint8Array;
 }
 
@@ -161,7 +167,7 @@ async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
 export function compilePipeline(spec: PipelineSpec, lr?: number): CompiledModel {
   const optimizer = lr === undefined ? spec.optimizer : { ...spec.optimizer, lr };
   return compileModel({
-    data: spec.data,
+    data: spec.normalize ? { ...spec.data, normalize: spec.normalize } : spec.data,
     model: spec.model,
     loss: spec.loss,
     optimizer: scheduledOptimizer(optimizer, spec.schedule),
@@ -200,6 +206,12 @@ export async function runPipeline(
     throw new RangeError("Cannot load partially: no weights file given (--init PATH)");
   }
   if (options.exportPath !== undefined) await checkExportPath(options.exportPath);
+  if (options.exportRaw && spec.data.kind === "tensor") {
+    throw new RangeError(
+      "Cannot export a raw model: exportRaw needs an image dataset (uint8 pixels), got a " +
+        "tensorDataset",
+    );
+  }
 
   const sampler = spec.sampler;
   const dataOrder = [
@@ -406,7 +418,7 @@ export async function runPipeline(
       }
     }
     log("Done!");
-    const exported = trainer.exportModel();
+    const exported = trainer.exportModel({ raw: options.exportRaw ?? false });
     if (options.exportPath) await writeFileAtomic(options.exportPath, exported);
     return { epochs: results, seed, exportModel: () => exported };
   } finally {

@@ -3,7 +3,7 @@
  * eval graphs on onnxruntime, one batch per `session.run`.
  * @module
  */
-import type { CompiledModel } from "../compile/compile.ts";
+import type { CompiledModel, InferenceOptions } from "../compile/compile.ts";
 import { NAMES } from "../compile/compile.ts";
 import { type Init, nextName, type RandomSpec } from "../compile/params.ts";
 import type { Batch } from "../data/loader.ts";
@@ -60,8 +60,9 @@ export interface Trainer {
   /**
    * The inference model (input → logits) with the current parameters, as ONNX bytes; its
    * producer is `onnxtrain` {@linkcode VERSION} and its metadata_props the options' `metadata`.
+   * With `raw`, it takes uint8 images and applies ToTensor (and any normalisation) itself.
    */
-  exportModel(): Uint8Array;
+  exportModel(options?: InferenceOptions): Uint8Array;
   /**
    * Replaces current values (as when resuming from a checkpoint): each given tensor must name an
    * existing parameter, buffer or optimizer state and match its dtype and shape; values not given
@@ -278,12 +279,12 @@ export async function createTrainer(
       }
       return { batchLossSum, lossSum, correct, batches: count, samples };
     },
-    exportModel() {
+    exportModel(exportOptions?: InferenceOptions) {
       const values = new Map<string, ConstTensor>();
       for (const [name, t] of [...params, ...buffers]) {
         values.set(name, { dtype: t.dtype, shape: t.dims, data: t.data });
       }
-      return emitModel(compiled.inference(values), {
+      return emitModel(compiled.inference(values, exportOptions), {
         docString: "Exported by onnxtrain",
         producerVersion: VERSION,
         metadata: options.metadata,
