@@ -48,6 +48,11 @@ export interface DataSignature {
    * the model (torchvision's Normalize); one value per channel.
    */
   readonly normalize?: { readonly mean: readonly number[]; readonly std: readonly number[] };
+  /**
+   * Class-index targets turned into float one-hot vectors `[N, classes]` in the graph before the
+   * loss (for mse, bceWithLogits and the like); the `target` input stays int64 `[N]`.
+   */
+  readonly oneHot?: boolean;
 }
 
 /** The graph type of a batch of model inputs. */
@@ -178,10 +183,20 @@ function lowerForward(spec: ModelSpec, mode: Mode, withTarget: boolean, raw = fa
   }
   const type = inputType(spec.data);
   const input = b.input(NAMES.input, raw ? { ...type, dtype: "uint8" } : type);
-  const target = withTarget ? b.input(NAMES.target, targetType(spec.data)) : input;
+  let target = withTarget ? b.input(NAMES.target, targetType(spec.data)) : input;
   const { ctx, registry } = createLowerContext(b, mode);
   const logits = lowerLayer(spec.model, preamble(b, input, spec.data, raw), ctx, "");
-  if (withTarget) lossLowering(spec.loss).check(logits, target, spec.data);
+  let lossData = spec.data;
+  if (withTarget && spec.data.oneHot) {
+    const classes = spec.data.classes;
+    if (classes === undefined) {
+      throw new CompileError("Cannot compile model: oneHot needs class-index targets");
+    }
+    const values = b.constant({ dtype: "float32", shape: [2], data: Float32Array.of(0, 1) });
+    target = b.op1("OneHot", [target, b.ints([classes]), values], { axis: -1 });
+    lossData = { ...spec.data, classes: undefined, targetShape: [classes] };
+  }
+  if (withTarget) lossLowering(spec.loss).check(logits, target, lossData);
   return { b, input, target, logits, registry };
 }
 

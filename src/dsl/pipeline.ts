@@ -58,6 +58,12 @@ export interface DataOptions {
    * else none; `false` turns it off.
    */
   readonly normalize?: Normalization | false;
+  /**
+   * Turn class-index targets into float one-hot vectors `[classes]` inside the graphs, for losses
+   * on float targets (`mse`, `bceWithLogits`, …). Class datasets only. Default: the previous
+   * `data()` call's, else false.
+   */
+  readonly oneHot?: boolean;
 }
 
 /** Per-channel normalisation of image inputs (see {@linkcode DataOptions.normalize}). */
@@ -91,6 +97,8 @@ export interface PipelineProps {
   readonly augment?: Augmentation;
   /** Per-channel normalisation applied in the graphs (absent: none). */
   readonly normalize?: Normalization;
+  /** Whether class targets become one-hot float vectors in the graphs. */
+  readonly oneHot?: boolean;
   readonly model?: Layer;
   readonly loss?: Loss;
   readonly optimizer?: Optimizer;
@@ -213,6 +221,14 @@ function augmentOf(dataset: Dataset, augment: Augmentation | false | undefined) 
   });
 }
 
+function oneHotOf(dataset: Dataset, oneHot: boolean | undefined): boolean | undefined {
+  if (!oneHot) return undefined;
+  if (!("classes" in dataset) || dataset.classes === undefined) {
+    throw new RangeError(`${BUILD}: oneHot needs a dataset with class-index targets`);
+  }
+  return true;
+}
+
 function normalizeOf(dataset: Dataset, normalize: Normalization | false | undefined) {
   if (normalize === undefined || normalize === false) return undefined;
   if (dataset.kind === "tensor") {
@@ -275,6 +291,7 @@ export function createPipeline<Compiled, RunOpts, Result>(
           sampler: samplerOf(options),
           augment: augmentOf(dataset, options.augment ?? frozen.augment),
           normalize: normalizeOf(dataset, options.normalize ?? frozen.normalize),
+          oneHot: oneHotOf(dataset, options.oneHot ?? frozen.oneHot),
         }),
       model: (model: Layer) => next<S | "model">({ model }),
       loss: (loss: Loss) => next<S | "loss">({ loss }),

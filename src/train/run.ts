@@ -167,7 +167,11 @@ async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
 export function compilePipeline(spec: PipelineSpec, lr?: number): CompiledModel {
   const optimizer = lr === undefined ? spec.optimizer : { ...spec.optimizer, lr };
   return compileModel({
-    data: spec.normalize ? { ...spec.data, normalize: spec.normalize } : spec.data,
+    data: {
+      ...spec.data,
+      ...(spec.normalize ? { normalize: spec.normalize } : {}),
+      ...(spec.oneHot ? { oneHot: true } : {}),
+    },
     model: spec.model,
     loss: spec.loss,
     optimizer: scheduledOptimizer(optimizer, spec.schedule),
