@@ -185,6 +185,8 @@ export {
   type IdxFilePair,
   type IdxFilesDataset,
   type ImageDatasetOptions,
+  imageFolder,
+  type ImageFolderDataset,
   kmnist,
   KMNIST_CLASSES,
   type KmnistDataset,
@@ -288,6 +290,15 @@ export {
 } from "./src/data/cifar10.ts";
 export { encodeTar, readTar, type TarEntry, TarFormatError } from "./src/data/tar.ts";
 export { type ImageSet } from "./src/data/idx.ts";
+export {
+  decodePng,
+  findClasses,
+  ImageFolderError,
+  type ImageFolderSet,
+  loadImageFolder,
+  loadImageFolderDataset,
+  rgbToGray,
+} from "./src/data/image_folder.ts";
 export { syntheticFashionMnist, writeSyntheticFashionMnist } from "./src/data/synthetic.ts";
 export {
   augmentDraws,

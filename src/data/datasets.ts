@@ -6,12 +6,14 @@ import type {
   FashionMnistDataset,
   IdxFilePair,
   IdxFilesDataset,
+  ImageFolderDataset,
   KmnistDataset,
   MnistDataset,
   TensorDataset,
 } from "../dsl/datasets.ts";
 import { loadCifar10 } from "./cifar10.ts";
 import { loadFashionMnist } from "./fashion_mnist.ts";
+import { loadImageFolderDataset } from "./image_folder.ts";
 import { loadEmnist, loadKmnist, loadMnist } from "./mnist.ts";
 import { gunzipSync } from "fflate";
 import { IdxFormatError, idxToImageSet, type ImageSet, parseIdx } from "./idx.ts";
@@ -45,6 +47,7 @@ const LOADERS: {
   emnist: (ds, o) => loadEmnist({ root: o.root ?? ds.root, download: ds.download }),
   cifar10: (ds, o) => loadCifar10({ root: o.root ?? ds.root, download: ds.download }),
   idx: (ds) => loadIdxFiles(ds),
+  "image-folder": (ds) => loadImageFolderDataset(ds),
   tensor: (ds) => Promise.resolve(Object.freeze({ train: ds.train, test: ds.test })),
 };
 
@@ -76,7 +79,8 @@ export function loadDataset(
     | KmnistDataset
     | EmnistDataset
     | Cifar10Dataset
-    | IdxFilesDataset,
+    | IdxFilesDataset
+    | ImageFolderDataset,
   options?: LoadOptions,
 ): Promise<Splits<ImageSet>>;
 export function loadDataset(

@@ -143,6 +143,7 @@ export type Dataset =
   | EmnistDataset
   | Cifar10Dataset
   | IdxFilesDataset
+  | ImageFolderDataset
   | TensorDataset;
 
 /**
@@ -198,6 +199,108 @@ export function idxDataset(options: {
     sampleShape: Object.freeze([1, h, w]),
     classes: options.classes,
     ...(options.classNames ? { classNames: Object.freeze([...options.classNames]) } : {}),
+  });
+}
+
+/**
+ * PNG images in one sub-folder per class (torchvision's `ImageFolder`), train and test; see
+ * {@linkcode imageFolder}.
+ */
+export interface ImageFolderDataset {
+  readonly kind: "image-folder";
+  /** Folder of the training images: `TRAIN/<class>/<image>.png`. */
+  readonly train: string;
+  /** Folder of the test images, with the same class sub-folders. */
+  readonly test: string;
+  /** `[channels, height, width]`, as declared; the images are checked against it when loaded. */
+  readonly sampleShape: readonly number[];
+  /** Number of classes (class sub-folders). */
+  readonly classes: number;
+  /** The class sub-folders' names, sorted, when declared; loading checks them. */
+  readonly classNames?: readonly string[];
+}
+
+/**
+ * Folders of PNG images, one sub-folder per class, as torchvision's `ImageFolder` reads them: the
+ * class of an image is its sub-folder's name, and class indices follow the names sorted by code
+ * unit (Python's `sorted`). Train and test must hold the same class sub-folders. ToTensor is
+ * applied (pixels as float32 in [0, 1], channels first).
+ *
+ * The image size, channels and class count are declared, so the model's shapes are known before
+ * any file is read; loading checks the images against them. Images are not resized: each must
+ * already be `height × width`. Gray, gray+alpha, RGB, RGBA and palette PNGs (8- or 16-bit; 16-bit
+ * keeps the high byte) are converted to the declared channels as PIL's `convert("L")` /
+ * `convert("RGB")` do: alpha is dropped, gray is repeated into RGB, and RGB becomes gray as
+ * `L = (19595 R + 38470 G + 7471 B + 32768) >> 16` (ITU-R 601-2 luma, 0.299 R + 0.587 G +
+ * 0.114 B, rounded as Pillow does).
+ *
+ * @param options `train` and `test` folders, `imageSize` `[height, width]`, `channels` (1 or 3),
+ * and `classes` (the class count) or `classNames` (the class sub-folders, sorted) or both.
+ * @returns The dataset description.
+ * @throws {RangeError} On an invalid size, channel count or class declaration.
+ * @example
+ * ```ts
+ * import { imageFolder } from "./datasets.ts";
+ * const ds = imageFolder({
+ *   train: "pets/train",
+ *   test: "pets/test",
+ *   imageSize: [64, 64],
+ *   channels: 3,
+ *   classNames: ["cat", "dog"],
+ * });
+ * if (ds.sampleShape.join() !== "3,64,64" || ds.classes !== 2) throw new Error();
+ * ```
+ */
+export function imageFolder(options: {
+  readonly train: string;
+  readonly test: string;
+  readonly imageSize: readonly [number, number];
+  readonly channels: 1 | 3;
+  readonly classes?: number;
+  readonly classNames?: readonly string[];
+}): ImageFolderDataset {
+  const fail = (why: string): never => {
+    throw new RangeError(`Cannot create image-folder dataset: ${why}`);
+  };
+  for (const split of ["train", "test"] as const) {
+    if (typeof options[split] !== "string" || options[split] === "") {
+      fail(`${split} must be the path of a folder, got ${JSON.stringify(options[split])}`);
+    }
+  }
+  const [h, w] = options.imageSize ?? [];
+  if (![h, w].every((d) => Number.isInteger(d) && d > 0)) {
+    fail(`imageSize must be two positive integers, got ${JSON.stringify(options.imageSize)}`);
+  }
+  if (options.channels !== 1 && options.channels !== 3) {
+    fail(`channels must be 1 or 3, got ${JSON.stringify(options.channels)}`);
+  }
+  const names = options.classNames;
+  if (names !== undefined) {
+    if (!Array.isArray(names) || !names.every((n) => typeof n === "string" && n !== "")) {
+      fail("classNames must be non-empty strings (the class sub-folders' names)");
+    }
+    const sorted = [...names].sort();
+    if (sorted.some((n, i) => n !== names[i] || n === sorted[i - 1])) {
+      fail(
+        `classNames must be distinct and sorted, as the class indices are, got ${
+          JSON.stringify(names)
+        }`,
+      );
+    }
+  }
+  const classes = options.classes ?? names?.length;
+  if (classes === undefined) fail("declare classes (the class count) or classNames");
+  if (!Number.isInteger(classes) || classes! < 1 || classes! > 256) {
+    fail(`classes must be an integer in 1..256 (labels are bytes), got ${classes}`);
+  }
+  if (names && names.length !== classes) fail(`${names.length} class names for ${classes} classes`);
+  return Object.freeze({
+    kind: "image-folder",
+    train: options.train,
+    test: options.test,
+    sampleShape: Object.freeze([options.channels, h, w]),
+    classes: classes!,
+    ...(names ? { classNames: Object.freeze([...names]) } : {}),
   });
 }
 
