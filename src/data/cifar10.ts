@@ -16,12 +16,14 @@ import { writeFileAtomic } from "../io/atomic_write.ts";
 import { CIFAR10_CLASSES } from "../dsl/datasets.ts";
 import type { ImageSet } from "./idx.ts";
 import {
+  errorText,
   fetchBody,
   type IdxLoadOptions,
   type IdxResource,
   type IdxSplits,
   makeReporter,
   md5Hex,
+  readIfExists,
   type Report,
 } from "./idx_download.ts";
 import { readTar } from "./tar.ts";
@@ -57,19 +59,8 @@ export class Cifar10Error extends Error {
   override name = "Cifar10Error";
 }
 
-const errorText = (e: unknown) => e instanceof Error ? e.message : String(e);
-
 function fail(why: string, cause?: unknown): never {
   throw new Cifar10Error(`Cannot load CIFAR-10: ${why}`, { cause });
-}
-
-async function readIfExists(path: string): Promise<Uint8Array | null> {
-  try {
-    return await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
 }
 
 /**

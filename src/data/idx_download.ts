@@ -108,9 +108,16 @@ export function idxRawDir(config: IdxDatasetConfig, root: string): string {
 
 /** The lower-case hex MD5 of some bytes (shared with the CIFAR-10 loader). */
 export const md5Hex = (bytes: Uint8Array): string => createHash("md5").update(bytes).digest("hex");
-const errorText = (e: unknown) => e instanceof Error ? e.message : String(e);
+/** An error's message, or the thrown value as text. */
+export const errorText = (e: unknown): string => e instanceof Error ? e.message : String(e);
 
-async function readIfExists(path: string): Promise<Uint8Array | null> {
+/**
+ * A file's bytes, or null when it does not exist (other errors are thrown).
+ *
+ * @param path The file.
+ * @returns Its bytes, or null.
+ */
+export async function readIfExists(path: string): Promise<Uint8Array | null> {
   try {
     return await Deno.readFile(path);
   } catch (e) {
