@@ -15,21 +15,11 @@ import { createLoader } from "../src/data/loader.ts";
 import { loadDataset } from "../src/data/datasets.ts";
 import { cifar10, CIFAR10_CLASSES } from "../src/dsl/datasets.ts";
 import { cifar10Cnn } from "../pipelines/cifar10.ts";
+import { listDir, withTempDir } from "./_files.ts";
 
 const md5 = (bytes: Uint8Array) => createHash("md5").update(bytes).digest("hex");
 const FOLDER = "cifar-10-batches-bin";
 const BASE = "https://good.test/kriz/";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "onnxtrain_cifar10_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-const listDir = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 
 /** The generated pixel value of channel `c`, row `h`, column `w` of record `r` of file `f`. */
 const pixel = (f: number, r: number, c: number, h: number, w: number) =>

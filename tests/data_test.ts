@@ -8,6 +8,7 @@ import { createLoader } from "../src/data/loader.ts";
 import { loadDataset } from "../src/data/datasets.ts";
 import { fashionMnist, tensorDataset } from "../src/dsl/datasets.ts";
 import type { ImageSet } from "../src/data/idx.ts";
+import { assertSameSet, withTempDir } from "./_files.ts";
 
 const FILES = [
   "train-images-idx3-ubyte",
@@ -26,24 +27,6 @@ const exists = async (path: string) => {
     return false;
   }
 };
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "onnxtrain_data_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function assertSameSet(actual: ImageSet, expected: ImageSet): void {
-  assert.deepEqual(
-    [actual.count, actual.height, actual.width, actual.classes],
-    [expected.count, expected.height, expected.width, expected.classes],
-  );
-  assert.deepEqual(actual.images, expected.images);
-  assert.deepEqual(actual.labels, expected.labels);
-}
 
 /** Serves the `.gz` files of `dir` under `base`; any other mirror fails like a dead host. */
 async function fakeFetch(dir: string, base: string, log: string[]): Promise<typeof fetch> {
