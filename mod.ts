@@ -196,7 +196,13 @@ export {
   type TensorDataset,
   tensorDataset,
 } from "./src/dsl/datasets.ts";
-export { type CompiledModel, compileModel, type ModelSpec } from "./src/compile/compile.ts";
+export {
+  type CompiledModel,
+  compileInputTransform,
+  compileModel,
+  type DataSignature,
+  type ModelSpec,
+} from "./src/compile/compile.ts";
 export { CompileError } from "./src/ir/errors.ts";
 export type { Graph, TensorType, Value } from "./src/ir/types.ts";
 export { emitModel } from "./src/onnx/emit.ts";
@@ -332,3 +338,15 @@ export {
   parseNpy,
   parseNpz,
 } from "./src/data/npy.ts";
+export {
+  type CsvDataset,
+  csvDataset,
+  type CsvDatasetColumns,
+  type CsvDatasetOptions,
+  npyDataset,
+  type NpyDatasetOptions,
+  type NpyFilePair,
+  type NpyFilesOptions,
+  type NpzFileOptions,
+  type NpzKeys,
+} from "./src/data/file_datasets.ts";

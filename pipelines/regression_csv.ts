@@ -14,16 +14,13 @@
 import {
   adam,
   type CliFlags,
-  holdOut,
+  csvDataset,
   linear,
-  loadCsv,
   mse,
   pipeline,
   relu,
   runCli,
   sequential,
-  standardize,
-  tensorDataset,
 } from "../mod.ts";
 
 /** Options of {@linkcode regressionCsv}. */
@@ -38,44 +35,25 @@ export interface RegressionCsvOptions {
   readonly splitSeed?: number;
 }
 
-/** Copies rows `indices` of a row-major array with `width` values per row. */
-function rows(src: Float32Array, width: number, indices: Uint32Array): Float32Array {
-  const out = new Float32Array(indices.length * width);
-  indices.forEach((r, i) => out.set(src.subarray(r * width, (r + 1) * width), i * width));
-  return out;
-}
-
 /**
- * The regression pipeline for a CSV file: reads it, holds out rows as the test split and
- * standardises the features with the training rows' mean and standard deviation.
+ * The regression pipeline for a CSV file: reads it with {@linkcode csvDataset}, which holds out
+ * rows as the test split and standardises the features with the training rows' mean and
+ * standard deviation.
  *
  * @param options The file, the target column and the held-out part.
  * @returns The pipeline (batch 32, shuffled; Adam at lr 1e-3; 10 epochs).
- * @throws {CsvFormatError} When the file is malformed or has no such target column (naming it).
- * @throws {RangeError} When the file has no numeric feature column.
+ * @throws {CsvFormatError} When the file is malformed, has no such target column or no numeric
+ * feature column (naming it).
  */
 export async function regressionCsv(options: RegressionCsvOptions) {
   const { csv, target } = options;
-  const table = await loadCsv(csv, { target, targetKind: "float" });
-  const width = table.featureNames.length;
-  if (width === 0) {
-    throw new RangeError(
-      `Cannot build the CSV regression: ${csv} has no numeric column besides the target ` +
-        `${JSON.stringify(target)}`,
-    );
-  }
-  const split = holdOut(table.rows, options.heldOut ?? 0.2, options.splitSeed ?? 0);
-  const trainX = rows(table.x, width, split.train);
-  const scaler = standardize(trainX, width);
-  const data = tensorDataset({
-    train: { x: scaler.apply(trainX), y: rows(table.y, 1, split.train) },
-    test: {
-      x: scaler.apply(rows(table.x, width, split.heldOut)),
-      y: rows(table.y, 1, split.heldOut),
-    },
-    sampleShape: [width],
-    targetShape: [1],
+  const data = await csvDataset({
+    path: csv,
+    target,
+    testFraction: options.heldOut ?? 0.2,
+    splitSeed: options.splitSeed ?? 0,
   });
+  const width = data.featureNames.length;
   return pipeline()
     .data(data, { batchSize: 32, shuffle: true })
     .model(sequential(linear(width, 64), relu(), linear(64, 64), relu(), linear(64, 1)))

@@ -13,6 +13,9 @@ import {
   type ImageBatch,
   type LoaderOptions,
 } from "../src/data/loader.ts";
+import { compileInputTransform, NAMES } from "../src/compile/compile.ts";
+import { emitModel } from "../src/onnx/emit.ts";
+import { createSession } from "../src/runtime/session.ts";
 import { writeSyntheticFashionMnist } from "../src/data/synthetic.ts";
 import { listCheckpoints, readCheckpoint } from "../src/train/checkpoint.ts";
 import type { EpochResult, RunOptions } from "../src/train/run.ts";
@@ -50,24 +53,69 @@ function reference(k: number, top: number, left: number, flip: boolean, size: nu
   return out;
 }
 
-const samples = (batches: readonly ImageBatch[], pixels: number) =>
-  batches.flatMap((b) =>
-    Array.from({ length: b.size }, (_, i) => Array.from(b.x.subarray(i * pixels, (i + 1) * pixels)))
-  );
+/**
+ * What the model sees of each sample: the batches (raw bytes plus window indices) run through the
+ * train graph's input preamble (augmentation, ToTensor), as float arrays.
+ */
+async function samples(batches: readonly ImageBatch[], augment: Augmentation) {
+  const graph = compileInputTransform({
+    sampleShape: [C, H, W],
+    inputDtype: "uint8",
+    classes: 3,
+    augment,
+  });
+  const session = await createSession(emitModel(graph), { threads: 1 });
+  const out: number[][] = [];
+  try {
+    for (const b of batches) {
+      const input = { dtype: "uint8" as const, dims: [b.size, C, H, W], data: b.x };
+      const { x } = await session.run({ input, ...b.feeds });
+      const pixels = x.data.length / b.size;
+      for (let i = 0; i < b.size; i++) {
+        out.push(Array.from(x.data.subarray(i * pixels, (i + 1) * pixels) as Float32Array));
+      }
+    }
+  } finally {
+    await session.release();
+  }
+  return out;
+}
 const epochs = (options: LoaderOptions, n: number) => {
   const loader = createLoader(set, options);
   return Array.from({ length: n }, () => [...loader]);
 };
 
-Deno.test("augment: each sample is its image zero-padded, cropped at the drawn offsets, flipped", () => {
-  const seed = 7, size = 3, p = 1, pixels = C * size * size;
+Deno.test("ToTensor in the graphs gives Math.fround(v / 255) for every byte, bit for bit", async () => {
+  const graph = compileInputTransform({
+    sampleShape: [1, 16, 16],
+    inputDtype: "uint8",
+    classes: 2,
+  });
+  const session = await createSession(emitModel(graph), { threads: 1 });
+  try {
+    const data = Uint8Array.from({ length: 256 }, (_, v) => v);
+    const { x } = await session.run({ input: { dtype: "uint8", dims: [1, 1, 16, 16], data } });
+    assert.deepEqual([...x.data as Float32Array], [...data].map((v) => Math.fround(v / 255)));
+  } finally {
+    await session.release();
+  }
+});
+
+Deno.test("augment: each sample is its image zero-padded, cropped at the drawn offsets, flipped", async () => {
+  const seed = 7, size = 3, p = 1;
   const [e0, e1] = epochs({ batchSize: 2, seed, augment: CROP }, 2);
   assert.deepEqual(e0.map((b) => b.size), [2, 2, 1]);
   assert.deepEqual(e0.flatMap((b) => [...b.y]), [0n, 1n, 2n, 1n, 0n], "labels unchanged");
+  // Batches stay compact: raw bytes, and per sample 3 row and 3 column indices (int64).
+  assert.deepEqual(e0.map((b) => [b.x.length, b.feeds![NAMES.augmentRows].dims]), [
+    [2 * C * H * W, [2, 1, 3, 1]],
+    [2 * C * H * W, [2, 1, 3, 1]],
+    [C * H * W, [1, 1, 3, 1]],
+  ]);
   const offsets = [];
   for (const [epoch, batches] of [e0, e1].entries()) {
     const u = augmentDraws(seed, epoch, COUNT);
-    for (const [k, got] of samples(batches, pixels).entries()) {
+    for (const [k, got] of (await samples(batches, CROP)).entries()) {
       // Offsets uniform over the 3 × 4 window positions of the 5 × 6 padded image; flip p = 0.5.
       const top = Math.floor(u[3 * k] * 3 / 2 ** 32), left = Math.floor(u[3 * k + 1] * 4 / 2 ** 32);
       const flip = u[3 * k + 2] < 2 ** 31;
@@ -100,25 +148,27 @@ Deno.test("augment: each sample is its image zero-padded, cropped at the drawn o
   ]);
 });
 
-Deno.test("augment: a flip alone mirrors the width axis; no augmentation changes nothing", () => {
-  const pixels = C * H * W;
-  const [[flipped]] = epochs({ batchSize: 5, seed: 3, augment: { horizontalFlip: true } }, 1);
-  const [[plain]] = epochs({ batchSize: 5 }, 1);
+Deno.test("augment: a flip alone mirrors the width axis; no augmentation changes nothing", async () => {
+  const pixels = C * H * W, FLIP = { horizontalFlip: true };
+  const [[flipBatch]] = epochs({ batchSize: 5, seed: 3, augment: FLIP }, 1);
+  const [[plainBatch]] = epochs({ batchSize: 5 }, 1);
+  const flipped = { x: (await samples([flipBatch], FLIP)).flat() };
+  const plain = { x: [...plainBatch.x].map((v) => Math.fround(v / 255)) };
   const u = augmentDraws(3, 0, COUNT);
   const flips = Array.from({ length: COUNT }, (_, k) => u[3 * k + 2] < 2 ** 31);
   assert.ok(flips.includes(true) && flips.includes(false), `both orientations occur: ${flips}`);
   for (let k = 0; k < COUNT; k++) {
     const rows = [];
     for (let r = 0; r < C * H; r++) {
-      const row = Array.from(plain.x.subarray(k * pixels + r * W, k * pixels + (r + 1) * W));
+      const row = plain.x.slice(k * pixels + r * W, k * pixels + (r + 1) * W);
       rows.push(...(flips[k] ? row.reverse() : row));
     }
-    assert.deepEqual(Array.from(flipped.x.subarray(k * pixels, (k + 1) * pixels)), rows);
+    assert.deepEqual(flipped.x.slice(k * pixels, (k + 1) * pixels), rows);
   }
   // An augmentation that does nothing gives the plain batches, bit for bit.
   for (const augment of [{}, { horizontalFlip: false }]) {
     const [[same]] = epochs({ batchSize: 5, seed: 3, augment }, 1);
-    assert.deepEqual(same, plain);
+    assert.deepEqual(same, plainBatch);
   }
   assert.equal(describeAugmentation(CROP), "randomCrop 3 padding 1, horizontalFlip");
   assert.equal(describeAugmentation({ horizontalFlip: false }), "");
@@ -128,11 +178,10 @@ Deno.test("augment: fresh every epoch, equal for equal seeds, exact after resume
   const options = { batchSize: 2, seed: 11, shuffle: true, augment: CROP } as const;
   const a = epochs(options, 4), b = epochs(options, 4);
   assert.deepEqual(a, b, "same seed, same batches");
-  for (let e = 1; e < 4; e++) {
-    assert.notDeepEqual(a[e].map((x) => [...x.x]), a[0].map((x) => [...x.x]), `epoch ${e}`);
-  }
+  const windows = (batches: ImageBatch[]) => batches.map((b) => b.feeds);
+  for (let e = 1; e < 4; e++) assert.notDeepEqual(windows(a[e]), windows(a[0]), `epoch ${e}`);
   const other = epochs({ ...options, seed: 12 }, 1);
-  assert.notDeepEqual(other[0].map((x) => [...x.x]), a[0].map((x) => [...x.x]));
+  assert.notDeepEqual(windows(other[0]), windows(a[0]));
   // Resuming at epoch 2, batch 1 continues the uninterrupted sequence, then whole epochs.
   const resumed = createLoader(set, { ...options, resumeAt: { epoch: 2, batch: 1 } });
   assert.deepEqual([...resumed], a[2].slice(1));
@@ -142,7 +191,7 @@ Deno.test("augment: fresh every epoch, equal for equal seeds, exact after resume
   assert.deepEqual(dropped.map((x) => x.size), [2, 2]);
 });
 
-Deno.test("augment: the loader checks the crop against the images and needs an image set", () => {
+Deno.test("augment: the loader checks the crop against the images and needs an image set", async () => {
   assertThrowsMatch(
     () => createLoader(set, { batchSize: 2, augment: { randomCrop: { size: 6, padding: 1 } } }),
     RangeError,
@@ -165,9 +214,11 @@ Deno.test("augment: the loader checks the crop against the images and needs an i
     "Cannot create a data loader: augmentation (horizontalFlip) needs an image set, got a " +
       "tensor set",
   );
-  // A padded crop larger than the image is allowed in the loader (the batch is size × size).
-  const [[big]] = epochs({ batchSize: 5, augment: { randomCrop: { size: 5, padding: 1 } } }, 1);
-  assert.equal(big.x.length, COUNT * C * 5 * 5);
+  // A padded crop larger than the image is allowed in the loader (the windows are size × size).
+  const BIG = { randomCrop: { size: 5, padding: 1 } };
+  const [[big]] = epochs({ batchSize: 5, augment: BIG }, 1);
+  assert.deepEqual(big.feeds![NAMES.augmentCols].dims, [5, 1, 1, 5]);
+  assert.equal((await samples([big], BIG)).flat().length, COUNT * C * 5 * 5);
 });
 
 // ---- pipelines ---------------------------------------------------------------------------------
@@ -284,7 +335,7 @@ Deno.test("augment: validation and test batches are not augmented", async () => 
     await assertRejectsMatch(
       () => train(root, { randomCrop: { size: 24, padding: 2 } }),
       RangeError,
-      "Cannot run: augment.randomCrop size 24 differs from the 28x28 images; validation and test " +
+      "Cannot build pipeline: augment.randomCrop size 24 differs from the 28x28 images; validation and test " +
         "images are not cropped, so the model would see other shapes",
     );
   });

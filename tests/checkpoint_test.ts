@@ -246,7 +246,7 @@ Deno.test("loader: resumeAt continues the data order of an uninterrupted loader"
     y: new Float32Array(23),
     count: 23,
   };
-  const order = (batches: Iterable<{ x: Float32Array | BigInt64Array }>) =>
+  const order = (batches: Iterable<{ x: Float32Array | BigInt64Array | Uint8Array }>) =>
     [...batches].map((b) => [...b.x].join());
   const loader = createLoader(set, { batchSize: 5, shuffle: true, seed: 4 });
   const epochs = [order(loader), order(loader), order(loader)];

@@ -333,7 +333,7 @@ const tinySet = (count: number): ImageSet =>
     classes: 10,
   });
 
-Deno.test("loader: batches, ToTensor scaling and labels in order", () => {
+Deno.test("loader: batches of raw bytes and labels in order", () => {
   const set = tinySet(10);
   const loader = createLoader(set, { batchSize: 4 });
   assert.equal(loader.size, 10);
@@ -342,7 +342,8 @@ Deno.test("loader: batches, ToTensor scaling and labels in order", () => {
   assert.deepEqual(batches.map((b) => b.size), [4, 4, 2]);
   assert.deepEqual(batches.map((b) => b.x.length), [16, 16, 8]);
   const x = batches.flatMap((b) => [...b.x]);
-  assert.deepEqual(x, [...set.images].map((v) => Math.fround(v / 255)));
+  assert.deepEqual(x, [...set.images]);
+  assert.ok(batches.every((b) => b.x instanceof Uint8Array && b.feeds === undefined));
   assert.equal(x[0], 0);
   const edge = {
     ...set,
@@ -351,7 +352,7 @@ Deno.test("loader: batches, ToTensor scaling and labels in order", () => {
     count: 1,
   };
   const [only] = createLoader(edge, { batchSize: 64 });
-  assert.deepEqual([...only.x], [0, Math.fround(1 / 255), Math.fround(128 / 255), 1]);
+  assert.deepEqual([...only.x], [0, 1, 128, 255]);
   assert.ok(only.y instanceof BigInt64Array && only.y[0] === 7n);
   assert.deepEqual(batches.flatMap((b) => [...b.y]), [...set.labels].map(BigInt));
   assert.deepEqual([...batches[2].y], [8n, 9n]);
@@ -359,10 +360,8 @@ Deno.test("loader: batches, ToTensor scaling and labels in order", () => {
 
 Deno.test("loader: seeded shuffling is reproducible, varies by epoch, covers all", () => {
   const set = tinySet(37);
-  const order = (batches: Iterable<{ x: Float32Array; size: number }>) =>
-    [...batches].flatMap((b) =>
-      Array.from({ length: b.size }, (_, i) => Math.round(b.x[i * 4] * 255))
-    );
+  const order = (batches: Iterable<{ x: Uint8Array; size: number }>) =>
+    [...batches].flatMap((b) => Array.from({ length: b.size }, (_, i) => b.x[i * 4]));
   const firstPixel = (k: number) => set.images[k * 4];
   const a = createLoader(set, { batchSize: 8, shuffle: true, seed: 42 });
   const b = createLoader(set, { batchSize: 8, shuffle: true, seed: 42 });
@@ -387,7 +386,9 @@ Deno.test("loader: image batches are pinned bit for bit, in order and shuffled",
     const hash = createHash("md5");
     for (let epoch = 0; epoch < 2; epoch++) {
       for (const b of loader) {
-        hash.update(new Uint8Array(b.x.buffer)).update(new Uint8Array(b.y.buffer));
+        // The batches hold raw bytes now; ToTensor (in the graphs) gives the pinned floats.
+        const x = Float32Array.from(b.x, (v) => v / 255);
+        hash.update(new Uint8Array(x.buffer)).update(new Uint8Array(b.y.buffer));
       }
     }
     return hash.digest("hex");

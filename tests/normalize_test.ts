@@ -192,17 +192,22 @@ Deno.test("normalize: the constants reach the compiled pipeline and its fingerpr
   ]);
   assert.equal(fingerprints.size, 3);
   assert.equal(pipelineFingerprint(compile(false)), pipelineFingerprint(plain));
-  // The preamble: one Sub and one Div with [1, C, 1, 1] constants before the model.
-  const [sub, div] = ["Sub", "Div"].map((op) =>
-    normed.eval.nodes.find((n) => n.op === op && n.inputs[1]?.constant)!
-  );
-  assert.equal(sub.inputs[0]?.name, "input");
+  // The preamble: ToTensor (Cast, Div 255) on the raw bytes, then one Sub and one Div with
+  // [1, C, 1, 1] constants before the model.
+  const perChannel = (op: string) => (n: (typeof normed.eval.nodes)[number]) =>
+    n.op === op && n.inputs[1]?.constant?.shape.length === 4;
+  const sub = normed.eval.nodes.find(perChannel("Sub"))!,
+    div = normed.eval.nodes.find(perChannel("Div"))!;
+  const toTensor = normed.eval.nodes.find((n) => n.outputs[0] === sub.inputs[0])!;
+  const cast = normed.eval.nodes.find((n) => n.outputs[0] === toTensor.inputs[0])!;
+  assert.deepEqual([cast.op, cast.inputs[0]?.name, cast.attrs.to], ["Cast", "input", "float32"]);
+  assert.deepEqual([toTensor.op, [...toTensor.inputs[1]!.constant!.data]], ["Div", [255]]);
   assert.equal(div.inputs[0], sub.outputs[0]);
   for (const [node, values] of [[sub, NORM.mean], [div, NORM.std]] as const) {
     const { shape, data } = node.inputs[1]!.constant!;
     assert.deepEqual([shape, [...data]], [[1, 3, 1, 1], values.map(Math.fround)]);
   }
-  assert.equal(plain.eval.nodes.filter((n) => n.op === "Sub" || n.op === "Div").length, 0);
+  assert.deepEqual(plain.eval.nodes.filter((n) => n.op === "Sub" || n.op === "Div").length, 1);
   // A later data() call inherits normalize; false turns it off.
   const base = pipeline().data(cifar10({ root: "data", download: false }), { normalize: NORM });
   assert.deepEqual(base.data(cifar10({ root: "x", download: false })).props.normalize, NORM);

@@ -20,6 +20,7 @@ import { createTrainer } from "../src/train/trainer.ts";
 import { type Dim, formatShape } from "../src/ir/types.ts";
 import { fmnistCnn } from "../pipelines/fmnist_cnn.ts";
 import { fmnistResnet } from "../pipelines/fmnist_resnet.ts";
+import { cifar10Cnn } from "../pipelines/cifar10.ts";
 import { assert } from "./_assert.ts";
 import { hasOnnx, onnxCheck } from "./_onnx_checker.ts";
 
@@ -92,5 +93,24 @@ Deno.test({
       }),
     }));
     assert.deepEqual(resnet.train["layer2.0.downsample.1.num_batches_tracked.next"], []);
+  },
+});
+
+Deno.test({
+  name: "onnx.checker accepts graphs on raw uint8 images with in-graph crop and flip (CIFAR-10)",
+  ignore,
+  async fn() {
+    const compiled = cifar10Cnn.compile();
+    const inputs = (g: typeof compiled.train) =>
+      Object.fromEntries(g.inputs.slice(0, 4).map((p) => [p.name, p.value.type.dtype]));
+    assert.deepEqual(inputs(compiled.train), {
+      input: "uint8",
+      augment_rows: "int64",
+      augment_cols: "int64",
+      target: "int64",
+    });
+    const shapes = await check(compiled);
+    assert.deepEqual(shapes.train["0.weight.exp_avg.next"], [32, 3, 3, 3]);
+    assert.deepEqual(shapes.eval.logits, ["N", 10]);
   },
 });

@@ -114,10 +114,17 @@ Deno.test("the exported model, in a fresh session, gives the eval graph's logits
   const params = await paramsOf(bytes);
   for (const size of [7, 64]) {
     const [batch] = createLoader(test, { batchSize: size });
-    const input = { dtype: "float32" as const, dims: [size, 1, 28, 28], data: batch.x };
+    // The eval graph takes the raw bytes and applies ToTensor; the exported model takes [0, 1].
+    const dims = [size, 1, 28, 28];
+    const raw = { dtype: "uint8" as const, dims, data: batch.x };
+    const input = {
+      dtype: "float32" as const,
+      dims,
+      data: Float32Array.from(batch.x, (v) => v / 255),
+    };
     const target = { dtype: "int64" as const, dims: [size], data: batch.y };
     const inf = await exported.run({ input });
-    const ev = await evaluator.run({ input, target, ...params });
+    const ev = await evaluator.run({ input: raw, target, ...params });
     assert.deepEqual(inf.logits.dims, [size, 10]);
     assertClose(inf.logits.data as Float32Array, ev.logits.data as Float32Array, 1e-5, "logits");
   }

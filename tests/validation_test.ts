@@ -81,7 +81,7 @@ Deno.test("loader: indices visit only those samples, every epoch, shuffled or in
   const n = 20, x = Float32Array.from(range(n)), y = Int32Array.from(range(n));
   const set = { x, y, count: n };
   const { train, heldOut } = holdOut(n, 0.3, 5);
-  const seen = (batches: Iterable<{ x: Float32Array | BigInt64Array }>) =>
+  const seen = (batches: Iterable<{ x: Float32Array | BigInt64Array | Uint8Array }>) =>
     [...batches].flatMap((b) => [...b.x].map(Number));
   const inOrder = createLoader(set, { batchSize: 4, indices: heldOut });
   assert.equal(inOrder.size, 6);

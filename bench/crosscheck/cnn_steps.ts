@@ -47,7 +47,12 @@ const splits = await loadDataset(data, { root });
 const runs: Record<string, unknown> = {};
 let wroteInit = false;
 for (const [name, optimizer] of Object.entries(OPTIMIZERS)) {
-  const compiled = compileModel({ data, model, loss: crossEntropy(), optimizer });
+  const compiled = compileModel({
+    data: { ...data, inputDtype: "uint8" },
+    model,
+    loss: crossEntropy(),
+    optimizer,
+  });
   const trainer = await createTrainer(compiled, { seed: 1 });
   if (!wroteInit) {
     await Deno.writeFile(`${root}/cnn_init.onnx`, trainer.exportModel());

@@ -6,6 +6,7 @@
 import type { Layer } from "../dsl/layers.ts";
 import type { Loss } from "../dsl/losses.ts";
 import type { Optimizer } from "../dsl/optimizers.ts";
+import type { Augmentation } from "../dsl/pipeline.ts";
 import { differentiate } from "../autodiff/differentiate.ts";
 import { createGraphBuilder, type GraphBuilder } from "../ir/builder.ts";
 import { CompileError } from "../ir/errors.ts";
@@ -37,8 +38,19 @@ import {
  */
 export interface DataSignature {
   readonly sampleShape: readonly number[];
-  /** Element type of the model input (default float32; int64 for token ids). */
-  readonly inputDtype?: "float32" | "int64";
+  /**
+   * Element type of the batches fed to the train and eval graphs (default float32; int64 for
+   * token ids). `uint8`: raw image bytes, which every graph converts as torchvision's ToTensor
+   * (Cast to float32, Div 255) before any normalisation and the model; the inference model takes
+   * float32 `[0, 1]` pixels unless exported `raw`.
+   */
+  readonly inputDtype?: "float32" | "int64" | "uint8";
+  /**
+   * Random crops and flips of the training images, applied in the train graph on the raw bytes
+   * from per-sample window indices fed with each batch (`augment_rows`, `augment_cols`); needs
+   * `inputDtype: "uint8"`. The eval and inference graphs do not augment.
+   */
+  readonly augment?: Augmentation;
   /** Class-index targets: the number of classes. */
   readonly classes?: number;
   /** Float targets: one sample's target shape. */
@@ -55,9 +67,14 @@ export interface DataSignature {
   readonly oneHot?: boolean;
 }
 
-/** The graph type of a batch of model inputs. */
+/** The graph type of a batch of train or eval inputs. */
 export function inputType(data: DataSignature): TensorType {
   return { dtype: data.inputDtype ?? "float32", shape: ["N", ...data.sampleShape] };
+}
+
+/** Whether an augmentation crops or flips at all. */
+function augments(augment: Augmentation | undefined): augment is Augmentation {
+  return augment !== undefined && (augment.randomCrop !== undefined || !!augment.horizontalFlip);
 }
 
 /** The graph type of a batch of targets: int64 `[N]` class indices or float32 `[N, ...shape]`. */
@@ -94,6 +111,8 @@ export const NAMES = Object.freeze({
   lossSum: "loss_sum",
   correct: "correct",
   logits: "logits",
+  augmentRows: "augment_rows",
+  augmentCols: "augment_cols",
 });
 
 /** The compiled graphs and what a trainer must feed them. */
@@ -154,9 +173,59 @@ interface Forward {
   readonly registry: Registry;
 }
 
-/** The preamble before the model: ToTensor for raw uint8 input, then Normalize, where asked. */
-function preamble(b: GraphBuilder, input: Value, data: DataSignature, raw: boolean): Value {
-  let x = raw ? b.op1("Div", [b.op1("Cast", [input], { to: "float32" }), b.scalar(255)]) : input;
+/**
+ * The train graph's augmentation of raw image bytes `[N, C, H, W]`: zero-pad by `padding`, then
+ * gather each sample's window with the fed indices (see the loader's `augmentIndices`): output
+ * (i, c, r, q) is element `rows[i, r] + c·Hp·Wp + cols[i, q]` of the flattened padded batch. A
+ * flip is a window whose column indices run backwards, so crop and flip are one Gather.
+ */
+function augmentImages(
+  b: GraphBuilder,
+  input: Value,
+  data: DataSignature,
+  augment: Augmentation,
+): Value {
+  const [channels, height, width] = data.sampleShape;
+  const padding = augment.randomCrop?.padding ?? 0, size = augment.randomCrop?.size;
+  if (
+    data.sampleShape.length !== 3 ||
+    (size !== undefined && (size > height + 2 * padding || size > width + 2 * padding))
+  ) {
+    throw new CompileError(
+      `Cannot compile model: augmentation needs images [channels, height, width] and a crop ` +
+        `that fits them padded by ${padding}, got sample shape ${formatShape(data.sampleShape)} ` +
+        `and crop ${size}`,
+    );
+  }
+  const rows = b.input(NAMES.augmentRows, { dtype: "int64", shape: ["N", 1, size ?? height, 1] });
+  const cols = b.input(NAMES.augmentCols, { dtype: "int64", shape: ["N", 1, 1, size ?? width] });
+  const padded = padding
+    ? b.op1("Pad", [input, b.ints([0, 0, padding, padding, 0, 0, padding, padding])])
+    : input;
+  const plane = (height + 2 * padding) * (width + 2 * padding);
+  const perChannel = b.constant({
+    dtype: "int64",
+    shape: [1, channels, 1, 1],
+    data: BigInt64Array.from({ length: channels }, (_, c) => BigInt(c * plane)),
+  });
+  const index = b.op1("Add", [b.op1("Add", [rows, perChannel]), cols]);
+  return b.op1("Gather", [b.op1("Reshape", [padded, b.ints([-1])]), index], { axis: 0 });
+}
+
+/**
+ * The preamble before the model: augmentation of raw bytes (train graph), ToTensor for raw uint8
+ * input, then Normalize, where asked.
+ */
+function preamble(
+  b: GraphBuilder,
+  input: Value,
+  data: DataSignature,
+  options: { readonly raw: boolean; readonly augment?: Augmentation },
+): Value {
+  const bytes = options.augment ? augmentImages(b, input, data, options.augment) : input;
+  let x = options.raw
+    ? b.op1("Div", [b.op1("Cast", [bytes], { to: "float32" }), b.scalar(255)])
+    : bytes;
   const norm = data.normalize;
   if (norm) {
     const channels = data.sampleShape[0];
@@ -174,18 +243,74 @@ function preamble(b: GraphBuilder, input: Value, data: DataSignature, raw: boole
   return x;
 }
 
-function lowerForward(spec: ModelSpec, mode: Mode, withTarget: boolean, raw = false): Forward {
+/**
+ * The input preamble alone as a graph, to inspect what the model sees: the data's batches in
+ * (`input`, and in `"train"` mode the augmentation's `augment_rows` and `augment_cols`), the
+ * model's input out (`x`: float32 after ToTensor, augmentation and normalisation).
+ *
+ * @param data The data signature.
+ * @param mode `"train"` includes the augmentation; `"eval"` does not.
+ * @returns The graph.
+ */
+export function compileInputTransform(data: DataSignature, mode: Mode = "train"): Graph {
   const b = createGraphBuilder();
-  if (raw && (spec.data.inputDtype ?? "float32") !== "float32") {
+  b.output("x", lowerInput(b, data, mode, "data").x);
+  return validateGraph(b.build("input_transform"));
+}
+
+/**
+ * Declares the graph's `input` and lowers the preamble. `input`: what the graph takes — the
+ * data's batches (`"data"`: train and eval graphs), the model's tensors (`"tensor"`: float32
+ * `[0, 1]` pixels for images) or raw bytes (`"raw"`), for the inference model.
+ */
+function lowerInput(
+  b: GraphBuilder,
+  data: DataSignature,
+  mode: Mode,
+  input: "data" | "tensor" | "raw",
+): { readonly input: Value; readonly x: Value } {
+  const dtype = data.inputDtype ?? "float32";
+  if (input === "raw" && dtype !== "float32" && dtype !== "uint8") {
     throw new CompileError(
-      `Cannot compile model: a raw (uint8) export needs float32 image input, got ${spec.data.inputDtype}`,
+      `Cannot compile model: a raw (uint8) export needs image input, got ${dtype}`,
     );
   }
-  const type = inputType(spec.data);
-  const input = b.input(NAMES.input, raw ? { ...type, dtype: "uint8" } : type);
-  let target = withTarget ? b.input(NAMES.target, targetType(spec.data)) : input;
+  const raw = input === "raw" || (input === "data" && dtype === "uint8");
+  const type = inputType(data);
+  const graphInput = b.input(
+    NAMES.input,
+    { ...type, dtype: raw ? "uint8" : input === "tensor" && dtype === "uint8" ? "float32" : dtype },
+  );
+  const augment = input === "data" && mode === "train" && augments(data.augment)
+    ? data.augment
+    : undefined;
+  if (augment && dtype !== "uint8") {
+    throw new CompileError(
+      `Cannot compile model: augmentation needs raw image input (uint8), got ${dtype}`,
+    );
+  }
+  return { input: graphInput, x: preamble(b, graphInput, data, { raw, augment }) };
+}
+
+/** Lowers the input, the preamble and the model (see {@linkcode lowerInput} for `input`). */
+function lowerForward(
+  spec: ModelSpec,
+  mode: Mode,
+  withTarget: boolean,
+  input: "data" | "tensor" | "raw" = "data",
+): Forward {
+  const b = createGraphBuilder();
+  const { input: graphInput, x } = lowerInput(b, spec.data, mode, input);
+  const crop = spec.data.augment?.randomCrop, [, height, width] = spec.data.sampleShape;
+  if (crop && (crop.size !== height || crop.size !== width)) {
+    throw new CompileError(
+      `Cannot compile model: augment.randomCrop size ${crop.size} differs from the ` +
+        `${height}x${width} images; validation and test images are not cropped`,
+    );
+  }
+  let target = withTarget ? b.input(NAMES.target, targetType(spec.data)) : graphInput;
   const { ctx, registry } = createLowerContext(b, mode);
-  const logits = lowerLayer(spec.model, preamble(b, input, spec.data, raw), ctx, "");
+  const logits = lowerLayer(spec.model, x, ctx, "");
   let lossData = spec.data;
   if (withTarget && spec.data.oneHot) {
     const classes = spec.data.classes;
@@ -197,7 +322,7 @@ function lowerForward(spec: ModelSpec, mode: Mode, withTarget: boolean, raw = fa
     lossData = { ...spec.data, classes: undefined, targetShape: [classes] };
   }
   if (withTarget) lossLowering(spec.loss).check(logits, target, lossData);
-  return { b, input, target, logits, registry };
+  return { b, input: graphInput, target, logits, registry };
 }
 
 /** Formats summary rows as Keras's `model.summary()` does, with totals. */
@@ -293,7 +418,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     passes: Object.freeze(passes),
     inference(values: ReadonlyMap<string, ConstTensor>, options: InferenceOptions = {}): Graph {
       return pass([], "lower inference model", () => {
-        const f = lowerForward(spec, "eval", false, options.raw ?? false);
+        const f = lowerForward(spec, "eval", false, options.raw ? "raw" : "tensor");
         f.b.output(NAMES.logits, f.logits);
         const graph = f.b.build("inference");
         const stored = [...f.registry.params, ...f.registry.buffers];

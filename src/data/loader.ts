@@ -1,34 +1,46 @@
 /**
  * Mini-batches of a sample set as model inputs, optionally reshuffled every epoch from a seed.
- * Image sets give pixels scaled to [0, 1] like PyTorch's `ToTensor` and int64 labels, optionally
- * randomly cropped and flipped first (torchvision's `RandomCrop`, `RandomHorizontalFlip`); in-memory
- * tensor sets give copies of their rows, int32 values widened to int64.
+ * Image sets stay compact: batches hold their raw uint8 pixels and int64 labels, and the compiled
+ * graphs apply ToTensor (and Normalize) themselves. Random crops and flips (torchvision's
+ * `RandomCrop`, `RandomHorizontalFlip`) are drawn here but applied in the train graph: a batch
+ * carries, per sample, the row and column indices of its window in the zero-padded image (a few
+ * hundred integers instead of a float copy of every pixel). In-memory tensor sets give copies of
+ * their rows, int32 values widened to int64.
  * @module
  */
 
 import { createRng, deriveSeed, hashedUint32s, type Rng, shuffleInPlace } from "../util/random.ts";
 import type { Augmentation } from "../dsl/pipeline.ts";
+import { NAMES } from "../compile/compile.ts";
+import type { HostTensor } from "../runtime/session.ts";
 import type { ImageSet } from "./idx.ts";
 import { type TakeBatch, tensorBatches, type TensorSet } from "./tensor_dataset.ts";
 
 /**
- * One mini-batch: the model input `x` (`[size, ...sampleShape]`, float32 or int64) and the target
- * `y` (int64 class indices `[size]` or float32 `[size, ...targetShape]`).
+ * One mini-batch: the model input `x` (`[size, ...sampleShape]`: raw uint8 pixels for images,
+ * float32 or int64 for tensor sets) and the target `y` (int64 class indices `[size]` or float32
+ * `[size, ...targetShape]`).
  */
 export interface Batch<
-  X extends Float32Array | BigInt64Array = Float32Array | BigInt64Array,
+  X extends Float32Array | BigInt64Array | Uint8Array = Float32Array | BigInt64Array | Uint8Array,
   Y extends BigInt64Array | Float32Array = BigInt64Array | Float32Array,
 > {
-  /** Inputs, sample after sample; for images each pixel is `Math.fround(pixel / 255)`. */
+  /** Inputs, sample after sample (images: their bytes, unscaled and unaugmented). */
   readonly x: X;
   /** Targets, sample after sample. */
   readonly y: Y;
   /** Number of samples in this batch (the last one may be smaller). */
   readonly size: number;
+  /**
+   * Further train-graph inputs of this batch by name: with augmentation, `augment_rows` (int64
+   * `[size, 1, height, 1]`) and `augment_cols` (int64 `[size, 1, 1, width]`), the flat indices of
+   * each sample's window in the zero-padded batch (see {@linkcode augmentIndices}).
+   */
+  readonly feeds?: Readonly<Record<string, HostTensor>>;
 }
 
-/** A batch of images: float32 pixels `[size, channels, height, width]` and int64 class labels. */
-export type ImageBatch = Batch<Float32Array, BigInt64Array>;
+/** A batch of images: uint8 pixels `[size, channels, height, width]` and int64 class labels. */
+export type ImageBatch = Batch<Uint8Array, BigInt64Array>;
 
 /** What a loader batches: images (FashionMNIST) or in-memory tensors. */
 export type SampleSet = ImageSet | TensorSet;
@@ -241,11 +253,9 @@ function weightedDraws(cdf: Float64Array, rng: Rng, map: Uint32Array | null): Ui
   return out;
 }
 
-/** `ToTensor` scaling of every byte value, computed once. */
-const SCALE = new Float32Array(256).map((_, v) => v / 255);
 const LABELS = Array.from({ length: 256 }, (_, v) => BigInt(v));
 
-/** Checks an image set and returns how to take batches from it. */
+/** Checks an image set and returns how to take batches of its raw bytes from it. */
 function imageBatches(set: ImageSet): TakeBatch<ImageBatch> {
   const { images, labels, count, channels = 1 } = set, pixels = channels * set.height * set.width;
   if (images.length !== count * pixels || labels.length !== count) {
@@ -257,28 +267,55 @@ function imageBatches(set: ImageSet): TakeBatch<ImageBatch> {
     );
   }
   return (order, start, size) => {
-    const x = new Float32Array(size * pixels), y = new BigInt64Array(size);
-    for (let i = 0; i < size; i++) {
-      const k = order ? order[start + i] : start + i;
-      const src = k * pixels, dst = i * pixels;
-      for (let p = 0; p < pixels; p++) x[dst + p] = SCALE[images[src + p]];
-      y[i] = LABELS[labels[k]];
+    const y = new BigInt64Array(size);
+    let x: Uint8Array;
+    if (order) {
+      x = new Uint8Array(size * pixels);
+      for (let i = 0; i < size; i++) {
+        const k = order[start + i];
+        x.set(images.subarray(k * pixels, (k + 1) * pixels), i * pixels);
+        y[i] = LABELS[labels[k]];
+      }
+    } else {
+      x = images.slice(start * pixels, (start + size) * pixels);
+      for (let i = 0; i < size; i++) y[i] = LABELS[labels[start + i]];
     }
     return Object.freeze({ x, y, size });
   };
 }
 
+/** The geometry of an augmentation on images of one size (see {@linkcode augmentIndices}). */
+export interface AugmentGeometry {
+  readonly channels: number;
+  /** Zero padding on each side. */
+  readonly padding: number;
+  /** Height and width of the padded image. */
+  readonly paddedHeight: number;
+  readonly paddedWidth: number;
+  /** Height and width of the window (the crop size, or the image size without a crop). */
+  readonly height: number;
+  readonly width: number;
+  /** Whether a window is mirrored left to right with probability 0.5. */
+  readonly flip: boolean;
+  /** Whether the window's position is random. */
+  readonly crop: boolean;
+}
+
 /**
- * Checks an augmentation against an image set and returns how to take batches of randomly
- * cropped and flipped images with an epoch's draws (see {@linkcode augmentDraws}).
+ * Checks an augmentation against an image size and returns its geometry.
+ *
+ * @param augment The augmentation.
+ * @param image Channels, height and width of the images.
+ * @returns The geometry.
+ * @throws {RangeError} When the crop size or padding is invalid or the window does not fit the
+ * padded image.
  */
-function augmentedImageBatches(
-  set: ImageSet,
+export function augmentGeometry(
   augment: Augmentation,
-): (u: Uint32Array) => TakeBatch<ImageBatch> {
-  const { images, labels, channels = 1, height, width } = set;
-  const crop = augment.randomCrop, flip = augment.horizontalFlip === true;
-  const size = crop?.size, padding = crop?.padding ?? 0;
+  image: { readonly channels: number; readonly height: number; readonly width: number },
+): AugmentGeometry {
+  const { channels, height, width } = image;
+  const crop = augment.randomCrop, size = crop?.size, padding = crop?.padding ?? 0;
   if (crop) {
     if (!Number.isSafeInteger(size) || size! <= 0) {
       throw new RangeError(
@@ -297,32 +334,73 @@ function augmentedImageBatches(
       );
     }
   }
-  const outH = size ?? height, outW = size ?? width;
-  const rangeH = height + 2 * padding - outH + 1, rangeW = width + 2 * padding - outW + 1;
-  const inPixels = height * width, outPixels = channels * outH * outW;
-  return (u) => (order, start, count) => {
-    const x = new Float32Array(count * outPixels), y = new BigInt64Array(count);
-    for (let i = 0; i < count; i++) {
-      const k = order ? order[start + i] : start + i, at = 3 * (start + i);
-      // Offsets of the window in the padded image, as torch.randint(0, range) would draw them.
-      const top = crop ? Math.floor((u[at] * rangeH) / 2 ** 32) - padding : 0;
-      const left = crop ? Math.floor((u[at + 1] * rangeW) / 2 ** 32) - padding : 0;
-      const mirrored = flip && u[at + 2] < 2 ** 31;
-      for (let c = 0; c < channels; c++) {
-        const src = (k * channels + c) * inPixels, dst = i * outPixels + c * outH * outW;
-        for (let r = 0; r < outH; r++) {
-          const h = top + r;
-          if (h < 0 || h >= height) continue; // zero padding: x is zero already
-          for (let q = 0; q < outW; q++) {
-            const w = left + (mirrored ? outW - 1 - q : q);
-            if (w >= 0 && w < width) x[dst + r * outW + q] = SCALE[images[src + h * width + w]];
-          }
-        }
-      }
-      y[i] = LABELS[labels[k]];
+  return Object.freeze({
+    channels,
+    padding,
+    paddedHeight: height + 2 * padding,
+    paddedWidth: width + 2 * padding,
+    height: size ?? height,
+    width: size ?? width,
+    flip: augment.horizontalFlip === true,
+    crop: crop !== undefined,
+  });
+}
+
+/**
+ * The gather indices of a batch's augmentation windows, from an epoch's draws (see
+ * {@linkcode augmentDraws}): sample i's window starts at row `top` and column `left` of its
+ * zero-padded image (uniform over the positions where it fits, as `torch.randint`), mirrored
+ * when its flip draw is below 2³¹. Output pixel (i, c, r, q) is element
+ * `rows[i, r] + c·paddedHeight·paddedWidth + cols[i, q]` of the flattened padded batch, where
+ * `rows[i, r] = (i·channels·paddedHeight + top + r)·paddedWidth` and
+ * `cols[i, q] = left + (mirrored ? width − 1 − q : q)`.
+ *
+ * @param g The geometry.
+ * @param u The epoch's draws.
+ * @param first The batch's first position in the epoch.
+ * @param size The batch's sample count.
+ * @returns The `augment_rows` and `augment_cols` feeds.
+ */
+export function augmentIndices(
+  g: AugmentGeometry,
+  u: Uint32Array,
+  first: number,
+  size: number,
+): Record<string, HostTensor> {
+  const rows = new BigInt64Array(size * g.height), cols = new BigInt64Array(size * g.width);
+  // Every index is below 2³¹, so the int64s are written as (low, 0) pairs of 32-bit words.
+  const r32 = new Int32Array(rows.buffer), c32 = new Int32Array(cols.buffer);
+  const rangeH = g.paddedHeight - g.height + 1, rangeW = g.paddedWidth - g.width + 1;
+  for (let i = 0; i < size; i++) {
+    const at = 3 * (first + i);
+    const top = g.crop ? Math.floor((u[at] * rangeH) / 2 ** 32) : 0;
+    const left = g.crop ? Math.floor((u[at + 1] * rangeW) / 2 ** 32) : 0;
+    const mirrored = g.flip && u[at + 2] < 2 ** 31;
+    const base = i * g.channels * g.paddedHeight + top;
+    for (let r = 0; r < g.height; r++) r32[2 * (i * g.height + r)] = (base + r) * g.paddedWidth;
+    for (let q = 0; q < g.width; q++) {
+      c32[2 * (i * g.width + q)] = left + (mirrored ? g.width - 1 - q : q);
     }
-    return Object.freeze({ x, y, size: count });
+  }
+  return {
+    [NAMES.augmentRows]: { dtype: "int64", dims: [size, 1, g.height, 1], data: rows },
+    [NAMES.augmentCols]: { dtype: "int64", dims: [size, 1, 1, g.width], data: cols },
   };
+}
+
+/**
+ * Checks an augmentation against an image set and returns how to take batches of raw images with
+ * their augmentation windows from an epoch's draws (see {@linkcode augmentDraws}).
+ */
+function augmentedImageBatches(
+  set: ImageSet,
+  augment: Augmentation,
+): (u: Uint32Array) => TakeBatch<ImageBatch> {
+  const { channels = 1, height, width } = set;
+  const g = augmentGeometry(augment, { channels, height, width });
+  const plain = imageBatches(set);
+  return (u) => (order, start, count) =>
+    Object.freeze({ ...plain(order, start, count), feeds: augmentIndices(g, u, start, count) });
 }
 
 /**

@@ -213,6 +213,13 @@ function augmentOf(dataset: Dataset, augment: Augmentation | false | undefined) 
         "tensorDataset",
     );
   }
+  const [, height, width] = dataset.sampleShape;
+  if (randomCrop && (randomCrop.size !== height || randomCrop.size !== width)) {
+    throw new RangeError(
+      `${BUILD}: augment.randomCrop size ${randomCrop.size} differs from the ${height}x${width} ` +
+        "images; validation and test images are not cropped, so the model would see other shapes",
+    );
+  }
   return Object.freeze({
     ...(randomCrop
       ? { randomCrop: Object.freeze({ size: randomCrop.size, padding: randomCrop.padding ?? 0 }) }

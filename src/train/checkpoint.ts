@@ -9,7 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { CompiledModel } from "../compile/compile.ts";
+import { type CompiledModel, NAMES } from "../compile/compile.ts";
 import { writeFileAtomic } from "../io/atomic_write.ts";
 import { encodeSafetensors, readSafetensors, type SafeTensor } from "../io/safetensors.ts";
 import type { HostTensor } from "../runtime/session.ts";
@@ -84,7 +84,10 @@ export interface Checkpoint {
  * @returns A hex digest.
  */
 export function pipelineFingerprint(compiled: CompiledModel): string {
-  const inputs = compiled.train.inputs.map((p) => [p.name, p.value.type.dtype, p.value.type.shape]);
+  // The augmentation's window indices are data order, which checkpoints record apart.
+  const augmentation = new Set<string>([NAMES.augmentRows, NAMES.augmentCols]);
+  const inputs = compiled.train.inputs.filter((p) => !augmentation.has(p.name))
+    .map((p) => [p.name, p.value.type.dtype, p.value.type.shape]);
   const layers = compiled.layers.map((l) => [l.path, l.layer]);
   // The input normalisation is constants in the graphs, not inputs; hash it where set.
   const normalize = compiled.normalize;

@@ -169,6 +169,9 @@ export function compilePipeline(spec: PipelineSpec, lr?: number): CompiledModel 
   return compileModel({
     data: {
       ...spec.data,
+      // Image sets stay uint8 until the graphs convert them (ToTensor, augmentation in-graph).
+      ...(spec.data.kind === "tensor" ? {} : { inputDtype: "uint8" as const }),
+      ...(spec.augment ? { augment: spec.augment } : {}),
       ...(spec.normalize ? { normalize: spec.normalize } : {}),
       ...(spec.oneHot ? { oneHot: true } : {}),
     },
@@ -272,16 +275,6 @@ export async function runPipeline(
     );
   }
   const splits = await loadDataset(spec.data, { root: options.dataDir });
-  const crop = spec.augment?.randomCrop;
-  if (crop && "images" in splits.train) {
-    const { height, width } = splits.train;
-    if (crop.size !== height || crop.size !== width) {
-      throw new RangeError(
-        `Cannot run: augment.randomCrop size ${crop.size} differs from the ${height}x${width} ` +
-          "images; validation and test images are not cropped, so the model would see other shapes",
-      );
-    }
-  }
   // The held-out samples derive from the seed only, so a resumed run holds out the same ones.
   const held = spec.validation === undefined
     ? undefined

@@ -233,6 +233,8 @@ export async function createTrainer(
     buffers.set(s.name, { dtype: s.dtype, dims: s.shape, data });
   }
   let steps = 0;
+  const augmentInputs = compiled.train.inputs.map((p) => p.name)
+    .filter((name) => name === NAMES.augmentRows || name === NAMES.augmentCols);
 
   const train = await createSession(emitModel(compiled.train), options);
   const evaluator = await createSession(emitModel(compiled.eval), options);
@@ -247,6 +249,15 @@ export async function createTrainer(
     hyper,
     async step(batch) {
       const feeds = batchFeeds(batch, compiled, params, buffers, state);
+      if (batch.feeds) Object.assign(feeds, batch.feeds);
+      for (const name of augmentInputs) {
+        if (!feeds[name]) {
+          throw new RangeError(
+            `Cannot run a training step: the train graph augments its images and needs the ` +
+              `batch's ${name} (batches from createLoader with the pipeline's augment option)`,
+          );
+        }
+      }
       compiled.random.forEach((spec, i) => {
         feeds[spec.name] = dropoutMask(spec, batch.size, deriveSeed(options.seed, steps, i));
       });
