@@ -160,6 +160,9 @@ Deno.test("checkpoint: an interrupted run resumes mid-epoch exactly; the last K 
     const error = await assertRejectsMatch(
       () =>
         run(split, {
+          // One step per run, so the abort takes effect after this very step (with K steps per
+          // run it would after the run's last); the resumed run goes on with the default K.
+          stepsPerRun: 1,
           signal: controller.signal,
           onBatch: (e) => e.epoch === 2 && e.batch === 2 && controller.abort(),
         }),

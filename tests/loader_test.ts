@@ -273,6 +273,7 @@ Deno.test("pipeline: with dropLast and a sampler, 1 epoch + resume + 1 epoch equ
       () =>
         train({
           checkpointDir: `${root}/mid`,
+          stepsPerRun: 1,
           signal: controller.signal,
           onBatch: () => {
             if (++steps === 7) controller.abort();

@@ -300,6 +300,7 @@ Deno.test("checkpoint: a run with a validation split resumes mid-epoch bit for b
       () =>
         runLogged(p, {
           checkpointDir: dir,
+          stepsPerRun: 1,
           signal: controller.signal,
           onBatch: (e) => e.epoch === 2 && e.batch === 4 && controller.abort(),
         }),

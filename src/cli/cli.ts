@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import type { TrainingPipeline } from "../pipeline.ts";
-import type { Device } from "../runtime/session.ts";
+import { type Backend, BACKENDS, type Device } from "../runtime/session.ts";
 import { type RunOptions, type RunResult, TrainingInterrupted } from "../train/run.ts";
 
 /** The usage text. */
@@ -17,7 +17,11 @@ Options:
   --lr X              learning rate
   --seed N            seed for initialisation and shuffling (reproducible bit for bit)
   --device cpu|cuda   execution device (default cpu)
-  --threads N         onnxruntime intra-op threads (default: one per core)
+  --threads N         onnxruntime intra-op threads (default: one per core; web: 1)
+  --backend node|web  onnxruntime package: node (native, the default) or web (WebAssembly,
+                      CPU only, runs without --allow-ffi)
+  --steps-per-run K   optimizer steps per onnxruntime run (default 16; 1: one per run); the
+                      results are the same for every K
   --export PATH       write the trained inference model (ONNX) to PATH, atomically; PATH is
                       checked to be writable before training starts
   --export-raw        with --export: the model takes raw uint8 images [N, C, H, W] and applies
@@ -97,6 +101,8 @@ const BUILT_IN = [
   "seed",
   "device",
   "threads",
+  "backend",
+  "steps-per-run",
   "export",
   "export-raw",
   "init",
@@ -128,6 +134,8 @@ function parseWithFlags(
       seed: { type: "string" },
       device: { type: "string" },
       threads: { type: "string" },
+      backend: { type: "string" },
+      "steps-per-run": { type: "string" },
       export: { type: "string" },
       "export-raw": { type: "boolean" },
       init: { type: "string" },
@@ -158,6 +166,9 @@ function parseWithFlags(
   if (values.device !== undefined && values.device !== "cpu" && values.device !== "cuda") {
     throw new RangeError(`Invalid --device: expected cpu or cuda, got '${values.device}'`);
   }
+  if (values.backend !== undefined && !BACKENDS.includes(values.backend as Backend)) {
+    throw new RangeError(`Invalid --backend: expected node or web, got '${values.backend}'`);
+  }
   if (values.resume && values.checkpoint === undefined) {
     throw new RangeError("Invalid --resume: give the checkpoint folder with --checkpoint DIR");
   }
@@ -187,6 +198,10 @@ function parseWithFlags(
     seed,
     device: values.device as Device | undefined,
     threads: positiveInt("--threads", values.threads),
+    ...(values.backend === undefined ? {} : { backend: values.backend as Backend }),
+    ...(values["steps-per-run"] === undefined
+      ? {}
+      : { stepsPerRun: positiveInt("--steps-per-run", values["steps-per-run"]) }),
     exportPath: values.export,
     ...(values["export-raw"] ? { exportRaw: true } : {}),
     ...(values.init === undefined

@@ -32,7 +32,8 @@ function tensorProto(name: string, t: ConstTensor): onnxProto.onnx.ITensorProto 
   return { name, dataType: ELEM_TYPES[t.dtype], dims: [...t.shape], rawData: bytes.slice() };
 }
 
-function valueInfo(name: string, type: TensorType): onnxProto.onnx.IValueInfoProto {
+/** The ONNX value info of a named tensor of the given type. */
+export function valueInfo(name: string, type: TensorType): onnxProto.onnx.IValueInfoProto {
   return {
     name,
     type: {
@@ -77,13 +78,12 @@ export interface EmitOptions {
 }
 
 /**
- * Encodes an IR graph as an ONNX model (IR version 8, opset 17).
+ * Encodes an IR graph as an ONNX GraphProto (nodes, inputs, outputs, initializers).
  *
  * @param graph The graph; its initializers become ONNX initializers.
- * @param options Optional metadata.
- * @returns The serialised ModelProto.
+ * @returns The GraphProto fields.
  */
-export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
+export function emitGraph(graph: Graph): onnxProto.onnx.IGraphProto {
   const nodes: onnxProto.onnx.INodeProto[] = graph.nodes.map((n, i) => ({
     name: `${n.op}_${i}`,
     opType: n.op,
@@ -103,6 +103,26 @@ export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
       });
     }
   }
+  return {
+    name: graph.name,
+    node: nodes,
+    input: graph.inputs.map((p) => valueInfo(p.name, p.value.type)),
+    output: graph.outputs.map((p) => valueInfo(p.name, p.value.type)),
+    initializer: graph.initializers.map((init) => tensorProto(init.value.name, init.tensor)),
+  };
+}
+
+/**
+ * Encodes an ONNX GraphProto as a model (IR version 8, opset 17).
+ *
+ * @param graph The graph's fields.
+ * @param options Optional metadata.
+ * @returns The serialised ModelProto.
+ */
+export function encodeModel(
+  graph: onnxProto.onnx.IGraphProto,
+  options: EmitOptions = {},
+): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: "onnxtrain",
@@ -110,13 +130,18 @@ export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
     opsetImport: [{ domain: "", version: OPSET_VERSION }],
     ...(options.docString ? { docString: options.docString } : {}),
     metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
-    graph: {
-      name: graph.name,
-      node: nodes,
-      input: graph.inputs.map((p) => valueInfo(p.name, p.value.type)),
-      output: graph.outputs.map((p) => valueInfo(p.name, p.value.type)),
-      initializer: graph.initializers.map((init) => tensorProto(init.value.name, init.tensor)),
-    },
+    graph,
   });
   return onnx.ModelProto.encode(model).finish();
+}
+
+/**
+ * Encodes an IR graph as an ONNX model (IR version 8, opset 17).
+ *
+ * @param graph The graph; its initializers become ONNX initializers.
+ * @param options Optional metadata.
+ * @returns The serialised ModelProto.
+ */
+export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
+  return encodeModel(emitGraph(graph), options);
 }

@@ -1,11 +1,11 @@
 /**
- * The runtime: the only module that imports onnxruntime-node. Sessions, tensors, devices, threads.
+ * The runtime: sessions, tensors, devices, threads, behind one interface with two backends,
+ * onnxruntime-node (native, CPU or CUDA; the default) and onnxruntime-web (WebAssembly, CPU, no
+ * native code). This folder is the only place that imports either package, and each is imported
+ * only when a session of its backend is first created, so a run on the web backend never loads
+ * the native addon (and needs no `--allow-ffi`).
  * @module
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import * as ort from "onnxruntime-node";
 import type { DType, TensorData } from "../ir/types.ts";
 
 /** A tensor in host memory: what sessions take and return. */
@@ -18,12 +18,27 @@ export interface HostTensor {
 /** Where a session runs. */
 export type Device = "cpu" | "cuda";
 
+/**
+ * Which onnxruntime package runs sessions: `"node"` is onnxruntime-node (native code, CPU or
+ * CUDA), `"web"` is onnxruntime-web on WebAssembly (CPU only, runs without `--allow-ffi`).
+ */
+export type Backend = "node" | "web";
+
+/** The backends, for validating user input. */
+export const BACKENDS: readonly Backend[] = Object.freeze(["node", "web"]);
+
 /** Options for {@linkcode createSession}. */
 export interface SessionOptions {
   /** Execution device (default `"cpu"`). */
   readonly device?: Device;
-  /** Intra-op threads (default: onnxruntime's choice, one per core). */
+  /**
+   * Intra-op threads (default: onnxruntime's choice, one per core on node, 1 on web). On the web
+   * backend the WebAssembly runtime has one thread pool per process, sized by the first web
+   * session; threads beyond the first run as workers.
+   */
   readonly threads?: number;
+  /** The onnxruntime package that runs the session (default `"node"`). */
+  readonly backend?: Backend;
 }
 
 /** A loaded model ready to run. */
@@ -48,83 +63,91 @@ export class DeviceError extends Error {
   }
 }
 
-const CUDA_HINT = "install it with: ONNXRUNTIME_NODE_INSTALL=cuda12 deno install " +
-  "--allow-scripts=npm:onnxruntime-node (needs CUDA 12 and cuDNN 9 on the machine)";
+/** Creates a session on one backend; the backend's module exports one. */
+export type SessionFactory = (model: Uint8Array, options: SessionOptions) => Promise<Session>;
 
-/** The folder of onnxruntime-node's native binaries, where resolvable. */
-function nativeDir(): string | undefined {
-  try {
-    const entry = createRequire(import.meta.url).resolve("onnxruntime-node");
-    return join(dirname(entry), "..", "bin", "napi-v6", `${process.platform}`, `${process.arch}`);
-  } catch {
-    return undefined;
-  }
-}
-
-function checkCuda(): void {
-  const dir = nativeDir();
-  const lib = process.platform === "win32"
-    ? "onnxruntime_providers_cuda.dll"
-    : "libonnxruntime_providers_cuda.so";
-  if (dir && !existsSync(join(dir, lib))) {
-    throw new DeviceError(
-      `Cannot use device cuda: onnxruntime-node's CUDA execution provider (${lib}) is not installed; ${CUDA_HINT}`,
-    );
-  }
-}
-
-function toOrt(t: HostTensor): ort.Tensor {
-  const data = t.dtype === "bool"
-    ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length)
-    : t.data;
-  return new ort.Tensor(t.dtype, data as Float32Array, t.dims);
-}
-
-function fromOrt(t: ort.Tensor): HostTensor {
-  return { dtype: t.type as DType, dims: t.dims, data: t.data as TensorData };
-}
+/** Each backend's module, imported on first use (importing onnxruntime-node loads native code). */
+const LOADERS: Record<Backend, () => Promise<SessionFactory>> = {
+  node: async () => (await import("./node.ts")).createNodeSession,
+  web: async () => (await import("./web.ts")).createWebSession,
+};
 
 /**
  * Loads an ONNX model into onnxruntime.
  *
  * @param model ONNX ModelProto bytes.
- * @param options Device and threads.
+ * @param options Device, threads and backend.
  * @returns A session.
- * @throws {DeviceError} When `device` is `"cuda"` and the CUDA provider is not available.
+ * @throws {DeviceError} When `device` is `"cuda"` and the CUDA provider is not available, or the
+ * backend is `"web"` (WebAssembly runs on the CPU only).
+ * @throws {RangeError} On an unknown backend, or (web) a thread count other than the one the
+ * process's WebAssembly runtime was started with.
+ * @example
+ * ```ts ignore
+ * const session = await createSession(modelBytes, { backend: "web", threads: 1 });
+ * const out = await session.run({ x: { dtype: "float32", dims: [1, 2], data: Float32Array.of(1, -2) } });
+ * await session.release();
+ * ```
  */
 export async function createSession(
   model: Uint8Array,
   options: SessionOptions = {},
 ): Promise<Session> {
-  const device = options.device ?? "cpu";
-  if (device === "cuda") checkCuda();
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
-    executionProviders: [device],
-    graphOptimizationLevel: "all",
-    executionMode: "sequential",
-    interOpNumThreads: 1,
-    logSeverityLevel: 3,
-    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-  };
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(model, sessionOptions);
-  } catch (e) {
-    if (device === "cuda") {
-      const why = String((e as Error).message ?? e).split("\n")[0];
-      throw new DeviceError(`Cannot use device cuda: ${why}; ${CUDA_HINT}`);
-    }
-    throw e;
+  const backend = options.backend ?? "node";
+  const load = Object.hasOwn(LOADERS, backend) ? LOADERS[backend] : undefined;
+  if (!load) {
+    throw new RangeError(
+      `Cannot create a session: unknown backend '${backend}' (expected ${BACKENDS.join(" or ")})`,
+    );
   }
+  return await (await load())(model, options);
+}
+
+/** The parts of an onnxruntime tensor that both packages share (onnxruntime-common's). */
+export interface OrtTensorLike {
+  readonly type: string;
+  readonly dims: readonly number[];
+  readonly data: unknown;
+}
+
+/** The parts of an onnxruntime `InferenceSession` that both packages share. */
+export interface OrtSessionLike<T extends OrtTensorLike> {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, T>): Promise<Record<string, T>>;
+  run(feeds: Record<string, T>, fetches: string[]): Promise<Record<string, T>>;
+  release(): Promise<void>;
+}
+
+/**
+ * Wraps a package's session in the {@linkcode Session} interface (for the backend modules).
+ *
+ * @param session The package's session.
+ * @param tensor The package's tensor constructor, as `(dtype, data, dims) => tensor`.
+ * @returns The frozen session.
+ */
+export function wrapOrtSession<T extends OrtTensorLike>(
+  session: OrtSessionLike<T>,
+  tensor: (dtype: DType, data: TensorData, dims: readonly number[]) => T,
+): Session {
+  const toOrt = (t: HostTensor): T =>
+    // onnxruntime takes bool tensors as bytes.
+    tensor(
+      t.dtype,
+      t.dtype === "bool" ? new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.length) : t.data,
+      t.dims,
+    );
   const result: Session = {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     async run(feeds, fetch) {
-      const ortFeeds: Record<string, ort.Tensor> = {};
+      const ortFeeds: Record<string, T> = {};
       for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrt(t);
       const out = fetch ? await session.run(ortFeeds, [...fetch]) : await session.run(ortFeeds);
       const result: Record<string, HostTensor> = {};
-      for (const [name, t] of Object.entries(out)) result[name] = fromOrt(t);
+      for (const [name, t] of Object.entries(out)) {
+        result[name] = { dtype: t.type as DType, dims: t.dims, data: t.data as TensorData };
+      }
       return result;
     },
     release: () => session.release(),

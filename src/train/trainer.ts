@@ -9,7 +9,13 @@ import { type Init, nextName, type RandomSpec } from "../compile/params.ts";
 import type { Batch } from "../data/loader.ts";
 import type { ConstTensor, TensorType } from "../ir/types.ts";
 import { emitModel } from "../onnx/emit.ts";
-import { createSession, type HostTensor, type SessionOptions } from "../runtime/session.ts";
+import { emitMultiStep } from "../onnx/multi_step.ts";
+import {
+  createSession,
+  type HostTensor,
+  type Session,
+  type SessionOptions,
+} from "../runtime/session.ts";
 import { createRng, deriveSeed, hashedUint32s, type Rng } from "../util/random.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
@@ -18,6 +24,12 @@ export const VERSION: string = denoJson.version;
 
 /** Options for {@linkcode createTrainer}. */
 export interface TrainerOptions extends SessionOptions {
+  /**
+   * Most optimizer steps {@linkcode Trainer.stepMany} takes in one `session.run` (default 1: only
+   * the one-step graph is loaded). Above 1, the K-step graph (an ONNX `Loop` around the step) is
+   * loaded on first use.
+   */
+  readonly stepsPerRun?: number;
   /** Seeds parameter initialisation. */
   readonly seed: number;
   /** Starting values for some parameters by name, instead of their init rule. */
@@ -55,6 +67,16 @@ export interface Trainer {
   readonly hyper: Map<string, number>;
   /** One optimizer step on a batch; returns the batch's mean loss. */
   step(batch: Batch): Promise<number>;
+  /**
+   * Consecutive optimizer steps on batches of equal size, up to `stepsPerRun` of them in one
+   * `session.run` of the K-step graph; the same results, bit for bit, as `step` on each batch in
+   * turn. `hyper[j]` gives step j's hyperparameters (default: the current ones for every step).
+   * Returns each batch's mean loss.
+   */
+  stepMany(
+    batches: readonly Batch[],
+    hyper?: readonly ReadonlyMap<string, number>[],
+  ): Promise<number[]>;
   /** Evaluates on batches without changing anything. */
   evaluate(batches: Iterable<Batch>): Promise<EvalResult>;
   /**
@@ -195,6 +217,15 @@ function batchFeeds(
   return feeds;
 }
 
+/** Stacks tensors of one dtype and shape into a `[K, …]` slab. */
+function stack(tensors: readonly HostTensor[]): HostTensor {
+  const [first] = tensors, n = first.data.length;
+  const Ctor = first.data.constructor as { new (length: number): HostTensor["data"] };
+  const data = new Ctor(n * tensors.length);
+  tensors.forEach((t, j) => (data as Float32Array).set(t.data as Float32Array, j * n));
+  return { dtype: first.dtype, dims: [tensors.length, ...first.dims], data };
+}
+
 /**
  * Creates a trainer: initialises parameters from the seed and loads the train and eval graphs.
  *
@@ -238,6 +269,70 @@ export async function createTrainer(
 
   const train = await createSession(emitModel(compiled.train), options);
   const evaluator = await createSession(emitModel(compiled.eval), options);
+  const stepsPerRun = options.stepsPerRun ?? 1;
+  if (!Number.isSafeInteger(stepsPerRun) || stepsPerRun < 1) {
+    throw new RangeError(`Invalid stepsPerRun: expected an integer ≥ 1, got ${stepsPerRun}`);
+  }
+  const trainOutputs = new Set(compiled.train.outputs.map((p) => p.name));
+  const carried = [...params.keys(), ...state.keys(), ...buffers.keys()]
+    .filter((name) => trainOutputs.has(nextName(name)));
+  const sliced = [
+    NAMES.input,
+    NAMES.target,
+    ...augmentInputs,
+    ...compiled.random.map((r) => r.name),
+    ...compiled.hyper.map((h) => h.name),
+  ];
+  let multi: Promise<Session> | undefined;
+  const multiStep = () =>
+    multi ??= createSession(
+      emitMultiStep(compiled.train, {
+        sliced,
+        carried: carried.map((name) => ({ input: name, output: nextName(name) })),
+        scanned: [NAMES.loss],
+      }),
+      options,
+    );
+
+  /** Feeds of one step: the batch, current tensors, the step's dropout masks and hyperparameters. */
+  const oneStepFeeds = (batch: Batch, stepHyper: ReadonlyMap<string, number>) => {
+    const feeds = batchFeeds(batch, compiled, params, buffers, state);
+    if (batch.feeds) Object.assign(feeds, batch.feeds);
+    compiled.random.forEach((spec, i) => {
+      feeds[spec.name] = dropoutMask(spec, batch.size, deriveSeed(options.seed, steps, i));
+    });
+    for (const [name, v] of stepHyper) {
+      feeds[name] = { dtype: "float32", dims: [], data: Float32Array.of(v) };
+    }
+    return feeds;
+  };
+
+  /** Feeds of K steps: each per-step tensor stacked into a `[K, …]` slab. */
+  const slabFeeds = (
+    batches: readonly Batch[],
+    stepHyper: (j: number) => ReadonlyMap<string, number>,
+  ) => {
+    const perStep = batches.map((batch, j) => {
+      const feeds: Record<string, HostTensor> = {
+        ...batchFeeds(batch, compiled),
+        ...batch.feeds,
+      };
+      compiled.random.forEach((spec, i) => {
+        feeds[spec.name] = dropoutMask(spec, batch.size, deriveSeed(options.seed, steps + j, i));
+      });
+      for (const [name, v] of stepHyper(j)) {
+        feeds[name] = { dtype: "float32", dims: [], data: Float32Array.of(v) };
+      }
+      return feeds;
+    });
+    const feeds: Record<string, HostTensor> = {};
+    for (const name of sliced) {
+      if (!perStep[0][name]) continue;
+      feeds[name] = stack(perStep.map((f) => f[name]));
+    }
+    for (const [name, t] of [...params, ...buffers, ...state]) feeds[name] = t;
+    return feeds;
+  };
 
   const trainer: Trainer = {
     params,
@@ -248,31 +343,52 @@ export async function createTrainer(
     },
     hyper,
     async step(batch) {
-      const feeds = batchFeeds(batch, compiled, params, buffers, state);
-      if (batch.feeds) Object.assign(feeds, batch.feeds);
-      for (const name of augmentInputs) {
-        if (!feeds[name]) {
-          throw new RangeError(
-            `Cannot run a training step: the train graph augments its images and needs the ` +
-              `batch's ${name} (batches from createLoader with the pipeline's augment option)`,
-          );
+      return (await trainer.stepMany([batch]))[0];
+    },
+    async stepMany(batches, hyperPerStep) {
+      const k = batches.length, size = batches[0]?.size;
+      if (k === 0) return [];
+      if (!batches.every((b) => b.size === size)) {
+        throw new RangeError(
+          `Cannot take several steps in one run: batches must have equal sizes, got ${
+            batches.map((b) => b.size).join(", ")
+          }`,
+        );
+      }
+      if (hyperPerStep && hyperPerStep.length !== k) {
+        throw new RangeError(
+          `Cannot take ${k} steps: got hyperparameters for ${hyperPerStep.length} steps`,
+        );
+      }
+      const hyperAt = (j: number) => hyperPerStep?.[j] ?? hyper;
+      const results: number[] = [];
+      for (let done = 0; done < k;) {
+        const n = Math.min(stepsPerRun, k - done);
+        const part = batches.slice(done, done + n);
+        const feeds = n === 1
+          ? oneStepFeeds(part[0], hyperAt(done))
+          : slabFeeds(part, (j) => hyperAt(done + j));
+        for (const name of augmentInputs) {
+          if (!feeds[name]) {
+            throw new RangeError(
+              `Cannot run a training step: the train graph augments its images and needs the ` +
+                `batch's ${name} (batches from createLoader with the pipeline's augment option)`,
+            );
+          }
         }
+        const session = n === 1 ? train : await multiStep();
+        const out = await session.run(feeds);
+        for (const name of params.keys()) params.set(name, out[nextName(name)]);
+        for (const name of state.keys()) state.set(name, out[nextName(name)]);
+        for (const name of buffers.keys()) {
+          const next = out[nextName(name)];
+          if (next) buffers.set(name, next);
+        }
+        steps += n;
+        done += n;
+        results.push(...(out[NAMES.loss].data as Float32Array));
       }
-      compiled.random.forEach((spec, i) => {
-        feeds[spec.name] = dropoutMask(spec, batch.size, deriveSeed(options.seed, steps, i));
-      });
-      for (const [name, v] of hyper) {
-        feeds[name] = { dtype: "float32", dims: [], data: Float32Array.of(v) };
-      }
-      const out = await train.run(feeds);
-      for (const name of params.keys()) params.set(name, out[nextName(name)]);
-      for (const name of state.keys()) state.set(name, out[nextName(name)]);
-      for (const name of buffers.keys()) {
-        const next = out[nextName(name)];
-        if (next) buffers.set(name, next);
-      }
-      steps++;
-      return out[NAMES.loss].data[0] as number;
+      return results;
     },
     async evaluate(batches) {
       let batchLossSum = 0, lossSum = 0, correct = 0, count = 0, samples = 0;
@@ -317,6 +433,7 @@ export async function createTrainer(
     async release() {
       await train.release();
       await evaluator.release();
+      if (multi) await (await multi).release();
     },
   };
   return Object.freeze(trainer);
