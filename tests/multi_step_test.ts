@@ -24,7 +24,10 @@ import { createLoader } from "../src/data/loader.ts";
 import { loadDataset } from "../src/data/datasets.ts";
 import { writeSyntheticFashionMnist } from "../src/data/synthetic.ts";
 import { createTrainer, type Trainer } from "../src/train/trainer.ts";
+import { cifar10Cnn } from "../pipelines/cifar10.ts";
+import { fmnistCnn } from "../pipelines/fmnist_cnn.ts";
 import {
+  autoStepsPerRun,
   compilePipeline,
   type PipelineSpec,
   type RunOptions,
@@ -61,7 +64,7 @@ Deno.test("emitMultiStep: a Loop carries values over the slab's steps and stacks
   assertThrowsMatch(
     () => emitMultiStep(graph, { ...spec, scanned: [] }),
     RangeError,
-    "Cannot build the K-step graph: outputs sum are neither carried nor scanned",
+    "Cannot build the K-step graph: outputs sum are neither carried, scanned nor dropped",
   );
   assertThrowsMatch(
     () => emitMultiStep(graph, { ...spec, sliced: ["y"], scanned: ["sum"] }),
@@ -129,6 +132,16 @@ Deno.test("trainer: stepMany equals step on each batch, bit for bit, and checks 
       assert.ok(losses.every(Number.isFinite) && new Set(losses).size === 8);
       assert.equal(many.steps, 8);
       assert.deepEqual(tensors(many), tensors(one));
+      // Evaluation: runs of equal-size batches in one K-step run, the same sums as batch by batch.
+      const together = await many.evaluate(batches);
+      const apart = await Promise.all(batches.map((b) => many.evaluate([b])));
+      assert.deepEqual(together, {
+        batchLossSum: apart.reduce((a, r) => a + r.batchLossSum, 0),
+        lossSum: apart.reduce((a, r) => a + r.lossSum, 0),
+        correct: apart.reduce((a, r) => a + r.correct, 0),
+        batches: 8,
+        samples: 60,
+      });
       await assertRejectsMatch(
         () => many.stepMany(batches.slice(6)),
         RangeError,
@@ -242,4 +255,16 @@ Deno.test("run: an MLP trains with SGD over K-step runs exactly as one step per 
     assert.deepEqual(auto.model, one.model);
     assert.ok(one.steps.at(-1)![2] < one.steps[0][2], "the loss falls");
   });
+});
+
+Deno.test("autoStepsPerRun: 16 on the CPU, 64 on CUDA, fewer when K slabs exceed 32 MiB", () => {
+  // FashionMNIST CNN at batch 64: per step 50 176 input bytes, 512 target bytes and a dropout
+  // mask of 64 · 1568 floats (401 408 bytes): 74 steps would fit, so the cap decides.
+  const cnn = fmnistCnn.compile();
+  assert.equal(autoStepsPerRun(cnn, 64), 16);
+  assert.equal(autoStepsPerRun(cnn, 64, "cuda"), 64);
+  // CIFAR-10 at batch 2048: 6 291 456 input bytes, 16 384 target bytes and 2 · 524 288 bytes of
+  // crop indices per step: 7 356 416 bytes, so 4 steps fit in 32 MiB.
+  assert.equal(autoStepsPerRun(cifar10Cnn.compile(), 2048), 4);
+  assert.equal(autoStepsPerRun(cifar10Cnn.compile(), 65536), 1);
 });

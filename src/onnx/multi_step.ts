@@ -19,6 +19,8 @@ export interface MultiStepSpec {
   readonly carried: readonly { readonly input: string; readonly output: string }[];
   /** Outputs stacked over the steps as `[K, …]` (the loss). */
   readonly scanned: readonly string[];
+  /** Outputs of the one-step graph the K-step graph leaves out (such as an eval graph's logits). */
+  readonly dropped?: readonly string[];
 }
 
 /** The symbolic dimension of the step count in slab and scan-output shapes. */
@@ -68,10 +70,15 @@ export function emitMultiStep(graph: Graph, spec: MultiStepSpec): Uint8Array {
       throw new RangeError(`Cannot build the K-step graph: ${graph.name} has no output ${name}`);
     }
   }
-  const left = [...outputs.keys()].filter((name) => !stepOutputs.includes(name));
+  const dropped = new Set(spec.dropped ?? []);
+  const left = [...outputs.keys()].filter((name) =>
+    !stepOutputs.includes(name) && !dropped.has(name)
+  );
   if (left.length) {
     throw new RangeError(
-      `Cannot build the K-step graph: outputs ${left.join(", ")} are neither carried nor scanned`,
+      `Cannot build the K-step graph: outputs ${
+        left.join(", ")
+      } are neither carried, scanned nor dropped`,
     );
   }
   // Inputs that are neither sliced nor carried (constant during the run) stay outer-scope names.

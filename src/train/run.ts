@@ -92,7 +92,7 @@ export interface RunOptions {
   readonly prefetch?: boolean;
   /**
    * Most optimizer steps taken in one onnxruntime run (the K-step graph: an ONNX `Loop` around
-   * the train step, fed `[K, …]` slabs of batches). Default {@linkcode DEFAULT_STEPS_PER_RUN}; 1
+   * the train step, fed `[K, …]` slabs of batches). Default {@linkcode autoStepsPerRun}; 1
    * runs the one-step graph per batch. Results, logs and checkpoints are the same for every value.
    */
   readonly stepsPerRun?: number;
@@ -104,11 +104,42 @@ export interface RunOptions {
 }
 
 /**
- * The default of {@linkcode RunOptions.stepsPerRun}: 16 steps per run took the seed MLP's epoch
- * from 1.9 s to 1.5 s on the 2-core machine; larger K gained under 2 % more (see the README's
- * benchmark table).
+ * The most steps per run {@linkcode autoStepsPerRun} chooses on the CPU: 16 steps per run took
+ * the seed MLP's epoch ≈ 20 % below one step per run on the 2-core machine, and larger K gained
+ * little more (see the README's benchmark table).
  */
 export const DEFAULT_STEPS_PER_RUN = 16;
+
+/** The slab memory (inputs, targets, masks for K steps) {@linkcode autoStepsPerRun} allows. */
+const SLAB_BYTES = 32 * 2 ** 20;
+
+/**
+ * The default {@linkcode RunOptions.stepsPerRun}: {@linkcode DEFAULT_STEPS_PER_RUN} on the CPU,
+ * 64 on CUDA (where every run otherwise copies all parameters between host and device), fewer
+ * when K steps' per-step inputs (batch, targets, dropout masks) would exceed 32 MiB.
+ *
+ * @param compiled The compiled model.
+ * @param batchSize Samples per batch.
+ * @param device The execution device.
+ * @returns K, at least 1.
+ */
+export function autoStepsPerRun(
+  compiled: CompiledModel,
+  batchSize: number,
+  device: Device = "cpu",
+): number {
+  const bytes = { float32: 4, float64: 8, int64: 8, int32: 4, uint8: 1, bool: 1 } as const;
+  const stepInputs = compiled.train.inputs.filter((p) => p.value.type.shape[0] === "N");
+  const perStep = stepInputs.reduce(
+    (sum, p) =>
+      sum +
+      bytes[p.value.type.dtype] *
+        p.value.type.shape.reduce<number>((n, d) => n * (typeof d === "number" ? d : batchSize), 1),
+    0,
+  );
+  const most = device === "cuda" ? 64 : DEFAULT_STEPS_PER_RUN;
+  return Math.max(1, Math.min(most, Math.floor(SLAB_BYTES / Math.max(perStep, 1))));
+}
 
 /** A run stopped by its abort signal (Ctrl-C in the CLI). */
 export class TrainingInterrupted extends Error {
@@ -215,9 +246,13 @@ export async function runPipeline(
   const epochs = options.epochs ?? spec.epochs;
   const batchSize = options.batchSize ?? spec.batchSize;
   const logEvery = options.logEvery ?? 100;
-  const stepsPerRun = options.stepsPerRun ?? DEFAULT_STEPS_PER_RUN;
-  if (!Number.isSafeInteger(stepsPerRun) || stepsPerRun < 1) {
-    throw new RangeError(`Invalid stepsPerRun: expected an integer ≥ 1, got ${stepsPerRun}`);
+  if (
+    options.stepsPerRun !== undefined &&
+    !(Number.isSafeInteger(options.stepsPerRun) && options.stepsPerRun >= 1)
+  ) {
+    throw new RangeError(
+      `Invalid stepsPerRun: expected an integer ≥ 1, got ${options.stepsPerRun}`,
+    );
   }
   const { checkpointDir, checkpointEvery } = options;
   if (options.resume && !checkpointDir) {
@@ -251,6 +286,7 @@ export async function runPipeline(
     spec.augment ? `augment ${describeAugmentation(spec.augment)}` : "",
   ].filter((part) => part).join("; ");
   const compiled = compilePipeline(spec, options.lr);
+  const stepsPerRun = options.stepsPerRun ?? autoStepsPerRun(compiled, batchSize, options.device);
   const fingerprint = pipelineFingerprint(compiled);
   let resumed;
   if (options.resume) {

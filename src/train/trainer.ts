@@ -217,6 +217,12 @@ function batchFeeds(
   return feeds;
 }
 
+/**
+ * Most evaluation batches in one `session.run` of the K-step eval graph (a `Loop` with per-batch
+ * loss sums and correct counts as scan outputs; nothing is carried, so K costs only input memory).
+ */
+export const EVAL_STEPS_PER_RUN = 64;
+
 /** Stacks tensors of one dtype and shape into a `[K, …]` slab. */
 function stack(tensors: readonly HostTensor[]): HostTensor {
   const [first] = tensors, n = first.data.length;
@@ -283,7 +289,17 @@ export async function createTrainer(
     ...compiled.random.map((r) => r.name),
     ...compiled.hyper.map((h) => h.name),
   ];
-  let multi: Promise<Session> | undefined;
+  let multi: Promise<Session> | undefined, multiEvalSession: Promise<Session> | undefined;
+  const multiEval = () =>
+    multiEvalSession ??= createSession(
+      emitMultiStep(compiled.eval, {
+        sliced: [NAMES.input, NAMES.target],
+        carried: [],
+        scanned: compiled.eval.outputs.map((o) => o.name).filter((n) => n !== NAMES.logits),
+        dropped: [NAMES.logits],
+      }),
+      options,
+    );
   const multiStep = () =>
     multi ??= createSession(
       emitMultiStep(compiled.train, {
@@ -394,16 +410,45 @@ export async function createTrainer(
       let batchLossSum = 0, lossSum = 0, correct = 0, count = 0, samples = 0;
       const hasCorrect = compiled.eval.outputs.some((o) => o.name === NAMES.correct);
       const fetch = hasCorrect ? [NAMES.lossSum, NAMES.correct] : [NAMES.lossSum];
-      for (const batch of batches) {
-        const out = await evaluator.run(batchFeeds(batch, compiled, params, buffers), fetch);
-        const sum = out[NAMES.lossSum].data[0] as number;
+      const add = (size: number, sum: number, hits: number) => {
         // PyTorch's loop adds each batch's mean loss as a Python float (double).
-        batchLossSum += Math.fround(sum / batch.size);
+        batchLossSum += Math.fround(sum / size);
         lossSum += sum;
-        correct += hasCorrect ? out[NAMES.correct].data[0] as number : NaN;
+        correct += hasCorrect ? hits : NaN;
         count++;
-        samples += batch.size;
+        samples += size;
+      };
+      // Runs of equal-size batches go through the K-step eval graph, EVAL_STEPS_PER_RUN at most.
+      let group: Batch[] = [];
+      const flush = async () => {
+        if (group.length === 1) {
+          const out = await evaluator.run(batchFeeds(group[0], compiled, params, buffers), fetch);
+          add(
+            group[0].size,
+            out[NAMES.lossSum].data[0] as number,
+            Number(out[NAMES.correct]?.data[0]),
+          );
+        } else if (group.length > 1) {
+          const feeds: Record<string, HostTensor> = {};
+          const each = group.map((b) => batchFeeds(b, compiled));
+          for (const name of [NAMES.input, NAMES.target]) {
+            feeds[name] = stack(each.map((f) => f[name]));
+          }
+          for (const [name, t] of [...params, ...buffers]) feeds[name] = t;
+          const out = await (await multiEval()).run(feeds);
+          group.forEach((b, j) =>
+            add(b.size, out[NAMES.lossSum].data[j] as number, Number(out[NAMES.correct]?.data[j]))
+          );
+        }
+        group = [];
+      };
+      for (const batch of batches) {
+        if (group.length && (group[0].size !== batch.size || group.length === EVAL_STEPS_PER_RUN)) {
+          await flush();
+        }
+        group.push(batch);
       }
+      await flush();
       return { batchLossSum, lossSum, correct, batches: count, samples };
     },
     exportModel(exportOptions?: InferenceOptions) {
@@ -434,6 +479,7 @@ export async function createTrainer(
       await train.release();
       await evaluator.release();
       if (multi) await (await multi).release();
+      if (multiEvalSession) await (await multiEvalSession).release();
     },
   };
   return Object.freeze(trainer);
