@@ -3,7 +3,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { type CompiledModel, compileModel } from "../compile/compile.ts";
+import type { CompiledModel } from "../compile/compile.ts";
 import { loadDataset } from "../data/datasets.ts";
 import { createLoader, describeAugmentation, holdOut } from "../data/loader.ts";
 import type { CompletePipelineProps } from "../dsl/pipeline.ts";
@@ -20,7 +20,10 @@ import {
   saveCheckpoint,
 } from "./checkpoint.ts";
 import { epochHeader, testLines, trainLine, validationLines } from "./format.ts";
-import { createScheduler, scheduledOptimizer } from "./schedule.ts";
+import { createScheduler } from "./schedule.ts";
+import { compilePipeline } from "./compile_pipeline.ts";
+
+export { compilePipeline };
 import { createTrainer, type Trainer } from "./trainer.ts";
 import { checkExportPath, warmStart } from "./warm_start.ts";
 
@@ -204,30 +207,6 @@ function randomSeed(): number {
 async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
   await Deno.mkdir(dirname(path) || ".", { recursive: true });
   await Deno.writeFile(path, bytes);
-}
-
-/**
- * Compiles a pipeline for its dataset's sample shape.
- *
- * @param spec The pipeline.
- * @param lr Overrides the optimizer's learning rate.
- * @returns The compiled graphs.
- */
-export function compilePipeline(spec: PipelineSpec, lr?: number): CompiledModel {
-  const optimizer = lr === undefined ? spec.optimizer : { ...spec.optimizer, lr };
-  return compileModel({
-    data: {
-      ...spec.data,
-      // Image sets stay uint8 until the graphs convert them (ToTensor, augmentation in-graph).
-      ...(spec.data.kind === "tensor" ? {} : { inputDtype: "uint8" as const }),
-      ...(spec.augment ? { augment: spec.augment } : {}),
-      ...(spec.normalize ? { normalize: spec.normalize } : {}),
-      ...(spec.oneHot ? { oneHot: true } : {}),
-    },
-    model: spec.model,
-    loss: spec.loss,
-    optimizer: scheduledOptimizer(optimizer, spec.schedule),
-  });
 }
 
 /**

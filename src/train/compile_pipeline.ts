@@ -1,0 +1,34 @@
+/**
+ * Compiles a complete pipeline description: the one step from the DSL's pipeline to the compiler
+ * that knows about datasets (uint8 images, augmentation, normalisation, one-hot targets) and
+ * schedules. It imports no `node:` module, so the browser example bundles it.
+ * @module
+ */
+import { type CompiledModel, compileModel } from "../compile/compile.ts";
+import type { CompletePipelineProps } from "../dsl/pipeline.ts";
+import { scheduledOptimizer } from "./schedule.ts";
+
+/**
+ * Compiles a pipeline for its dataset's sample shape: image datasets give uint8 batches that the
+ * graphs convert (ToTensor, any augmentation and normalisation in the graphs).
+ *
+ * @param spec The pipeline.
+ * @param lr Overrides the optimizer's learning rate.
+ * @returns The compiled graphs.
+ */
+export function compilePipeline(spec: CompletePipelineProps, lr?: number): CompiledModel {
+  const optimizer = lr === undefined ? spec.optimizer : { ...spec.optimizer, lr };
+  return compileModel({
+    data: {
+      ...spec.data,
+      // Image sets stay uint8 until the graphs convert them (ToTensor, augmentation in-graph).
+      ...(spec.data.kind === "tensor" ? {} : { inputDtype: "uint8" as const }),
+      ...(spec.augment ? { augment: spec.augment } : {}),
+      ...(spec.normalize ? { normalize: spec.normalize } : {}),
+      ...(spec.oneHot ? { oneHot: true } : {}),
+    },
+    model: spec.model,
+    loss: spec.loss,
+    optimizer: scheduledOptimizer(optimizer, spec.schedule),
+  });
+}
