@@ -206,20 +206,35 @@ export {
 export { CompileError } from "./src/ir/errors.ts";
 export type { Graph, TensorType, Value } from "./src/ir/types.ts";
 export { emitModel } from "./src/onnx/emit.ts";
+export { emitMultiStep, type MultiStepSpec } from "./src/onnx/multi_step.ts";
 export {
+  type Backend,
+  BACKENDS,
   createSession,
+  type Device,
   DeviceError,
   type HostTensor,
   type Session,
+  type SessionOptions,
 } from "./src/runtime/session.ts";
 export {
+  autoStepsPerRun,
+  compilePipeline,
+  DEFAULT_STEPS_PER_RUN,
   type EpochResult,
   type RunOptions,
   runPipeline,
   type RunResult,
   TrainingInterrupted,
 } from "./src/train/run.ts";
-export { createTrainer, type Trainer, type TrainerSnapshot, VERSION } from "./src/train/trainer.ts";
+export {
+  createTrainer,
+  EVAL_STEPS_PER_RUN,
+  type Trainer,
+  type TrainerOptions,
+  type TrainerSnapshot,
+  VERSION,
+} from "./src/train/trainer.ts";
 export {
   type Checkpoint,
   CheckpointError,
