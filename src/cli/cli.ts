@@ -22,6 +22,8 @@ Options:
                       CPU only, runs without --allow-ffi)
   --steps-per-run K   optimizer steps per onnxruntime run (default 16; 1: one per run); the
                       results are the same for every K
+  --worker-loader     build training batches on a worker thread while onnxruntime computes
+                      (pays only when batches are costly to build and a core is free)
   --export PATH       write the trained inference model (ONNX) to PATH, atomically; PATH is
                       checked to be writable before training starts
   --export-raw        with --export: the model takes raw uint8 images [N, C, H, W] and applies
@@ -103,6 +105,7 @@ const BUILT_IN = [
   "threads",
   "backend",
   "steps-per-run",
+  "worker-loader",
   "export",
   "export-raw",
   "init",
@@ -136,6 +139,7 @@ function parseWithFlags(
       threads: { type: "string" },
       backend: { type: "string" },
       "steps-per-run": { type: "string" },
+      "worker-loader": { type: "boolean" },
       export: { type: "string" },
       "export-raw": { type: "boolean" },
       init: { type: "string" },
@@ -199,6 +203,7 @@ function parseWithFlags(
     device: values.device as Device | undefined,
     threads: positiveInt("--threads", values.threads),
     ...(values.backend === undefined ? {} : { backend: values.backend as Backend }),
+    ...(values["worker-loader"] ? { prefetch: "worker" as const } : {}),
     ...(values["steps-per-run"] === undefined
       ? {}
       : { stepsPerRun: positiveInt("--steps-per-run", values["steps-per-run"]) }),

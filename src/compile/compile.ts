@@ -18,6 +18,7 @@ import {
   type Value,
 } from "../ir/types.ts";
 import { validateGraph } from "../ir/validate.ts";
+import { NAMES } from "./names.ts";
 import { applyOptimizer } from "../optim/optimizer.ts";
 import { lossLowering } from "./lower_loss.ts";
 import { createLowerContext, lowerLayer, type Mode, type Registry } from "./lower_model.ts";
@@ -103,17 +104,7 @@ export interface InferenceOptions {
   readonly raw?: boolean;
 }
 
-/** Graph input and output names shared by the compiled graphs. */
-export const NAMES = Object.freeze({
-  input: "input",
-  target: "target",
-  loss: "loss",
-  lossSum: "loss_sum",
-  correct: "correct",
-  logits: "logits",
-  augmentRows: "augment_rows",
-  augmentCols: "augment_cols",
-});
+export { NAMES };
 
 /** The compiled graphs and what a trainer must feed them. */
 export interface CompiledModel {

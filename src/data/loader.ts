@@ -11,7 +11,7 @@
 
 import { createRng, deriveSeed, hashedUint32s, type Rng, shuffleInPlace } from "../util/random.ts";
 import type { Augmentation } from "../dsl/pipeline.ts";
-import { NAMES } from "../compile/compile.ts";
+import { NAMES } from "../compile/names.ts";
 import type { HostTensor } from "../runtime/session.ts";
 import type { ImageSet } from "./idx.ts";
 import { type TakeBatch, tensorBatches, type TensorSet } from "./tensor_dataset.ts";

@@ -1,0 +1,22 @@
+/**
+ * The input and output names of the compiled graphs, in a module of their own so the data loader
+ * (and its worker) can name graph inputs without loading the compiler.
+ * @module
+ */
+
+/** Graph input and output names shared by the compiled graphs. */
+export const NAMES: Readonly<
+  Record<
+    "input" | "target" | "loss" | "lossSum" | "correct" | "logits" | "augmentRows" | "augmentCols",
+    string
+  >
+> = Object.freeze({
+  input: "input",
+  target: "target",
+  loss: "loss",
+  lossSum: "loss_sum",
+  correct: "correct",
+  logits: "logits",
+  augmentRows: "augment_rows",
+  augmentCols: "augment_cols",
+});
