@@ -71,6 +71,7 @@ Deno.test("the train step graph: passes, inputs, outputs, only standard ai.onnx 
     "differentiate",
     "apply optimizer",
     "validate train step",
+    "fuse updates into gradient Gemms",
   ]);
   const names = ["1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"];
   assert.deepEqual(c.train.inputs.map((p) => p.name), ["input", "target", ...names, "lr"]);
@@ -84,8 +85,12 @@ Deno.test("the train step graph: passes, inputs, outputs, only standard ai.onnx 
   for (const op of ops) assert.ok(!/Grad|SGD|Adam/.test(op), `non-standard op ${op}`);
   assert.ok(model.graph!.node!.every((n) => !n.domain), "every node is in the ai.onnx domain");
   // Backward of the three Gemms: dW for each layer, dX only where a parameter needs it (2 of 3).
-  const gemms = model.graph!.node!.filter((n) => n.opType === "Gemm").length;
-  assert.equal(gemms, 3 + 3 + 2);
+  const gemms = model.graph!.node!.filter((n) => n.opType === "Gemm");
+  assert.equal(gemms.length, 3 + 3 + 2);
+  // Each weight's SGD update is its gradient Gemm accumulating onto the weight (C, beta 1).
+  const updates = gemms.filter((n) => n.input!.length === 3 && n.input![2].endsWith(".weight"));
+  assert.deepEqual(updates.map((n) => n.input![2]), ["1.weight", "3.weight", "5.weight"]);
+  assert.ok(!model.graph!.node!.some((n) => n.opType === "Sub" && n.input![0].endsWith(".weight")));
 });
 
 Deno.test("the validator rejects a use before definition and a wrong output type", () => {

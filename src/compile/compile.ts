@@ -20,6 +20,7 @@ import {
 import { validateGraph } from "../ir/validate.ts";
 import { NAMES } from "./names.ts";
 import { applyOptimizer } from "../optim/optimizer.ts";
+import { fuseGemmUpdates } from "../optim/fuse_update.ts";
 import { lossLowering } from "./lower_loss.ts";
 import { createLowerContext, lowerLayer, type Mode, type Registry } from "./lower_model.ts";
 import {
@@ -381,6 +382,11 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     }
     return validateGraph(b.build("train_step"));
   });
+  const fusedTrain = pass(
+    passes,
+    "fuse updates into gradient Gemms",
+    () => validateGraph(fuseGemmUpdates(train)),
+  );
 
   const evalGraph = pass([], "lower eval step", () => {
     const e = lowerForward(spec, "eval", true);
@@ -393,7 +399,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
   });
 
   return Object.freeze({
-    train,
+    train: fusedTrain,
     eval: evalGraph,
     sampleShape: Object.freeze([...spec.data.sampleShape]),
     inputType: inputType(spec.data),
