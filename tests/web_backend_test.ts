@@ -5,6 +5,7 @@
  * `deno run` with read access to onnxruntime-web's folder only (no --allow-ffi) trains on it; cuda
  * on the web backend and unknown backends fail with one line; `--backend` parses.
  */
+import { fmnist } from "../pipelines/fmnist.ts";
 import { dirname } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import {
@@ -105,14 +106,7 @@ function assertSameValues(
 
 const MLP = compileModel({
   data: { sampleShape: [1, 28, 28], classes: 10 },
-  model: sequential(
-    flatten(),
-    linear(28 * 28, 512),
-    relu(),
-    linear(512, 512),
-    relu(),
-    linear(512, 10),
-  ),
+  model: fmnist.props.model!,
   loss: crossEntropy(),
   optimizer: sgd({ lr: 1e-3 }),
 });
