@@ -109,6 +109,21 @@ export interface RunOptions {
    * or `"web"` (onnxruntime-web on WebAssembly: no native code, no `--allow-ffi`).
    */
   readonly backend?: Backend;
+  /**
+   * Writes JSON Lines here (atomically, rewritten as the run goes): one record per logged step
+   * and one per epoch (see `src/train/report.ts`). Checked to be writable before training starts.
+   */
+  readonly metricsPath?: string;
+  /** Writes an SVG plot of loss and accuracy per epoch here at the end of every epoch. */
+  readonly plotPath?: string;
+  /** Logs only the final test report (the CLI's `--quiet`). */
+  readonly quiet?: boolean;
+  /**
+   * Shows a live progress line per epoch (batches, samples/s, running loss, ETA) on this writer,
+   * such as a terminal's stdout, without changing the logged lines (the CLI sets it when stdout
+   * is a terminal).
+   */
+  readonly progress?: { writeSync(bytes: Uint8Array): number };
 }
 
 /**
