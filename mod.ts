@@ -5,11 +5,29 @@
  *
  * @example
  * ```ts
- * import { crossEntropy, fashionMnist, flatten, linear, pipeline, relu, sequential, sgd } from "./mod.ts";
+ * import {
+ *   crossEntropy,
+ *   fashionMnist,
+ *   flatten,
+ *   linear,
+ *   pipeline,
+ *   relu,
+ *   sequential,
+ *   sgd,
+ * } from "./mod.ts";
  *
  * const fmnist = pipeline()
  *   .data(fashionMnist({ root: "data" }), { batchSize: 64 })
- *   .model(sequential(flatten(), linear(28 * 28, 512), relu(), linear(512, 512), relu(), linear(512, 10)))
+ *   .model(
+ *     sequential(
+ *       flatten(),
+ *       linear(28 * 28, 512),
+ *       relu(),
+ *       linear(512, 512),
+ *       relu(),
+ *       linear(512, 10),
+ *     ),
+ *   )
  *   .loss(crossEntropy())
  *   .optimizer(sgd({ lr: 1e-3 }))
  *   .epochs(10);
@@ -21,13 +39,17 @@
 export { pipeline, type TrainingPipeline } from "./src/pipeline.ts";
 export {
   type Augmentation,
+  type CompletePipelineProps,
   type DataOptions,
   type Normalization,
   type Pipeline,
   type PipelineExecutor,
   type PipelineProps,
+  type Slot,
+  type slots,
 } from "./src/dsl/pipeline.ts";
 export {
+  type Activation,
   type ActivationLayer,
   describeLayer,
   dropout,
@@ -57,7 +79,7 @@ export {
   type SoftmaxLayer,
   tanh,
 } from "./src/dsl/layers.ts";
-export type { LayerBase, SymbolicTensor, TensorNode } from "./src/dsl/layer.ts";
+export type { AnyLayer, LayerBase, SymbolicTensor, TensorNode } from "./src/dsl/layer.ts";
 export {
   add,
   concat,
@@ -76,6 +98,7 @@ export {
   conv2d,
   type Conv2dLayer,
   type ConvOptions,
+  type ConvProps,
   maxPool2d,
   type Padding,
   type PoolLayer,
@@ -85,6 +108,7 @@ export {
   batchNorm2d,
   type BatchNormLayer,
   type BatchNormOptions,
+  type BatchNormProps,
   layerNorm,
   type LayerNormLayer,
 } from "./src/dsl/norm_layers.ts";
@@ -97,6 +121,8 @@ export {
 } from "./src/dsl/onnx_model.ts";
 export type {
   BufferSpec,
+  HyperSpec,
+  Init,
   LayerSummary,
   ParamSpec,
   RandomSpec,
@@ -127,30 +153,38 @@ export {
   adagrad,
   type AdagradOptimizer,
   type AdagradOptions,
+  type AdagradSettings,
   adam,
   type AdamOptimizer,
   type AdamOptions,
+  type AdamSettings,
   adamW,
   type AdamWOptimizer,
   type ClipGradNorm,
   type ClipGradNormOption,
+  type ExtraOptions,
+  type Extras,
   type Optimizer,
   type ParamGroup,
   type ParamSelector,
   rmsprop,
   type RmspropOptimizer,
   type RmspropOptions,
+  type RmspropSettings,
   sgd,
   type SgdOptimizer,
   type SgdOptions,
+  type SgdSettings,
 } from "./src/dsl/optimizers.ts";
 export {
+  type ChainableSchedule,
   constantLR,
   type ConstantLrSchedule,
   cosineAnnealingLR,
   type CosineAnnealingLrSchedule,
   exponentialLR,
   type ExponentialLrSchedule,
+  type IntervalOption,
   linearLR,
   type LinearLrSchedule,
   multiStepLR,
@@ -158,6 +192,7 @@ export {
   oneCycleLR,
   type OneCycleLrSchedule,
   type OneCycleOptions,
+  type PlateauMetric,
   type PlateauOptions,
   reduceLROnPlateau,
   type ReduceLrOnPlateauSchedule,
@@ -167,12 +202,15 @@ export {
   type SequentialLrSchedule,
   stepLR,
   type StepLrSchedule,
+  type Stepped,
 } from "./src/dsl/schedules.ts";
 export {
   cifar10,
   CIFAR10_CLASSES,
   type Cifar10Dataset,
+  type ClassIndices,
   type ClassTensorDataset,
+  type ClassTensorDatasetOptions,
   type Dataset,
   emnist,
   EMNIST_BALANCED_CLASSES,
@@ -181,9 +219,11 @@ export {
   fashionMnist,
   type FashionMnistDataset,
   type FloatTensorDataset,
+  type FloatTensorDatasetOptions,
   idxDataset,
   type IdxFilePair,
   type IdxFilesDataset,
+  type IdxImageDatasetBase,
   type ImageDatasetOptions,
   imageFolder,
   type ImageFolderDataset,
@@ -193,19 +233,41 @@ export {
   mnist,
   MNIST_CLASSES,
   type MnistDataset,
+  type TargetKind,
   type TensorDataset,
   tensorDataset,
+  type TensorDatasetBase,
+  type TensorDatasetOptions,
+  type TensorInputs,
+  type TensorSplit,
+  type TensorSplitInput,
 } from "./src/dsl/datasets.ts";
 export {
   type CompiledModel,
   compileInputTransform,
   compileModel,
   type DataSignature,
+  type InferenceOptions,
   type ModelSpec,
 } from "./src/compile/compile.ts";
+export type { Mode } from "./src/compile/lower_model.ts";
 export { CompileError } from "./src/ir/errors.ts";
-export type { Graph, TensorType, Value } from "./src/ir/types.ts";
-export { emitModel } from "./src/onnx/emit.ts";
+export type {
+  Attrs,
+  AttrValue,
+  ConstTensor,
+  Dim,
+  DType,
+  Graph,
+  GraphPort,
+  Initializer,
+  Node,
+  Shape,
+  TensorData,
+  TensorType,
+  Value,
+} from "./src/ir/types.ts";
+export { emitModel, type EmitOptions } from "./src/onnx/emit.ts";
 export { emitMultiStep, type MultiStepSpec } from "./src/onnx/multi_step.ts";
 export {
   type Backend,
@@ -219,9 +281,11 @@ export {
 } from "./src/runtime/session.ts";
 export {
   autoStepsPerRun,
+  type BatchEvent,
   compilePipeline,
   DEFAULT_STEPS_PER_RUN,
   type EpochResult,
+  type PipelineSpec,
   type RunOptions,
   runPipeline,
   type RunResult,
@@ -230,6 +294,7 @@ export {
 export {
   createTrainer,
   EVAL_STEPS_PER_RUN,
+  type EvalResult,
   type Trainer,
   type TrainerOptions,
   type TrainerSnapshot,
@@ -254,6 +319,7 @@ export {
   describeMismatch,
   detectWeightsFormat,
   matchWeights,
+  type MismatchedTensor,
   readWeights,
   warmStart,
   type WarmStartOptions,
@@ -272,12 +338,22 @@ export {
 } from "./src/io/safetensors.ts";
 export {
   type CliFlags,
+  type CliIo,
   type CliOptions,
   type CliPipeline,
+  isUserError,
   parseCliArgs,
   runCli,
+  usage,
 } from "./src/cli/cli.ts";
-export { FashionMnistError, loadFashionMnist } from "./src/data/fashion_mnist.ts";
+export { UserRangeError, UserTypeError } from "./src/util/user_error.ts";
+export {
+  type FashionMnist,
+  FashionMnistError,
+  type FashionMnistResource,
+  loadFashionMnist,
+  type LoadFashionMnistOptions,
+} from "./src/data/fashion_mnist.ts";
 export {
   type IdxDatasetConfig,
   IdxDatasetError,
@@ -320,7 +396,11 @@ export {
   loadImageFolderDataset,
   rgbToGray,
 } from "./src/data/image_folder.ts";
-export { syntheticFashionMnist, writeSyntheticFashionMnist } from "./src/data/synthetic.ts";
+export {
+  syntheticFashionMnist,
+  type SyntheticOptions,
+  writeSyntheticFashionMnist,
+} from "./src/data/synthetic.ts";
 export {
   augmentDraws,
   type Batch,
@@ -359,6 +439,7 @@ export {
   type CsvDatasetColumns,
   type CsvDatasetOptions,
   npyDataset,
+  type NpyDatasetCommonOptions,
   type NpyDatasetOptions,
   type NpyFilePair,
   type NpyFilesOptions,

@@ -8,6 +8,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { intArg, oneLineErrors } from "./_cli.ts";
 import { createGraphBuilder, type GraphBuilder } from "../src/ir/builder.ts";
 import { OPS } from "../src/ir/ops/mod.ts";
 import type { OpName } from "../src/ir/ops/op_def.ts";
@@ -16,12 +17,13 @@ import { validateGraph } from "../src/ir/validate.ts";
 import { emitModel } from "../src/onnx/emit.ts";
 import { createSession, type HostTensor } from "../src/runtime/session.ts";
 
+oneLineErrors("conv_grad");
 const { values: flags } = parseArgs({
   args: Deno.args,
   options: { runs: { type: "string", default: "50" }, threads: { type: "string" } },
 });
-const runs = Number(flags.runs);
-const threads = flags.threads ? Number(flags.threads) : undefined;
+const runs = intArg("--runs", flags.runs);
+const threads = flags.threads ? intArg("--threads", flags.threads) : undefined;
 
 /** A float32 host tensor of `dims` holding a fixed pseudo-random pattern in [-1, 1). */
 function filled(dims: readonly number[], seed: number): HostTensor {

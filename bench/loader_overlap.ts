@@ -23,6 +23,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { intArg, oneLineErrors } from "./_cli.ts";
 import { fmnist } from "../pipelines/fmnist.ts";
 import { fmnistCnn } from "../pipelines/fmnist_cnn.ts";
 import { loadDataset } from "../src/data/datasets.ts";
@@ -32,6 +33,7 @@ import { createWorkerLoader } from "../src/data/worker_loader.ts";
 import { compilePipeline, type PipelineSpec } from "../src/train/run.ts";
 import { createTrainer, type Trainer } from "../src/train/trainer.ts";
 
+oneLineErrors("loader_overlap");
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -55,8 +57,9 @@ const augment = values.augment
   ? { randomCrop: { size: 28, padding: 2 }, horizontalFlip: true }
   : undefined;
 const spec = { ...pipelines[name].props, ...(augment ? { augment } : {}) } as PipelineSpec;
-const threads = values.threads ? Number(values.threads) : undefined;
-const depth = Number(values.depth), epochs = Number(values.epochs), chunk = Number(values.chunk);
+const threads = values.threads ? intArg("--threads", values.threads) : undefined;
+const depth = intArg("--depth", values.depth), epochs = intArg("--epochs", values.epochs);
+const chunk = intArg("--chunk", values.chunk);
 
 const { train } = await loadDataset(spec.data, { root });
 const compiled = compilePipeline(spec);

@@ -6,8 +6,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { intArg, oneLineErrors } from "./_cli.ts";
 import { writeSyntheticFashionMnist } from "../src/data/synthetic.ts";
 
+oneLineErrors("make_data");
 const { values, positionals } = parseArgs({
   args: Deno.args,
   allowPositionals: true,
@@ -19,8 +21,8 @@ const { values, positionals } = parseArgs({
 });
 const root = positionals[0] ?? "bench/data";
 const { dir } = await writeSyntheticFashionMnist(root, {
-  train: Number(values.train),
-  test: Number(values.test),
-  seed: Number(values.seed),
+  train: intArg("--train", values.train),
+  test: intArg("--test", values.test),
+  seed: intArg("--seed", values.seed, 0),
 });
 console.log(`wrote ${values.train} + ${values.test} generated images to ${dir}`);

@@ -21,6 +21,7 @@ import {
   relu,
   runCli,
   sequential,
+  UserRangeError,
 } from "../mod.ts";
 
 /** Options of {@linkcode regressionCsv}. */
@@ -77,9 +78,11 @@ export const REGRESSION_CSV_FLAGS: Readonly<Record<string, string>> = Object.fre
  */
 export function regressionCsvFromFlags(flags: CliFlags) {
   const { csv, target } = flags;
-  if (csv === undefined) throw new RangeError("Missing --csv: give the CSV file with --csv PATH");
+  if (csv === undefined) {
+    throw new UserRangeError("Missing --csv: give the CSV file with --csv PATH");
+  }
   if (target === undefined) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Missing --target: give the column of ${csv} to predict with --target COLUMN`,
     );
   }

@@ -6,7 +6,16 @@ import type { CompiledModel } from "./compile/compile.ts";
 import { createPipeline, type Pipeline } from "./dsl/pipeline.ts";
 import { compilePipeline, type RunOptions, runPipeline, type RunResult } from "./train/run.ts";
 
-/** A pipeline bound to onnxtrain's compiler and trainer. */
+/**
+ * A pipeline bound to onnxtrain's compiler and trainer.
+ *
+ * @example
+ * ```ts
+ * import { linear, pipeline, type TrainingPipeline } from "../mod.ts";
+ * const p: TrainingPipeline<"model"> = pipeline().model(linear(2, 2));
+ * if (p.props.model?.kind !== "linear") throw new Error();
+ * ```
+ */
 export type TrainingPipeline<Set extends "data" | "model" | "loss" | "optimizer" = never> =
   Pipeline<
     Set,
@@ -21,7 +30,16 @@ export type TrainingPipeline<Set extends "data" | "model" | "loss" | "optimizer"
  * @returns An empty pipeline.
  * @example
  * ```ts
- * import { crossEntropy, fashionMnist, flatten, linear, pipeline, relu, sequential, sgd } from "../mod.ts";
+ * import {
+ *   crossEntropy,
+ *   fashionMnist,
+ *   flatten,
+ *   linear,
+ *   pipeline,
+ *   relu,
+ *   sequential,
+ *   sgd,
+ * } from "../mod.ts";
  * const p = pipeline()
  *   .data(fashionMnist({ root: "data" }), { batchSize: 64 })
  *   .model(sequential(flatten(), linear(784, 512), relu(), linear(512, 10)))

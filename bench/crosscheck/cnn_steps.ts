@@ -27,9 +27,12 @@ import { loadDataset } from "../../src/data/datasets.ts";
 import { createLoader } from "../../src/data/loader.ts";
 import { createTrainer } from "../../src/train/trainer.ts";
 import { fashionMnist } from "../../src/dsl/datasets.ts";
+import { writeFileAtomic } from "../../src/io/atomic_write.ts";
+import { intArg, oneLineErrors } from "../_cli.ts";
 
+oneLineErrors("cnn_steps");
 const [root = "bench/data", stepsText = "100", lockstepDir] = Deno.args;
-const steps = Number(stepsText);
+const steps = intArg("STEPS", stepsText);
 
 /** The CNN of `pipelines/fmnist_cnn.ts` without dropout (so the linear layer is `9`). */
 const model = sequential(...cnn.layers.filter((layer) => layer.kind !== "dropout"));
@@ -55,7 +58,7 @@ for (const [name, optimizer] of Object.entries(OPTIMIZERS)) {
   });
   const trainer = await createTrainer(compiled, { seed: 1 });
   if (!wroteInit) {
-    await Deno.writeFile(`${root}/cnn_init.onnx`, trainer.exportModel());
+    await writeFileAtomic(`${root}/cnn_init.onnx`, trainer.exportModel());
     wroteInit = true;
   }
   const losses: number[] = [];
@@ -82,8 +85,11 @@ for (const [name, optimizer] of Object.entries(OPTIMIZERS)) {
     let offset = 0;
     for (const a of snapshots) all.set(a, (offset += a.length) - a.length);
     await Deno.mkdir(lockstepDir, { recursive: true });
-    await Deno.writeTextFile(`${lockstepDir}/${name}.json`, JSON.stringify(index));
-    await Deno.writeFile(`${lockstepDir}/${name}.f32`, new Uint8Array(all.buffer));
+    await writeFileAtomic(
+      `${lockstepDir}/${name}.json`,
+      new TextEncoder().encode(JSON.stringify(index)),
+    );
+    await writeFileAtomic(`${lockstepDir}/${name}.f32`, new Uint8Array(all.buffer));
   }
   const r = await trainer.evaluate(createLoader(splits.test, { batchSize: 64 }));
   const stat = (key: string) => Array.from(trainer.buffers.get(key)!.data as Float32Array);

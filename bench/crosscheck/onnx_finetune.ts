@@ -17,10 +17,20 @@
 import { adam, compileModel, crossEntropy, fromOnnx, type Optimizer, sgd } from "../../mod.ts";
 import { encodeSafetensors, type SafeTensor } from "../../src/io/safetensors.ts";
 import { createTrainer } from "../../src/train/trainer.ts";
+import { describeFsError, writeFileAtomic } from "../../src/io/atomic_write.ts";
+import { oneLineErrors } from "../_cli.ts";
 
+oneLineErrors("onnx_finetune");
 const [dir = "bench/resnet18", lockDir] = Deno.args;
 if (lockDir) await Deno.mkdir(lockDir, { recursive: true });
-const ref = JSON.parse(await Deno.readTextFile(`${dir}/reference.json`));
+const ref = JSON.parse(
+  await Deno.readTextFile(`${dir}/reference.json`).catch((e) => {
+    throw new Error(
+      `Cannot read ${dir}/reference.json: ${describeFsError(e)} (run ` +
+        "bench/crosscheck/resnet18_reference.py first)",
+    );
+  }),
+);
 for (const [name, r] of Object.entries<Record<string, never>>(ref.models)) {
   const bytes = await Deno.readFile(`${dir}/${r.file}`);
   const shared = (r.ops as string[]).includes("Identity") ? "untie" : "error";
@@ -52,7 +62,7 @@ for (const [name, r] of Object.entries<Record<string, never>>(ref.models)) {
       for (const [k, t] of [...trainer.params, ...trainer.state]) {
         tensors.set(k, { dtype: "float32", shape: t.dims, data: t.data as Float32Array });
       }
-      await Deno.writeFile(`${lock}_${step}.safetensors`, encodeSafetensors(tensors));
+      await writeFileAtomic(`${lock}_${step}.safetensors`, encodeSafetensors(tensors));
     };
     const losses: number[] = [];
     for (let step = 0; step < torch.length; step++) {
@@ -63,7 +73,12 @@ for (const [name, r] of Object.entries<Record<string, never>>(ref.models)) {
       if (rel > worst) [worst, at] = [rel, step];
     }
     await snapshot(torch.length);
-    if (lock) await Deno.writeTextFile(`${lock}_losses.json`, JSON.stringify(losses));
+    if (lock) {
+      await writeFileAtomic(
+        `${lock}_losses.json`,
+        new TextEncoder().encode(JSON.stringify(losses)),
+      );
+    }
     await trainer.release();
     const params = compiled.params.reduce((n, p) => n + p.shape.reduce((a, d) => a * d, 1), 0);
     console.log(

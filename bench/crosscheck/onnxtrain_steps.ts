@@ -10,12 +10,15 @@ import { fmnist } from "../../pipelines/fmnist.ts";
 import { loadDataset } from "../../src/data/datasets.ts";
 import { createLoader } from "../../src/data/loader.ts";
 import { createTrainer } from "../../src/train/trainer.ts";
+import { writeFileAtomic } from "../../src/io/atomic_write.ts";
+import { intArg, oneLineErrors } from "../_cli.ts";
 
+oneLineErrors("onnxtrain_steps");
 const [root = "bench/data", stepsText = "100"] = Deno.args;
-const steps = Number(stepsText);
+const steps = intArg("STEPS", stepsText);
 const compiled = fmnist.compile();
 const trainer = await createTrainer(compiled, { seed: 1 });
-await Deno.writeFile(`${root}/init.onnx`, trainer.exportModel());
+await writeFileAtomic(`${root}/init.onnx`, trainer.exportModel());
 const splits = await loadDataset(fmnist.props.data!, { root });
 const losses: number[] = [];
 for (const batch of createLoader(splits.train, { batchSize: 64 })) {

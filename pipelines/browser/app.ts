@@ -23,6 +23,7 @@ import {
   toTensor,
   trainBatches,
 } from "./experiment.ts";
+import { UserRangeError } from "../../src/util/user_error.ts";
 
 declare global {
   /** The finished run's report, or `{ error }` when it failed (`window.onnxtrainResult`). */
@@ -39,7 +40,9 @@ function readSettings(query: URLSearchParams): Settings {
     const v = query.get(key);
     if (v === null) return fallback;
     const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new RangeError(`Invalid ${key}=${v}: expected > 0`);
+    if (!Number.isFinite(n) || n <= 0) {
+      throw new UserRangeError(`Invalid ${key}=${v}: expected > 0`);
+    }
     return n;
   };
   return Object.freeze({

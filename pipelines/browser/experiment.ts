@@ -16,6 +16,7 @@ import { crossEntropy } from "../../src/dsl/losses.ts";
 import { sgd } from "../../src/dsl/optimizers.ts";
 import { createPipeline, type Pipeline } from "../../src/dsl/pipeline.ts";
 import { compilePipeline } from "../../src/train/compile_pipeline.ts";
+import { UserRangeError } from "../../src/util/user_error.ts";
 
 /** Settings of one browser run; the page reads overrides from its query string. */
 export interface Settings {
@@ -93,7 +94,7 @@ export function* trainBatches(set: ImageSet, settings: Settings): Generator<Batc
     shuffle: true,
     seed: settings.seed,
   });
-  if (loader.batches === 0) throw new RangeError("Cannot train: the training set is empty");
+  if (loader.batches === 0) throw new UserRangeError("Cannot train: the training set is empty");
   let taken = 0;
   while (taken < settings.steps) {
     for (const batch of loader) {

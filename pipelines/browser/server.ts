@@ -17,6 +17,7 @@ import { gunzipSync } from "fflate";
 import { encodeIdx, type ImageSet, parseIdx } from "../../src/data/idx.ts";
 import { syntheticFashionMnist } from "../../src/data/synthetic.ts";
 import { DATA, IDX_FILES, type RunReport } from "./experiment.ts";
+import { UserRangeError } from "../../src/util/user_error.ts";
 
 /** The prefix of the line the server prints for each posted result. */
 export const RESULT_PREFIX = "onnxtrain-browser-result ";
@@ -197,7 +198,9 @@ function integer(
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new RangeError(`Invalid --${flag} ${value}: expected an integer from ${min} to ${max}`);
+    throw new UserRangeError(
+      `Invalid --${flag} ${value}: expected an integer from ${min} to ${max}`,
+    );
   }
   return n;
 }

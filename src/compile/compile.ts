@@ -37,8 +37,21 @@ import {
  * What the compiler needs to know about the data: one sample's shape and element type, and the
  * targets: class indices (`classes`, int64 `[N]`) or float tensors (`targetShape`, float32
  * `[N, ...targetShape]`). Exactly one of `classes` and `targetShape` is set.
+ * @example
+ * ```ts
+ * import { compileModel, crossEntropy, type DataSignature, linear, sgd } from "../../mod.ts";
+ * const data: DataSignature = { sampleShape: [4], inputDtype: "uint8", classes: 2 };
+ * const compiled = compileModel({
+ *   data,
+ *   model: linear(4, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.1 }),
+ * });
+ * if (compiled.inputType.dtype !== "uint8") throw new Error();
+ * ```
  */
 export interface DataSignature {
+  /** Shape of one sample: the input is `[N, ...sampleShape]`. */
   readonly sampleShape: readonly number[];
   /**
    * Element type of the batches fed to the train and eval graphs (default float32; int64 for
@@ -91,15 +104,58 @@ export function targetType(data: DataSignature): TensorType {
     : { dtype: "int64", shape: ["N"] };
 }
 
-/** Everything to compile. */
+/**
+ * Everything to compile.
+ *
+ * @example
+ * ```ts
+ * import { compileModel, linear, type ModelSpec, mse, sgd } from "../../mod.ts";
+ * const spec: ModelSpec = {
+ *   data: { sampleShape: [3], targetShape: [1] },
+ *   model: linear(3, 1),
+ *   loss: mse(),
+ *   optimizer: sgd({ lr: 0.01 }),
+ * };
+ * if (compileModel(spec).targetType.dtype !== "float32") throw new Error();
+ * ```
+ */
 export interface ModelSpec {
+  /** The data's shapes and types. */
   readonly data: DataSignature;
+  /** The model. */
   readonly model: Layer;
+  /** The loss. */
   readonly loss: Loss;
+  /** The optimizer. */
   readonly optimizer: Optimizer;
 }
 
-/** Options of {@linkcode CompiledModel.inference}. */
+/**
+ * Options of {@linkcode CompiledModel.inference}.
+ *
+ * @example
+ * ```ts
+ * import { compileModel, crossEntropy, type InferenceOptions, linear, sgd } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [4], classes: 3 },
+ *   model: linear(4, 3),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.1, momentum: 0.9 }),
+ * });
+ * const options: InferenceOptions = { raw: false };
+ * const values = new Map(
+ *   compiled.params.map((
+ *     p,
+ *   ) => [p.name, {
+ *     dtype: "float32" as const,
+ *     shape: p.shape,
+ *     data: new Float32Array(p.shape.reduce((a, b) => a * b, 1)),
+ *   }]),
+ * );
+ * const graph = compiled.inference(values, options);
+ * if (graph.outputs[0].name !== "logits" || graph.inputs[0].name !== "input") throw new Error();
+ * ```
+ */
 export interface InferenceOptions {
   /** Takes raw uint8 images and converts them in the graph (default false). */
   readonly raw?: boolean;
@@ -107,7 +163,22 @@ export interface InferenceOptions {
 
 export { NAMES };
 
-/** The compiled graphs and what a trainer must feed them. */
+/**
+ * The compiled graphs and what a trainer must feed them.
+ *
+ * @example
+ * ```ts
+ * import { compileModel, crossEntropy, linear, sgd, type CompiledModel } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [4], classes: 3 },
+ *   model: linear(4, 3),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.1, momentum: 0.9 }),
+ * });
+ * const c: CompiledModel = compiled;
+ * if (c.inputType.shape.join() !== "N,4" || c.layers.length !== 1) throw new Error();
+ * ```
+ */
 export interface CompiledModel {
   /** Inputs: input, target, parameters, buffers, masks, state, hyperparameters. Outputs: loss, `*.next`. */
   readonly train: Graph;
@@ -124,8 +195,11 @@ export interface CompiledModel {
   readonly targetType: TensorType;
   /** The normalisation the graphs apply to their input before the model (absent: none). */
   readonly normalize?: DataSignature["normalize"];
+  /** Trainable parameters, by state_dict name. */
   readonly params: readonly ParamSpec[];
+  /** Optimizer state tensors (moments, momentum buffers). */
   readonly state: readonly StateSpec[];
+  /** Scalar hyperparameters fed each step (learning rates, β powers). */
   readonly hyper: readonly HyperSpec[];
   /** Buffers (batch norm running statistics), by state_dict name. */
   readonly buffers: readonly BufferSpec[];
@@ -243,6 +317,12 @@ function preamble(
  * @param data The data signature.
  * @param mode `"train"` includes the augmentation; `"eval"` does not.
  * @returns The graph.
+ * @example
+ * ```ts
+ * import { compileInputTransform } from "./compile.ts";
+ * const g = compileInputTransform({ sampleShape: [1, 2, 2], classes: 2, inputDtype: "uint8" });
+ * if (!g.nodes.some((n) => n.op === "Div")) throw new Error("ToTensor divides by 255");
+ * ```
  */
 export function compileInputTransform(data: DataSignature, mode: Mode = "train"): Graph {
   const b = createGraphBuilder();
@@ -349,6 +429,18 @@ function formatSummary(rows: readonly LayerSummary[]): string {
  * @returns The compiled model.
  * @throws {CompileError} "Cannot compile model: layer 5 (linear 512→10) expects 512 input
  * features, got 784 …" and the like.
+ * @example
+ * ```ts
+ * import { compileModel, crossEntropy, linear, sgd } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [4], classes: 3 },
+ *   model: linear(4, 3),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.1 }),
+ * });
+ * if (compiled.params.map((p) => p.name).join() !== "weight,bias") throw new Error();
+ * if (!compiled.train.outputs.some((o) => o.name === "loss")) throw new Error();
+ * ```
  */
 export function compileModel(spec: ModelSpec): CompiledModel {
   const passes: string[] = [];

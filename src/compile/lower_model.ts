@@ -16,7 +16,17 @@ import { NORM_LOWERINGS } from "./lower_norm.ts";
 import { ONNX_LOWERINGS } from "./lower_onnx.ts";
 import type { BufferSpec, Init, LayerSummary, ParamSpec, RandomSpec } from "./params.ts";
 
-/** Whether a graph computes a training step or evaluation (dropout, batch norm differ). */
+/**
+ * Whether a graph computes a training step or evaluation (dropout, batch norm differ).
+ *
+ * @example
+ * ```ts
+ * import { compileInputTransform, type Mode } from "../../mod.ts";
+ * const mode: Mode = "eval";
+ * const g = compileInputTransform({ sampleShape: [2], classes: 2 }, mode);
+ * if (g.inputs[0].name !== "input") throw new Error();
+ * ```
+ */
 export type Mode = "train" | "eval";
 
 /** What a layer lowering can use. */

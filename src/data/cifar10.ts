@@ -12,10 +12,11 @@
 
 import { join } from "node:path";
 import { gunzipSync } from "fflate";
-import { writeFileAtomic } from "../io/atomic_write.ts";
+import { describeFsError, writeFileAtomic } from "../io/atomic_write.ts";
 import { CIFAR10_CLASSES } from "../dsl/datasets.ts";
 import type { ImageSet } from "./idx.ts";
 import {
+  cachedMismatch,
   errorText,
   fetchBody,
   type IdxLoadOptions,
@@ -25,24 +26,61 @@ import {
   md5Hex,
   readIfExists,
   type Report,
+  rootProblem,
 } from "./idx_download.ts";
 import { readTar } from "./tar.ts";
 
-/** The archive and the MD5 sum published on the dataset's page (binary version). */
+/**
+ * The archive and the MD5 sum published on the dataset's page (binary version).
+ *
+ * @example
+ * ```ts
+ * import { CIFAR10_ARCHIVE } from "./cifar10.ts";
+ * if (CIFAR10_ARCHIVE.file !== "cifar-10-binary.tar.gz" || CIFAR10_ARCHIVE.md5.length !== 32) {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export const CIFAR10_ARCHIVE: IdxResource = Object.freeze({
   file: "cifar-10-binary.tar.gz",
   md5: "c32a1d4ab5d03f1284b67883e8d87530",
 });
 
-/** Download base URLs, tried in order: the dataset authors' site. */
+/**
+ * Download base URLs, tried in order: the dataset authors' site.
+ *
+ * @example
+ * ```ts
+ * import { CIFAR10_MIRRORS } from "./cifar10.ts";
+ * if (!CIFAR10_MIRRORS[0].startsWith("https://www.cs.toronto.edu/")) throw new Error();
+ * ```
+ */
 export const CIFAR10_MIRRORS: readonly string[] = Object.freeze([
   "https://www.cs.toronto.edu/~kriz/",
 ]);
 
-/** The folder the archive extracts to, under the root. */
+/**
+ * The folder the archive extracts to, under the root.
+ *
+ * @example
+ * ```ts
+ * import { CIFAR10_FOLDER } from "./cifar10.ts";
+ * if (CIFAR10_FOLDER !== "cifar-10-batches-bin") throw new Error();
+ * ```
+ */
 export const CIFAR10_FOLDER = "cifar-10-batches-bin";
 
-/** The batch files of each split, in the order their records are concatenated. */
+/**
+ * The batch files of each split, in the order their records are concatenated.
+ *
+ * @example
+ * ```ts
+ * import { CIFAR10_FILES } from "./cifar10.ts";
+ * if (CIFAR10_FILES.train.length !== 5 || CIFAR10_FILES.test[0] !== "test_batch.bin") {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export const CIFAR10_FILES: {
   readonly train: readonly string[];
   readonly test: readonly string[];
@@ -51,16 +89,48 @@ export const CIFAR10_FILES: {
   test: Object.freeze(["test_batch.bin"]),
 });
 
-/** Bytes per record: one label byte and a 3×32×32 image. */
-export const CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32;
+/**
+ * Bytes per record: one label byte and a 3×32×32 image.
+ *
+ * @example
+ * ```ts
+ * import { CIFAR10_RECORD_BYTES } from "./cifar10.ts";
+ * if (CIFAR10_RECORD_BYTES !== 3073) throw new Error();
+ * ```
+ */
+export const CIFAR10_RECORD_BYTES: number = 1 + 3 * 32 * 32;
 
-/** Raised when CIFAR-10 cannot be found, downloaded, verified, extracted or parsed. */
+/**
+ * Raised when CIFAR-10 cannot be found, downloaded, verified, extracted or parsed.
+ *
+ * @example
+ * ```ts
+ * import { Cifar10Error, parseCifar10 } from "./cifar10.ts";
+ * let caught: unknown;
+ * try {
+ *   parseCifar10([{ name: "data_batch_1.bin", bytes: new Uint8Array(10) }]);
+ * } catch (e) {
+ *   caught = e;
+ * }
+ * if (!(caught instanceof Cifar10Error)) throw new Error();
+ * ```
+ */
 export class Cifar10Error extends Error {
+  /** The error's name. */
   override name = "Cifar10Error";
 }
 
 function fail(why: string, cause?: unknown): never {
   throw new Cifar10Error(`Cannot load CIFAR-10: ${why}`, { cause });
+}
+
+/** A file's bytes, or null when it does not exist; other failures name the file. */
+async function read(path: string): Promise<Uint8Array | null> {
+  try {
+    return await readIfExists(path);
+  } catch (e) {
+    return fail(`cannot read ${path}: ${describeFsError(e)}`, e);
+  }
 }
 
 /**
@@ -129,7 +199,7 @@ async function archive(options: IdxLoadOptions, report: Report): Promise<Uint8Ar
   );
   if (!resource) return fail(`no checksum known for ${CIFAR10_ARCHIVE.file}`);
   const path = join(options.root, resource.file);
-  const cached = await readIfExists(path);
+  const cached = await read(path);
   const cachedMd5 = cached && md5Hex(cached);
   if (cached && cachedMd5 === resource.md5) return cached;
   if (!(options.download ?? true)) {
@@ -145,6 +215,7 @@ async function archive(options: IdxLoadOptions, report: Report): Promise<Uint8Ar
         `or allow downloading`,
     );
   }
+  const cachedNote = cachedMismatch(path, resource.md5, cachedMd5);
   const failures: string[] = [];
   for (const mirror of options.mirrors ?? CIFAR10_MIRRORS) {
     const url = new URL(resource.file, mirror).href;
@@ -159,7 +230,8 @@ async function archive(options: IdxLoadOptions, report: Report): Promise<Uint8Ar
     const got = md5Hex(body);
     if (got !== resource.md5) {
       fail(
-        `checksum mismatch for ${resource.file} from ${url} (expected ${resource.md5}, got ${got})`,
+        `${cachedNote}checksum mismatch for ${resource.file} from ${url} (expected ` +
+          `${resource.md5}, got ${got})`,
       );
     }
     report(`Downloaded ${resource.file} (${(body.length / 1e6).toFixed(1)} MB)`);
@@ -168,7 +240,8 @@ async function archive(options: IdxLoadOptions, report: Report): Promise<Uint8Ar
     return body;
   }
   return fail(
-    `cannot download ${resource.file} from any mirror: ${failures.join("; ") || "no mirrors"}`,
+    `${cachedNote}cannot download ${resource.file} from any mirror: ` +
+      (failures.join("; ") || "no mirrors"),
   );
 }
 
@@ -226,13 +299,29 @@ async function extract(
  * `[3, 32, 32]`.
  * @throws {Cifar10Error} When a file is missing and cannot be downloaded, the archive's checksum
  * does not match, the archive is malformed or lacks a batch file, or a batch file is malformed.
+ * @example
+ * ```ts
+ * import { CIFAR10_FILES, cifar10Dir, loadCifar10 } from "./cifar10.ts";
+ * // Offline: one record per batch file in the extracted folder.
+ * const root = await Deno.makeTempDir();
+ * const dir = cifar10Dir(root);
+ * await Deno.mkdir(dir, { recursive: true });
+ * for (const name of [...CIFAR10_FILES.train, ...CIFAR10_FILES.test]) {
+ *   await Deno.writeFile(`${dir}/${name}`, new Uint8Array(3073));
+ * }
+ * const { train, test } = await loadCifar10({ root, download: false });
+ * if (train.count !== 5 || test.count !== 1 || train.channels !== 3) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function loadCifar10(options: IdxLoadOptions): Promise<IdxSplits> {
+  const rootWhy = await rootProblem(options.root, options.download ?? true);
+  if (rootWhy) fail(rootWhy);
   const dir = cifar10Dir(options.root);
   const wanted = [...CIFAR10_FILES.train, ...CIFAR10_FILES.test];
   const files = new Map<string, Uint8Array>();
   for (const name of wanted) {
-    const bytes = await readIfExists(join(dir, name));
+    const bytes = await read(join(dir, name));
     if (bytes) files.set(name, bytes);
   }
   if (files.size < wanted.length) {

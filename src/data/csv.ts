@@ -7,11 +7,37 @@
  * strings without the line numbers the error messages here need, and the format itself is small.
  * @module
  */
+import { describeFsError } from "../io/atomic_write.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
-/** What the target column holds: numbers to regress on, or labels mapped to class indices. */
+/**
+ * What the target column holds: numbers to regress on, or labels mapped to class indices.
+ *
+ * @example
+ * ```ts
+ * import { type CsvTargetKind, parseCsv } from "./csv.ts";
+ * const targetKind: CsvTargetKind = "classes";
+ * const t = parseCsv("x,label\n1,b\n2,a\n", { target: "label", targetKind });
+ * if (t.classNames?.join() !== "a,b" || t.y[0] !== 1n) throw new Error();
+ * ```
+ */
 export type CsvTargetKind = "float" | "classes";
 
-/** Options of {@linkcode parseCsv}. */
+/**
+ * Options of {@linkcode parseCsv}.
+ *
+ * @example
+ * ```ts
+ * import { type CsvOptions, parseCsv } from "./csv.ts";
+ * const options: CsvOptions<"float"> = {
+ *   target: "price",
+ *   targetKind: "float",
+ *   features: ["area"],
+ * };
+ * const t = parseCsv("area,rooms,price\n50,2,100\n80,3,170\n", options);
+ * if (t.featureNames.join() !== "area" || t.y[1] !== 170) throw new Error();
+ * ```
+ */
 export interface CsvOptions<K extends CsvTargetKind = CsvTargetKind> {
   /** Name of the target column (as in the header row). */
   readonly target: string;
@@ -36,7 +62,19 @@ export interface CsvOptions<K extends CsvTargetKind = CsvTargetKind> {
   readonly name?: string;
 }
 
-/** The columns read from a CSV file by {@linkcode parseCsv}. */
+/**
+ * The columns read from a CSV file by {@linkcode parseCsv}.
+ *
+ * @example
+ * ```ts
+ * import { type CsvTable, parseCsv } from "./csv.ts";
+ * const t: CsvTable<"float"> = parseCsv("a,b,y\n1,2,3\n4,5,6\n", {
+ *   target: "y",
+ *   targetKind: "float",
+ * });
+ * if (t.rows !== 2 || t.x.join() !== "1,2,4,5" || t.y.join() !== "3,6") throw new Error();
+ * ```
+ */
 export interface CsvTable<K extends CsvTargetKind = CsvTargetKind> {
   /** Features, row-major `[rows, featureNames.length]`. */
   readonly x: Float32Array;
@@ -50,8 +88,23 @@ export interface CsvTable<K extends CsvTargetKind = CsvTargetKind> {
   readonly rows: number;
 }
 
-/** Raised when CSV text is malformed or does not hold the requested columns. */
+/**
+ * Raised when CSV text is malformed or does not hold the requested columns.
+ *
+ * @example
+ * ```ts
+ * import { CsvFormatError, parseCsv } from "./csv.ts";
+ * let caught: unknown;
+ * try {
+ *   parseCsv("a,b\n1,2\n", { target: "missing", targetKind: "float" });
+ * } catch (e) {
+ *   caught = e;
+ * }
+ * if (!(caught instanceof CsvFormatError)) throw new Error();
+ * ```
+ */
 export class CsvFormatError extends Error {
+  /** The error's name. */
   override name = "CsvFormatError";
 }
 
@@ -271,16 +324,40 @@ export function parseCsv<K extends CsvTargetKind>(
  * @param path The file's path.
  * @param options As for {@linkcode parseCsv} (`name` defaults to `path`).
  * @returns The features and targets.
- * @throws {CsvFormatError} On malformed contents; the file system's errors when it cannot be read.
+ * @throws {CsvFormatError} On malformed contents, or when the file cannot be read.
+ * @example
+ * ```ts
+ * import { loadCsv } from "./csv.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".csv" });
+ * await Deno.writeTextFile(path, "x,y\n1,2\n3,4\n");
+ * const t = await loadCsv(path, { target: "y", targetKind: "float" });
+ * if (t.x.join() !== "1,3" || t.y.join() !== "2,4") throw new Error();
+ * await Deno.remove(path);
+ * ```
  */
 export async function loadCsv<K extends CsvTargetKind>(
   path: string,
   options: CsvOptions<K>,
 ): Promise<CsvTable<K>> {
-  return parseCsv(await Deno.readTextFile(path), { name: path, ...options });
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new CsvFormatError(`Cannot read ${path}: ${describeFsError(e)}`, { cause: e });
+  }
+  return parseCsv(text, { name: path, ...options });
 }
 
-/** Per-feature statistics of training rows, and their application to any rows. */
+/**
+ * Per-feature statistics of training rows, and their application to any rows.
+ *
+ * @example
+ * ```ts
+ * import { standardize, type Standardizer } from "./csv.ts";
+ * const s: Standardizer = standardize(Float32Array.of(1, 3), 1);
+ * if (s.mean[0] !== 2 || s.std[0] !== 1 || s.apply(Float32Array.of(4))[0] !== 2) throw new Error();
+ * ```
+ */
 export interface Standardizer {
   /** Mean of each feature over the training rows. */
   readonly mean: Float32Array;
@@ -314,20 +391,20 @@ export interface Standardizer {
 export function standardize(trainX: Float32Array, features: number): Standardizer {
   const check = (x: Float32Array, what: string) => {
     if (x.length % features !== 0) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot standardize: ${what} has ${x.length} values, not a multiple of ${features} ` +
           `features`,
       );
     }
   };
   if (!Number.isSafeInteger(features) || features <= 0) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot standardize: features must be a positive integer, got ${features}`,
     );
   }
   check(trainX, "the training set");
   const rows = trainX.length / features;
-  if (rows === 0) throw new RangeError("Cannot standardize: the training set has no rows");
+  if (rows === 0) throw new UserRangeError("Cannot standardize: the training set has no rows");
   const sum = new Float64Array(features), sq = new Float64Array(features);
   for (let i = 0; i < trainX.length; i++) sum[i % features] += trainX[i];
   const mean64 = sum.map((s) => s / rows);

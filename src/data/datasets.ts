@@ -16,6 +16,7 @@ import { loadFashionMnist } from "./fashion_mnist.ts";
 import { loadImageFolderDataset } from "./image_folder.ts";
 import { loadEmnist, loadKmnist, loadMnist } from "./mnist.ts";
 import { gunzipSync } from "fflate";
+import { describeFsError } from "../io/atomic_write.ts";
 import { IdxFormatError, idxToImageSet, type ImageSet, parseIdx } from "./idx.ts";
 import type { SampleSet } from "./loader.ts";
 import type { TensorSet } from "./tensor_dataset.ts";
@@ -101,7 +102,7 @@ async function readIdxFile(path: string) {
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
-    throw new IdxFormatError(`Cannot read IDX file ${path}: ${(e as Error).message}`);
+    throw new IdxFormatError(`Cannot read IDX file ${path}: ${describeFsError(e)}`);
   }
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {

@@ -21,7 +21,19 @@ import type { ImageSet } from "./idx.ts";
 
 export type { ImageSet } from "./idx.ts";
 
-/** A file of the dataset and the MD5 sum of its gzipped form. */
+/**
+ * A file of the dataset and the MD5 sum of its gzipped form.
+ *
+ * @example
+ * ```ts
+ * import type { FashionMnistResource } from "./fashion_mnist.ts";
+ * const resource: FashionMnistResource = {
+ *   file: "train-images-idx3-ubyte.gz",
+ *   md5: "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+ * };
+ * if (resource.md5.length !== 32) throw new Error();
+ * ```
+ */
 export type FashionMnistResource = IdxResource;
 
 /** The four files with torchvision's published MD5 sums (`FashionMNIST.resources`). */
@@ -38,8 +50,20 @@ export const FASHION_MNIST_MIRRORS: readonly string[] = Object.freeze([
   "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
 ]);
 
-/** Raised when the dataset cannot be found, downloaded, verified or parsed. */
+/**
+ * Raised when the dataset cannot be found, downloaded, verified or parsed.
+ *
+ * @example
+ * ```ts
+ * import { FashionMnistError, loadFashionMnist } from "./fashion_mnist.ts";
+ * const root = await Deno.makeTempDir();
+ * const error = await loadFashionMnist({ root, download: false }).catch((e) => e);
+ * if (!(error instanceof FashionMnistError)) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export class FashionMnistError extends IdxDatasetError {
+  /** The error's name. */
   override name = "FashionMnistError";
 }
 
@@ -53,7 +77,20 @@ export const FASHION_MNIST: IdxDatasetConfig = Object.freeze({
   error: FashionMnistError,
 });
 
-/** Options of {@linkcode loadFashionMnist}. */
+/**
+ * Options of {@linkcode loadFashionMnist}.
+ *
+ * @example
+ * ```ts
+ * import { loadFashionMnist, type LoadFashionMnistOptions } from "./fashion_mnist.ts";
+ * import { writeSyntheticFashionMnist } from "./synthetic.ts";
+ * const root = await Deno.makeTempDir();
+ * const { resources } = await writeSyntheticFashionMnist(root, { train: 2, test: 2, seed: 1 });
+ * const options: LoadFashionMnistOptions = { root, download: false, resources, progress: false };
+ * if ((await loadFashionMnist(options)).train.count !== 2) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export interface LoadFashionMnistOptions extends IdxLoadOptions {
   /** Root directory; files live in `ROOT/FashionMNIST/raw/` as with torchvision. */
   readonly root: string;
@@ -63,7 +100,20 @@ export interface LoadFashionMnistOptions extends IdxLoadOptions {
   readonly mirrors?: readonly string[];
 }
 
-/** The train and test splits. */
+/**
+ * The train and test splits.
+ *
+ * @example
+ * ```ts
+ * import { type FashionMnist, loadFashionMnist } from "./fashion_mnist.ts";
+ * import { writeSyntheticFashionMnist } from "./synthetic.ts";
+ * const root = await Deno.makeTempDir();
+ * const { resources } = await writeSyntheticFashionMnist(root, { train: 2, test: 2, seed: 1 });
+ * const data: FashionMnist = await loadFashionMnist({ root, download: false, resources });
+ * if (data.train.classes !== 10 || data.test.count !== 2) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export interface FashionMnist extends IdxSplits {
   /** 60 000 training images. */
   readonly train: ImageSet;
@@ -92,6 +142,18 @@ export function fashionMnistRawDir(root: string): string {
  * @returns The train and test sets.
  * @throws {FashionMnistError} When a file is missing and cannot be downloaded, a checksum does
  * not match, or a file is malformed.
+ * @example
+ * ```ts
+ * import { loadFashionMnist } from "./fashion_mnist.ts";
+ * import { writeSyntheticFashionMnist } from "./synthetic.ts";
+ * // Offline: synthetic files in torchvision's layout; with `download` (the default) missing
+ * // files are fetched and checked against torchvision's MD5 sums.
+ * const root = await Deno.makeTempDir();
+ * const { resources } = await writeSyntheticFashionMnist(root, { train: 4, test: 2, seed: 1 });
+ * const { train, test } = await loadFashionMnist({ root, download: false, resources });
+ * if (train.count !== 4 || test.count !== 2 || train.width !== 28) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export function loadFashionMnist(options: LoadFashionMnistOptions): Promise<FashionMnist> {
   return loadIdxDataset(FASHION_MNIST, options);

@@ -22,8 +22,27 @@ import {
 } from "./csv.ts";
 import { holdOut } from "./loader.ts";
 import { loadNpy, loadNpz, type NpyArray } from "./npy.ts";
+import { UserRangeError, UserTypeError } from "../util/user_error.ts";
 
-/** Options of {@linkcode csvDataset}. */
+/**
+ * Options of {@linkcode csvDataset}.
+ *
+ * @example
+ * ```ts
+ * import { csvDataset, type CsvDatasetOptions } from "./file_datasets.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/d.csv`, "x,y\n1,2\n3,6\n5,10\n7,14\n");
+ * const options: CsvDatasetOptions<"float"> = {
+ *   path: `${dir}/d.csv`,
+ *   target: "y",
+ *   testFraction: 0.25,
+ *   standardize: false,
+ * };
+ * const ds = await csvDataset(options);
+ * if (ds.train.count !== 3 || ds.test.count !== 1) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface CsvDatasetOptions<K extends CsvTargetKind = CsvTargetKind> {
   /** The CSV file of the training rows (a header row, then one sample per row). */
   readonly path: string;
@@ -66,7 +85,25 @@ export interface CsvDatasetOptions<K extends CsvTargetKind = CsvTargetKind> {
   readonly classNames?: readonly string[];
 }
 
-/** What a {@linkcode csvDataset} holds besides the splits: the columns and the statistics. */
+/**
+ * What a {@linkcode csvDataset} holds besides the splits: the columns and the statistics.
+ *
+ * @example
+ * ```ts
+ * import { csvDataset, type CsvDatasetColumns } from "./file_datasets.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/d.csv`, "x,y\n1,2\n3,6\n5,10\n7,14\n");
+ * const columns: CsvDatasetColumns = await csvDataset({
+ *   path: `${dir}/d.csv`,
+ *   testPath: `${dir}/d.csv`,
+ *   target: "y",
+ * });
+ * if (columns.featureNames.join() !== "x" || columns.standardizer?.mean[0] !== 4) {
+ *   throw new Error();
+ * }
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface CsvDatasetColumns {
   /** Names of the feature columns, in the order of each sample's features. */
   readonly featureNames: readonly string[];
@@ -81,6 +118,19 @@ export interface CsvDatasetColumns {
 /**
  * A dataset read from CSV files: a `tensorDataset` (class-index targets with `classNames`, or
  * float targets of shape `[1]`) with its feature names and standardisation statistics.
+ * @example
+ * ```ts
+ * import { type CsvDataset, csvDataset } from "./file_datasets.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/d.csv`, "x,y\n1,2\n3,6\n5,10\n7,14\n");
+ * const ds: CsvDataset<"float"> = await csvDataset({
+ *   path: `${dir}/d.csv`,
+ *   testPath: `${dir}/d.csv`,
+ *   target: "y",
+ * });
+ * if (ds.targets !== "float" || ds.train.y.join() !== "2,6,10,14") throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export type CsvDataset<K extends CsvTargetKind = CsvTargetKind> =
   & TensorDataset<K>
@@ -132,7 +182,9 @@ function pickRows<T extends Float32Array | BigInt64Array>(
  * // Standardised with the training rows' mean 3 and standard deviation √(8/3).
  * if (ds.classNames?.join() !== "cat,dog" || ds.featureNames.join() !== "x") throw new Error();
  * const z = ds.test.x[0] as number; // (7 − 3) / √(8/3)
- * if (ds.standardizer?.mean[0] !== 3 || Math.abs(z - 4 / Math.sqrt(8 / 3)) > 1e-6) throw new Error();
+ * if (ds.standardizer?.mean[0] !== 3 || Math.abs(z - 4 / Math.sqrt(8 / 3)) > 1e-6) {
+ *   throw new Error();
+ * }
  * if (ds.test.y[0] !== 1n) throw new Error("dog is class 1 in both files");
  * await Deno.remove(dir, { recursive: true });
  * ```
@@ -144,7 +196,7 @@ export async function csvDataset<K extends CsvTargetKind = "float">(
   const targetKind = (options.targetKind ?? "float") as K;
   const CREATE = `Cannot create CSV dataset from ${path}`;
   if (testPath !== undefined && options.testFraction !== undefined) {
-    throw new TypeError(
+    throw new UserTypeError(
       `${CREATE}: give testPath (a test file) or testFraction (rows held out), not both`,
     );
   }
@@ -180,11 +232,13 @@ export async function csvDataset<K extends CsvTargetKind = "float">(
   } else {
     const fraction = options.testFraction ?? 0.2;
     if (!(typeof fraction === "number" && fraction > 0 && fraction < 1)) {
-      throw new RangeError(`${CREATE}: testFraction must be a number in (0, 1), got ${fraction}`);
+      throw new UserRangeError(
+        `${CREATE}: testFraction must be a number in (0, 1), got ${fraction}`,
+      );
     }
     const held = Math.round(fraction * train.rows);
     if (held < 1 || held >= train.rows) {
-      throw new RangeError(
+      throw new UserRangeError(
         `${CREATE}: testFraction ${fraction} of its ${train.rows} rows holds out ${held} and ` +
           `leaves ${train.rows - held} for training; each split needs at least one row`,
       );
@@ -221,7 +275,16 @@ export async function csvDataset<K extends CsvTargetKind = "float">(
   return Object.freeze({ ...data, ...columns }) as unknown as CsvDataset<K>;
 }
 
-/** The `.npy` files of one split: inputs and targets. */
+/**
+ * The `.npy` files of one split: inputs and targets.
+ *
+ * @example
+ * ```ts
+ * import type { NpyFilePair } from "./file_datasets.ts";
+ * const train: NpyFilePair = { x: "x_train.npy", y: "y_train.npy" };
+ * if (!train.x.endsWith(".npy")) throw new Error();
+ * ```
+ */
 export interface NpyFilePair {
   /** Inputs: an array of shape `[N, ...sampleShape]`. */
   readonly x: string;
@@ -229,7 +292,16 @@ export interface NpyFilePair {
   readonly y: string;
 }
 
-/** Names of the four arrays in a `.npz` file (defaults as in Keras' `mnist.npz`). */
+/**
+ * Names of the four arrays in a `.npz` file (defaults as in Keras' `mnist.npz`).
+ *
+ * @example
+ * ```ts
+ * import type { NpzKeys } from "./file_datasets.ts";
+ * const keys: NpzKeys = { trainX: "images", trainY: "labels" };
+ * if (keys.testX !== undefined) throw new Error("unset keys default to Keras' names (x_test)");
+ * ```
+ */
 export interface NpzKeys {
   /** Training inputs (default `"x_train"`). */
   readonly trainX?: string;
@@ -241,8 +313,21 @@ export interface NpzKeys {
   readonly testY?: string;
 }
 
-/** Options of {@linkcode npyDataset} shared by `.npy` files and a `.npz` file. */
-interface NpyDatasetCommonOptions<K extends TargetKind> {
+/**
+ * Options of {@linkcode npyDataset} shared by `.npy` files and a `.npz` file.
+ *
+ * @example
+ * ```ts
+ * import type { NpyDatasetCommonOptions } from "./file_datasets.ts";
+ * const common: NpyDatasetCommonOptions<"classes"> = {
+ *   targetKind: "classes",
+ *   classes: 10,
+ *   divideBy: 255,
+ * };
+ * if (common.divideBy !== 255) throw new Error();
+ * ```
+ */
+export interface NpyDatasetCommonOptions<K extends TargetKind> {
   /**
    * `"classes"`: `y` holds class indices (integers ≥ 0; float arrays must hold whole numbers);
    * `"float"`: `y` holds float targets. Default: `"classes"` for integer and bool `y`, `"float"`
@@ -267,29 +352,67 @@ interface NpyDatasetCommonOptions<K extends TargetKind> {
   readonly divideBy?: number;
 }
 
-/** {@linkcode npyDataset} options reading one `.npy` file per array. */
+/**
+ * {@linkcode npyDataset} options reading one `.npy` file per array.
+ *
+ * @example
+ * ```ts
+ * import type { NpyFilesOptions } from "./file_datasets.ts";
+ * const options: NpyFilesOptions = {
+ *   train: { x: "x_train.npy", y: "y_train.npy" },
+ *   test: { x: "x_test.npy", y: "y_test.npy" },
+ *   divideBy: 255,
+ * };
+ * if (options.npz !== undefined) throw new Error();
+ * ```
+ */
 export interface NpyFilesOptions<K extends TargetKind = TargetKind>
   extends NpyDatasetCommonOptions<K> {
   /** The training split's files. */
   readonly train: NpyFilePair;
   /** The test split's files. */
   readonly test: NpyFilePair;
+  /** Absent: the arrays come from `.npy` files. */
   readonly npz?: undefined;
+  /** Absent: the arrays come from `.npy` files. */
   readonly keys?: undefined;
 }
 
-/** {@linkcode npyDataset} options reading the four arrays from one `.npz` file. */
+/**
+ * {@linkcode npyDataset} options reading the four arrays from one `.npz` file.
+ *
+ * @example
+ * ```ts
+ * import type { NpzFileOptions } from "./file_datasets.ts";
+ * const options: NpzFileOptions = { npz: "mnist.npz", targetKind: "classes", divideBy: 255 };
+ * if (options.train !== undefined) throw new Error();
+ * ```
+ */
 export interface NpzFileOptions<K extends TargetKind = TargetKind>
   extends NpyDatasetCommonOptions<K> {
   /** The `.npz` file (`numpy.savez` or `numpy.savez_compressed`). */
   readonly npz: string;
   /** The arrays' names in it; each defaults as in Keras' `mnist.npz` (`x_train`, …). */
   readonly keys?: NpzKeys;
+  /** Absent: the arrays come from the `.npz` file. */
   readonly train?: undefined;
+  /** Absent: the arrays come from the `.npz` file. */
   readonly test?: undefined;
 }
 
-/** Options of {@linkcode npyDataset}: `.npy` files per array, or one `.npz` file. */
+/**
+ * Options of {@linkcode npyDataset}: `.npy` files per array, or one `.npz` file.
+ *
+ * @example
+ * ```ts
+ * import type { NpyDatasetOptions } from "./file_datasets.ts";
+ * const options: NpyDatasetOptions[] = [
+ *   { npz: "mnist.npz" },
+ *   { train: { x: "a.npy", y: "b.npy" }, test: { x: "c.npy", y: "d.npy" } },
+ * ];
+ * if (options.filter((o) => o.npz !== undefined).length !== 1) throw new Error();
+ * ```
+ */
 export type NpyDatasetOptions<K extends TargetKind = TargetKind> =
   | NpyFilesOptions<K>
   | NpzFileOptions<K>;
@@ -310,9 +433,11 @@ const described = (n: Named) => `${n.what}, ${n.array.dtype} of shape ${shapeTex
 function rowsOf(n: Named): [number, number[]] {
   const { shape } = n.array;
   if (shape.length === 0) {
-    throw new RangeError(`${NPY_CREATE}: ${described(n)} is a scalar; expected one row per sample`);
+    throw new UserRangeError(
+      `${NPY_CREATE}: ${described(n)} is a scalar; expected one row per sample`,
+    );
   }
-  if (shape[0] === 0) throw new RangeError(`${NPY_CREATE}: ${described(n)} has no rows`);
+  if (shape[0] === 0) throw new UserRangeError(`${NPY_CREATE}: ${described(n)} has no rows`);
   return [shape[0], shape.slice(1)];
 }
 
@@ -335,7 +460,7 @@ function toFloat32(a: NpyArray, divideBy: number | undefined): Float32Array {
 function toIds(n: Named): Int32Array | BigInt64Array {
   const d = n.array.data;
   if (isFloat(n.array)) {
-    throw new TypeError(
+    throw new UserTypeError(
       `${NPY_CREATE}: inputDtype "int64" needs integer token ids, but ${described(n)} is float`,
     );
   }
@@ -348,7 +473,7 @@ function toIds(n: Named): Int32Array | BigInt64Array {
 function toClasses(n: Named, classes: number | undefined): BigInt64Array {
   const [rows, rest] = rowsOf(n);
   if (rest.length > 1 || (rest.length === 1 && rest[0] !== 1)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${NPY_CREATE}: ${described(n)} holds class targets, which need shape [N] or [N, 1]`,
     );
   }
@@ -362,7 +487,7 @@ function toClasses(n: Named, classes: number | undefined): BigInt64Array {
       const why = classes === undefined || (typeof v === "number" && !Number.isInteger(v))
         ? "class indices must be whole numbers ≥ 0"
         : `class indices must be in [0, ${classes})`;
-      throw new RangeError(`${NPY_CREATE}: ${described(n)} holds ${v} at row ${i}; ${why}`);
+      throw new UserRangeError(`${NPY_CREATE}: ${described(n)} holds ${v} at row ${i}; ${why}`);
     }
     out[i] = typeof v === "bigint" ? v : BigInt(v);
   }
@@ -422,29 +547,29 @@ export async function npyDataset<K extends TargetKind = TargetKind>(
 ): Promise<TensorDataset<K>> {
   const fromNpz = options.npz !== undefined;
   if (fromNpz === (options.train !== undefined || options.test !== undefined)) {
-    throw new TypeError(
+    throw new UserTypeError(
       `${NPY_CREATE}: give either npz (one .npz file) or train and test (.npy file pairs)`,
     );
   }
   const { divideBy, inputDtype = "float32" } = options;
   if (inputDtype !== "float32" && inputDtype !== "int64") {
-    throw new TypeError(
+    throw new UserTypeError(
       `${NPY_CREATE}: inputDtype must be "float32" or "int64", got ${JSON.stringify(inputDtype)}`,
     );
   }
   if (divideBy !== undefined) {
     if (!(typeof divideBy === "number" && Number.isFinite(divideBy) && divideBy !== 0)) {
-      throw new RangeError(
+      throw new UserRangeError(
         `${NPY_CREATE}: divideBy must be a finite non-zero number, got ${divideBy}`,
       );
     }
     if (inputDtype === "int64") {
-      throw new TypeError(`${NPY_CREATE}: divideBy scales float inputs, not int64 token ids`);
+      throw new UserTypeError(`${NPY_CREATE}: divideBy scales float inputs, not int64 token ids`);
     }
   }
   const kind = options.targetKind;
   if (kind !== undefined && kind !== "classes" && kind !== "float") {
-    throw new TypeError(
+    throw new UserTypeError(
       `${NPY_CREATE}: targetKind must be "classes" or "float", got ${JSON.stringify(kind)}`,
     );
   }
@@ -463,7 +588,7 @@ export async function npyDataset<K extends TargetKind = TargetKind>(
       const key = keys[role], array = all.get(key);
       if (!array) {
         const held = [...all.keys()].map((k) => JSON.stringify(k)).join(", ") || "none";
-        throw new RangeError(
+        throw new UserRangeError(
           `${NPY_CREATE}: ${path} has no array ${JSON.stringify(key)} for ${what} (arrays: ` +
             `${held}); name it with keys.${role}`,
         );
@@ -480,7 +605,7 @@ export async function npyDataset<K extends TargetKind = TargetKind>(
     const { train, test } = options as NpyFilesOptions<K>;
     for (const [split, pair] of [["train", train], ["test", test]] as const) {
       if (typeof pair?.x !== "string" || typeof pair?.y !== "string") {
-        throw new TypeError(
+        throw new UserTypeError(
           `${NPY_CREATE}: ${split} needs the paths of an x file and a y file ({ x, y })`,
         );
       }
@@ -508,27 +633,27 @@ export async function npyDataset<K extends TargetKind = TargetKind>(
     ] as const
   ) {
     if (xRows !== yRows) {
-      throw new RangeError(
+      throw new UserRangeError(
         `${NPY_CREATE}: ${described(x)} has ${xRows} rows but ${described(y)} has ${yRows}; ` +
           `they need one row per sample each`,
       );
     }
   }
   if (shapeText(trainSample) !== shapeText(testSample)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${NPY_CREATE}: samples of ${described(trainX)} have shape ${shapeText(trainSample)} but ` +
         `those of ${described(testX)} have ${shapeText(testSample)}`,
     );
   }
   if (trainSample.includes(0)) {
-    throw new RangeError(`${NPY_CREATE}: ${described(trainX)} has empty samples`);
+    throw new UserRangeError(`${NPY_CREATE}: ${described(trainX)} has empty samples`);
   }
   const sampleShape = trainSample.length ? trainSample : [1];
 
   const x = (n: Named) => inputDtype === "int64" ? toIds(n) : toFloat32(n.array, divideBy);
   const targets = kind ?? (isFloat(trainY.array) ? "float" : "classes");
   if (kind === undefined && isFloat(trainY.array) !== isFloat(testY.array)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${NPY_CREATE}: ${described(trainY)} and ${described(testY)} differ in kind (float ` +
         `targets or integer class indices); set targetKind or save both alike`,
     );
@@ -536,7 +661,7 @@ export async function npyDataset<K extends TargetKind = TargetKind>(
 
   if (targets === "float") {
     if (options.classes !== undefined || options.classNames !== undefined) {
-      throw new TypeError(
+      throw new UserTypeError(
         `${NPY_CREATE}: ${options.classes !== undefined ? "classes" : "classNames"} was given but ${
           described(trainY)
         } holds float targets; save class indices as ` +
@@ -544,13 +669,13 @@ export async function npyDataset<K extends TargetKind = TargetKind>(
       );
     }
     if (shapeText(trainTarget) !== shapeText(testTarget)) {
-      throw new RangeError(
+      throw new UserRangeError(
         `${NPY_CREATE}: targets of ${described(trainY)} have shape ${shapeText(trainTarget)} ` +
           `but those of ${described(testY)} have ${shapeText(testTarget)}`,
       );
     }
     if (trainTarget.includes(0)) {
-      throw new RangeError(`${NPY_CREATE}: ${described(trainY)} has empty targets`);
+      throw new UserRangeError(`${NPY_CREATE}: ${described(trainY)} has empty targets`);
     }
     const data: FloatTensorDataset = tensorDataset({
       train: { x: x(trainX), y: toFloat32(trainY.array, undefined) },

@@ -6,6 +6,7 @@
  * NN big-endian uint32 sizes, then the elements in row-major order.
  * @module
  */
+import { UserRangeError } from "../util/user_error.ts";
 
 /** The parsed contents of an unsigned-byte IDX file. */
 export interface IdxArray {
@@ -15,7 +16,23 @@ export interface IdxArray {
   readonly data: Uint8Array;
 }
 
-/** A labelled set of images: single-channel as in FashionMNIST, or with `channels` (CIFAR-10). */
+/**
+ * A labelled set of images: single-channel as in FashionMNIST, or with `channels` (CIFAR-10).
+ *
+ * @example
+ * ```ts
+ * import type { ImageSet } from "./idx.ts";
+ * const set: ImageSet = {
+ *   images: new Uint8Array(2 * 4),
+ *   labels: Uint8Array.of(0, 1),
+ *   count: 2,
+ *   height: 2,
+ *   width: 2,
+ *   classes: 2,
+ * };
+ * if (set.images.length !== set.count * set.height * set.width) throw new Error();
+ * ```
+ */
 export interface ImageSet {
   /**
    * Pixels of all images, `count * channels * height * width` bytes in row-major order (each
@@ -107,17 +124,19 @@ export function parseIdx(bytes: Uint8Array, name: string): IdxArray {
  */
 export function encodeIdx(dims: readonly number[], data: Uint8Array): Uint8Array {
   if (dims.length > 255) {
-    throw new RangeError(`Cannot encode IDX: at most 255 dimensions allowed, got ${dims.length}`);
+    throw new UserRangeError(
+      `Cannot encode IDX: at most 255 dimensions allowed, got ${dims.length}`,
+    );
   }
   for (const d of dims) {
     if (!Number.isInteger(d) || d < 0 || d > 0xffffffff) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot encode IDX: dimension sizes must be uint32, got ${d} in ${shapeText(dims)}`,
       );
     }
   }
   if (data.length !== product(dims)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot encode IDX: shape ${shapeText(dims)} needs ${product(dims)} bytes, ` +
         `got ${data.length}`,
     );

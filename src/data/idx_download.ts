@@ -8,10 +8,20 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { gunzipSync, gzipSync, unzipSync, zipSync } from "fflate";
-import { writeFileAtomic } from "../io/atomic_write.ts";
+import { describeFsError, writeFileAtomic } from "../io/atomic_write.ts";
 import { encodeIdx, idxToImageSet, type ImageSet, parseIdx } from "./idx.ts";
 
-/** A downloadable file of a dataset and the MD5 sum torchvision publishes for it. */
+/**
+ * A downloadable file of a dataset and the MD5 sum torchvision publishes for it.
+ *
+ * @example
+ * ```ts
+ * import type { IdxResource } from "./idx_download.ts";
+ * import { MNIST } from "./mnist.ts";
+ * const first: IdxResource = MNIST.resources[0];
+ * if (!first.file.endsWith(".gz") || first.md5.length !== 32) throw new Error();
+ * ```
+ */
 export interface IdxResource {
   /** File name, e.g. `train-images-idx3-ubyte.gz`. */
   readonly file: string;
@@ -19,7 +29,17 @@ export interface IdxResource {
   readonly md5: string;
 }
 
-/** The extracted IDX files of one split. */
+/**
+ * The extracted IDX files of one split.
+ *
+ * @example
+ * ```ts
+ * import type { IdxSplitFiles } from "./idx_download.ts";
+ * import { MNIST } from "./mnist.ts";
+ * const test: IdxSplitFiles = MNIST.files.test;
+ * if (test.labels !== "t10k-labels-idx1-ubyte") throw new Error();
+ * ```
+ */
 export interface IdxSplitFiles {
   /** The images file (`[n, 28, 28]` unsigned bytes), e.g. `train-images-idx3-ubyte`. */
   readonly images: string;
@@ -30,6 +50,14 @@ export interface IdxSplitFiles {
 /**
  * Where a dataset's IDX files come from: one `.gz` per file (MNIST, FashionMNIST, KMNIST), or,
  * with `archive`, one ZIP archive holding a `.gz` per file (EMNIST's `gzip.zip`).
+ * @example
+ * ```ts
+ * import { type IdxDatasetConfig, idxRawDir } from "./idx_download.ts";
+ * import { MNIST } from "./mnist.ts";
+ * // A copy of MNIST's layout under another folder name, for files of the same format.
+ * const config: IdxDatasetConfig = { ...MNIST, name: "MyDigits", mirrors: [] };
+ * if (!idxRawDir(config, "data").endsWith("MyDigits/raw")) throw new Error();
+ * ```
  */
 export interface IdxDatasetConfig {
   /** torchvision's class name: the folder under the root and the name in messages. */
@@ -51,18 +79,54 @@ export interface IdxDatasetConfig {
   readonly error?: new (message: string, options?: ErrorOptions) => Error;
 }
 
-/** The file names MNIST, FashionMNIST and KMNIST share (`train-*` and `t10k-*`). */
+/**
+ * The file names MNIST, FashionMNIST and KMNIST share (`train-*` and `t10k-*`).
+ *
+ * @example
+ * ```ts
+ * import { MNIST_FILES } from "./idx_download.ts";
+ * if (!MNIST_FILES.train.images.startsWith("train-images")) throw new Error();
+ * ```
+ */
 export const MNIST_FILES: IdxDatasetConfig["files"] = Object.freeze({
   train: Object.freeze({ images: "train-images-idx3-ubyte", labels: "train-labels-idx1-ubyte" }),
   test: Object.freeze({ images: "t10k-images-idx3-ubyte", labels: "t10k-labels-idx1-ubyte" }),
 });
 
-/** Raised when a dataset cannot be found, downloaded, verified or parsed. */
+/**
+ * Raised when a dataset cannot be found, downloaded, verified or parsed.
+ *
+ * @example
+ * ```ts
+ * import { IdxDatasetError, loadIdxDataset } from "./idx_download.ts";
+ * import { MNIST } from "./mnist.ts";
+ * const root = await Deno.makeTempDir();
+ * const error = await loadIdxDataset(MNIST, { root, download: false }).catch((e) => e);
+ * if (!(error instanceof IdxDatasetError)) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export class IdxDatasetError extends Error {
+  /** The error's name. */
   override name = "IdxDatasetError";
 }
 
-/** How to find and download a dataset's files. */
+/**
+ * How to find and download a dataset's files.
+ *
+ * @example
+ * ```ts
+ * import { type IdxLoadOptions, loadIdxDataset } from "./idx_download.ts";
+ * import { MNIST } from "./mnist.ts";
+ * const root = await Deno.makeTempDir();
+ * const options: IdxLoadOptions = { root, download: false, progress: false };
+ * const error = await loadIdxDataset(MNIST, options).catch((e) => e);
+ * if (!(error instanceof Error)) {
+ *   throw new Error("the files are missing and may not be downloaded");
+ * }
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export interface IdxLoadOptions {
   /** Root directory; files live in `ROOT/<Name>/raw/` as with torchvision. */
   readonly root: string;
@@ -81,7 +145,25 @@ export interface IdxLoadOptions {
   readonly mirrors?: readonly string[];
 }
 
-/** A dataset's train and test splits. */
+/**
+ * A dataset's train and test splits.
+ *
+ * @example
+ * ```ts
+ * import { type IdxSplits, loadIdxDataset, writeIdxFiles } from "./idx_download.ts";
+ * import { MNIST } from "./mnist.ts";
+ * import { syntheticFashionMnist } from "./synthetic.ts";
+ * const root = await Deno.makeTempDir();
+ * const { resources } = await writeIdxFiles(
+ *   MNIST,
+ *   root,
+ *   syntheticFashionMnist({ train: 2, test: 1, seed: 1 }),
+ * );
+ * const splits: IdxSplits = await loadIdxDataset(MNIST, { root, download: false, resources });
+ * if (splits.train.count !== 2 || splits.test.count !== 1) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export interface IdxSplits {
   /** The training images. */
   readonly train: ImageSet;
@@ -124,6 +206,41 @@ export async function readIfExists(path: string): Promise<Uint8Array | null> {
     if (e instanceof Deno.errors.NotFound) return null;
     throw e;
   }
+}
+
+/**
+ * Why a dataset root cannot be used, or undefined when it can: a root that is a file, or one that
+ * does not exist while downloading is off (with downloading on, a missing root is created).
+ *
+ * @param root The dataset root (the CLI's `--data-dir`).
+ * @param download Whether downloading is allowed.
+ * @returns `the data folder ROOT does not exist …`, or undefined.
+ */
+export async function rootProblem(root: string, download: boolean): Promise<string | undefined> {
+  try {
+    const info = await Deno.stat(root);
+    return info.isDirectory ? undefined : `the data folder ${root} is a file, not a folder`;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      return download ? undefined : `the data folder ${root} does not exist (and downloading is ` +
+        `disabled); check --data-dir or the dataset's root`;
+    }
+    return `cannot read the data folder ${root}: ${describeFsError(e)}`;
+  }
+}
+
+/**
+ * The part of a message that says a cached file failed its checksum, or "" when it did not.
+ *
+ * @param path The cached file.
+ * @param expected The MD5 expected.
+ * @param actual The cached file's MD5, or null when there is no cached file.
+ * @returns `checksum mismatch for the cached file PATH (expected …, got …), and `, or "".
+ */
+export function cachedMismatch(path: string, expected: string, actual: string | null): string {
+  return actual === null || actual === expected
+    ? ""
+    : `checksum mismatch for the cached file ${path} (expected ${expected}, got ${actual}), and `;
 }
 
 /** Shows a progress message; `done: false` marks a transient line (overwritten on a terminal). */
@@ -170,7 +287,8 @@ export async function fetchBody(
   }
   const total = Number(response.headers.get("content-length")) || 0;
   // One buffer of the announced size (EMNIST's archive is 560 MB), grown if the size was wrong.
-  let body = new Uint8Array(total || 1 << 20), received = 0, shown = -1;
+  let body = new Uint8Array(total || 1 << 20), received = 0, shown = -1, shownAt = -Infinity;
+  const start = performance.now();
   for await (const chunk of response.body) {
     if (received + chunk.length > body.length) {
       const grown = new Uint8Array(Math.max(2 * body.length, received + chunk.length));
@@ -180,18 +298,47 @@ export async function fetchBody(
     body.set(chunk, received);
     received += chunk.length;
     const percent = total ? Math.floor((100 * received) / total) : -1;
-    if (percent !== shown || !total) {
+    const now = performance.now();
+    // At most 10 messages a second, and every percent.
+    if ((percent !== shown || !total) && (now - shownAt >= 100 || percent === 100)) {
       shown = percent;
-      const mb = (n: number) => (n / 1e6).toFixed(1);
-      report(
-        total
-          ? `Downloading ${file}: ${percent}% (${mb(received)}/${mb(total)} MB)`
-          : `Downloading ${file}: ${mb(received)} MB`,
-        false,
-      );
+      shownAt = now;
+      report(downloadMessage(file, received, total, (now - start) / 1000), false);
     }
   }
   return received === body.length ? body : body.slice(0, received);
+}
+
+/**
+ * A download's progress: `Downloading f.gz: 42% (11.1/26.4 MB, 3.2 MB/s, ETA 0:05)`, or without a
+ * known size `Downloading f.gz: 11.1 MB (3.2 MB/s)`.
+ *
+ * @param file The file name.
+ * @param received Bytes received.
+ * @param total Bytes expected (0 when unknown).
+ * @param seconds Seconds since the download started.
+ * @returns The message.
+ * @example
+ * ```ts
+ * import { downloadMessage } from "./idx_download.ts";
+ * const m = downloadMessage("f.gz", 11.1e6, 26.4e6, 3.5);
+ * if (m !== "Downloading f.gz: 42% (11.1/26.4 MB, 3.2 MB/s, ETA 0:05)") throw new Error(m);
+ * ```
+ */
+export function downloadMessage(
+  file: string,
+  received: number,
+  total: number,
+  seconds: number,
+): string {
+  const mb = (n: number) => (n / 1e6).toFixed(1);
+  const rate = seconds > 0 ? received / seconds : 0;
+  const speed = rate > 0 ? `${mb(rate)} MB/s` : "";
+  if (!total) return `Downloading ${file}: ${mb(received)} MB${speed ? ` (${speed})` : ""}`;
+  const left = rate > 0 ? Math.round((total - received) / rate) : -1;
+  const eta = left >= 0 ? `ETA ${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` : "";
+  const figures = [`${mb(received)}/${mb(total)} MB`, speed, eta].filter((f) => f).join(", ");
+  return `Downloading ${file}: ${Math.floor((100 * received) / total)}% (${figures})`;
 }
 
 /** One load of one dataset: the options resolved, and the archive unzipped at most once. */
@@ -214,7 +361,22 @@ class IdxLoad {
     throw new ErrorClass(`Cannot load ${this.#config.name}: ${why}`, { cause });
   }
 
-  async #download(resource: IdxResource): Promise<Uint8Array> {
+  /** A file's bytes, or null when it does not exist; other failures name the file. */
+  async #read(path: string): Promise<Uint8Array | null> {
+    try {
+      return await readIfExists(path);
+    } catch (e) {
+      return this.fail(`cannot read ${path}: ${describeFsError(e)}`, e);
+    }
+  }
+
+  /** Checks the root once: a file, or missing while downloading is off, is an error. */
+  async checkRoot(): Promise<void> {
+    const why = await rootProblem(this.#options.root, this.#options.download ?? true);
+    if (why) this.fail(why);
+  }
+
+  async #download(resource: IdxResource, cachedNote = ""): Promise<Uint8Array> {
     const failures: string[] = [];
     for (const mirror of this.#options.mirrors ?? this.#config.mirrors) {
       const url = new URL(resource.file, mirror).href;
@@ -229,15 +391,16 @@ class IdxLoad {
       const got = md5Hex(body);
       if (got !== resource.md5) {
         this.fail(
-          `checksum mismatch for ${resource.file} from ${url} (expected ${resource.md5}, ` +
-            `got ${got})`,
+          `${cachedNote}checksum mismatch for ${resource.file} from ${url} (expected ` +
+            `${resource.md5}, got ${got})`,
         );
       }
       this.#report(`Downloaded ${resource.file} (${(body.length / 1e6).toFixed(1)} MB)`);
       return body;
     }
     return this.fail(
-      `cannot download ${resource.file} from any mirror: ${failures.join("; ") || "no mirrors"}`,
+      `${cachedNote}cannot download ${resource.file} from any mirror: ` +
+        (failures.join("; ") || "no mirrors"),
     );
   }
 
@@ -248,11 +411,11 @@ class IdxLoad {
     );
     if (!resource) return this.fail(`no checksum known for ${file}`);
     const path = join(this.#dir, file);
-    const cached = await readIfExists(path);
+    const cached = await this.#read(path);
     const cachedMd5 = cached && md5Hex(cached);
     if (cached && cachedMd5 === resource.md5) return cached;
     if (this.#options.download ?? true) {
-      const body = await this.#download(resource);
+      const body = await this.#download(resource, cachedMismatch(path, resource.md5, cachedMd5));
       await Deno.mkdir(this.#dir, { recursive: true });
       await writeFileAtomic(path, body);
       return body;
@@ -290,7 +453,7 @@ class IdxLoad {
   /** An extracted file: as found, else extracted from its verified `.gz` (or the archive). */
   async file(name: string): Promise<Uint8Array> {
     const path = join(this.#dir, name);
-    const existing = await readIfExists(path);
+    const existing = await this.#read(path);
     if (existing) return existing;
     const gzFile = `${name}.gz`, archive = this.#config.archive;
     let gz: Uint8Array;
@@ -325,12 +488,28 @@ class IdxLoad {
  * @returns The train and test sets.
  * @throws {IdxDatasetError} (or the dataset's error class) When a file is missing and cannot be
  * downloaded, a checksum does not match, or a file is malformed.
+ * @example
+ * ```ts
+ * import { loadIdxDataset, writeIdxFiles } from "./idx_download.ts";
+ * import { MNIST } from "./mnist.ts";
+ * import { syntheticFashionMnist } from "./synthetic.ts";
+ * const root = await Deno.makeTempDir();
+ * const { resources } = await writeIdxFiles(
+ *   MNIST,
+ *   root,
+ *   syntheticFashionMnist({ train: 3, test: 2, seed: 1 }),
+ * );
+ * const { test } = await loadIdxDataset(MNIST, { root, download: false, resources });
+ * if (test.count !== 2 || test.height !== 28) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function loadIdxDataset(
   config: IdxDatasetConfig,
   options: IdxLoadOptions,
 ): Promise<IdxSplits> {
   const load = new IdxLoad(config, options);
+  await load.checkRoot();
   const split = async (names: IdxSplitFiles) => {
     const images = await load.file(names.images);
     const labels = await load.file(names.labels);
@@ -360,6 +539,21 @@ export async function loadIdxDataset(
  * @param root The dataset root.
  * @param sets The sets to write.
  * @returns The directory written and the MD5 sums of the downloadable files written.
+ * @example
+ * ```ts
+ * import { loadIdxDataset, writeIdxFiles } from "./idx_download.ts";
+ * import { MNIST } from "./mnist.ts";
+ * import { syntheticFashionMnist } from "./synthetic.ts";
+ * const root = await Deno.makeTempDir();
+ * const { resources } = await writeIdxFiles(
+ *   MNIST,
+ *   root,
+ *   syntheticFashionMnist({ train: 3, test: 2, seed: 1 }),
+ * );
+ * const { train } = await loadIdxDataset(MNIST, { root, download: false, resources });
+ * if (train.count !== 3) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function writeIdxFiles(
   config: IdxDatasetConfig,

@@ -6,13 +6,46 @@
 import { decode } from "fast-png";
 import type { ImageFolderDataset } from "../dsl/datasets.ts";
 import type { ImageSet } from "./idx.ts";
+import { describeFsError } from "../io/atomic_write.ts";
 
-/** Raised when an image folder cannot be read or does not match its declaration. */
+/**
+ * Raised when an image folder cannot be read or does not match its declaration.
+ *
+ * @example
+ * ```ts
+ * import { ImageFolderError, loadImageFolder } from "./image_folder.ts";
+ * const root = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${root}/stray.txt`, "not a class folder");
+ * const error = await loadImageFolder(root, [2, 2], 1).catch((e) => e);
+ * if (!(error instanceof ImageFolderError)) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export class ImageFolderError extends Error {
+  /** The error's name. */
   override name = "ImageFolderError";
 }
 
-/** An {@linkcode ImageSet} read from an image folder, with its classes' names. */
+/**
+ * An {@linkcode ImageSet} read from an image folder, with its classes' names.
+ *
+ * @example
+ * ```ts
+ * import { encode } from "fast-png";
+ * import { type ImageFolderSet, loadImageFolder } from "./image_folder.ts";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/ok`);
+ * await Deno.writeFile(
+ *   `${root}/ok/a.png`,
+ *   encode({ width: 1, height: 1, data: Uint8Array.of(9), channels: 1 }),
+ * );
+ * const set: ImageFolderSet = await loadImageFolder(root, [1, 1], 1);
+ * if (set.files.length !== 1 || set.classNames[0] !== "ok" || set.images[0] !== 9) {
+ *   throw new Error();
+ * }
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
 export interface ImageFolderSet extends ImageSet {
   /** The class sub-folders' names, by class index (sorted). */
   readonly classNames: readonly string[];
@@ -159,7 +192,10 @@ async function listFolder(path: string, what: string): Promise<Deno.DirEntry[]> 
   try {
     for await (const e of Deno.readDir(path)) if (!e.name.startsWith(".")) entries.push(e);
   } catch (e) {
-    throw new ImageFolderError(`Cannot read ${what} ${path}: ${(e as Error).message}`);
+    const why = e instanceof Deno.errors.NotADirectory
+      ? "it is a file, not a folder"
+      : describeFsError(e);
+    throw new ImageFolderError(`Cannot read ${what} ${path}: ${why}`, { cause: e });
   }
   return entries.sort((a, b) => byCodeUnit(a.name, b.name));
 }
@@ -177,6 +213,19 @@ async function isFolder(path: string, entry: Deno.DirEntry): Promise<boolean> {
  * @returns The class names, sorted by code unit.
  * @throws {ImageFolderError} When the folder cannot be read, holds a visible file, or holds no
  * class folder.
+ * @example
+ * ```ts
+ * import { encode } from "fast-png";
+ * const root = await Deno.makeTempDir();
+ * for (const [cls, value] of [["cat", 0], ["dog", 255]] as const) {
+ *   await Deno.mkdir(`${root}/${cls}`);
+ *   const png = encode({ width: 2, height: 2, data: new Uint8Array(4).fill(value), channels: 1 });
+ *   await Deno.writeFile(`${root}/${cls}/0.png`, png);
+ * }
+ * import { findClasses } from "./image_folder.ts";
+ * if ((await findClasses(root)).join() !== "cat,dog") throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function findClasses(root: string): Promise<string[]> {
   const names: string[] = [];
@@ -204,6 +253,22 @@ export async function findClasses(root: string): Promise<string[]> {
  * @returns The images, labelled by class index.
  * @throws {ImageFolderError} On an unreadable folder, a non-PNG or corrupt file, a size mismatch,
  * an empty class folder, or more than 256 classes.
+ * @example
+ * ```ts
+ * import { encode } from "fast-png";
+ * const root = await Deno.makeTempDir();
+ * for (const [cls, value] of [["cat", 0], ["dog", 255]] as const) {
+ *   await Deno.mkdir(`${root}/${cls}`);
+ *   const png = encode({ width: 2, height: 2, data: new Uint8Array(4).fill(value), channels: 1 });
+ *   await Deno.writeFile(`${root}/${cls}/0.png`, png);
+ * }
+ * import { loadImageFolder } from "./image_folder.ts";
+ * const set = await loadImageFolder(root, [2, 2], 1);
+ * if (set.count !== 2 || set.classNames.join() !== "cat,dog" || set.images[4] !== 255) {
+ *   throw new Error();
+ * }
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function loadImageFolder(
   root: string,
@@ -235,7 +300,7 @@ export async function loadImageFolder(
       try {
         bytes = await Deno.readFile(file);
       } catch (err) {
-        throw new ImageFolderError(`Cannot read image ${file}: ${(err as Error).message}`);
+        throw new ImageFolderError(`Cannot read image ${file}: ${describeFsError(err)}`);
       }
       images.push(decodePng(bytes, file, size, channels));
       labels.push(label);
@@ -269,6 +334,28 @@ export async function loadImageFolder(
  * @returns The train and test image sets.
  * @throws {ImageFolderError} When the class folders differ between the splits or from the
  * declaration, or on any error of {@linkcode loadImageFolder}.
+ * @example
+ * ```ts
+ * import { encode } from "fast-png";
+ * const root = await Deno.makeTempDir();
+ * for (const [cls, value] of [["cat", 0], ["dog", 255]] as const) {
+ *   await Deno.mkdir(`${root}/${cls}`);
+ *   const png = encode({ width: 2, height: 2, data: new Uint8Array(4).fill(value), channels: 1 });
+ *   await Deno.writeFile(`${root}/${cls}/0.png`, png);
+ * }
+ * import { imageFolder } from "../dsl/datasets.ts";
+ * import { loadImageFolderDataset } from "./image_folder.ts";
+ * const ds = imageFolder({
+ *   train: root,
+ *   test: root,
+ *   imageSize: [2, 2],
+ *   channels: 1,
+ *   classNames: ["cat", "dog"],
+ * });
+ * const { train, test } = await loadImageFolderDataset(ds);
+ * if (train.count !== 2 || test.labels[1] !== 1) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function loadImageFolderDataset(
   ds: ImageFolderDataset,

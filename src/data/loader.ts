@@ -15,11 +15,21 @@ import { NAMES } from "../compile/names.ts";
 import type { HostTensor } from "../runtime/session.ts";
 import type { ImageSet } from "./idx.ts";
 import { type TakeBatch, tensorBatches, type TensorSet } from "./tensor_dataset.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
 /**
  * One mini-batch: the model input `x` (`[size, ...sampleShape]`: raw uint8 pixels for images,
  * float32 or int64 for tensor sets) and the target `y` (int64 class indices `[size]` or float32
  * `[size, ...targetShape]`).
+ * @example
+ * ```ts
+ * import { type Batch, createLoader } from "./loader.ts";
+ * const set = { x: Float32Array.of(1, 2, 3, 4, 5, 6), y: Int32Array.of(0, 1, 0), count: 3 };
+ * const [first]: Batch[] = [...createLoader(set, { batchSize: 2 })];
+ * if (first.size !== 2 || first.x.join() !== "1,2,3,4" || first.y.join() !== "0,1") {
+ *   throw new Error();
+ * }
+ * ```
  */
 export interface Batch<
   X extends Float32Array | BigInt64Array | Uint8Array = Float32Array | BigInt64Array | Uint8Array,
@@ -39,13 +49,49 @@ export interface Batch<
   readonly feeds?: Readonly<Record<string, HostTensor>>;
 }
 
-/** A batch of images: uint8 pixels `[size, channels, height, width]` and int64 class labels. */
+/**
+ * A batch of images: uint8 pixels `[size, channels, height, width]` and int64 class labels.
+ *
+ * @example
+ * ```ts
+ * import { createLoader, type ImageBatch } from "./loader.ts";
+ * const set = {
+ *   images: Uint8Array.of(0, 255),
+ *   labels: Uint8Array.of(1, 0),
+ *   count: 2,
+ *   height: 1,
+ *   width: 1,
+ *   classes: 2,
+ * };
+ * const [batch]: ImageBatch[] = [...createLoader(set, { batchSize: 2 })];
+ * if (batch.x[1] !== 255 || batch.y[0] !== 1n) throw new Error();
+ * ```
+ */
 export type ImageBatch = Batch<Uint8Array, BigInt64Array>;
 
-/** What a loader batches: images (FashionMNIST) or in-memory tensors. */
+/**
+ * What a loader batches: images (FashionMNIST) or in-memory tensors.
+ *
+ * @example
+ * ```ts
+ * import { createLoader, type SampleSet } from "./loader.ts";
+ * const set: SampleSet = { x: Float32Array.of(1, 2, 3), y: Int32Array.of(0, 1, 2), count: 3 };
+ * if (createLoader(set, { batchSize: 2 }).batches !== 2) throw new Error();
+ * ```
+ */
 export type SampleSet = ImageSet | TensorSet;
 
-/** An iterable of mini-batches; each new iteration is one epoch. */
+/**
+ * An iterable of mini-batches; each new iteration is one epoch.
+ *
+ * @example
+ * ```ts
+ * import { createLoader, type Loader } from "./loader.ts";
+ * const set = { x: Float32Array.of(1, 2, 3, 4, 5, 6), y: Int32Array.of(0, 1, 0), count: 3 };
+ * const loader: Loader = createLoader(set, { batchSize: 2, dropLast: true });
+ * if (loader.batches !== 1 || [...loader].length !== 1) throw new Error();
+ * ```
+ */
 export interface Loader<B extends Batch = Batch> {
   /** Number of samples per epoch. */
   readonly size: number;
@@ -55,7 +101,20 @@ export interface Loader<B extends Batch = Batch> {
   [Symbol.iterator](): Iterator<B>;
 }
 
-/** Options of {@linkcode createLoader}. */
+/**
+ * Options of {@linkcode createLoader}.
+ *
+ * @example
+ * ```ts
+ * import { createLoader, type LoaderOptions } from "./loader.ts";
+ * const set = { x: Float32Array.of(1, 2, 3, 4, 5, 6), y: Int32Array.of(0, 1, 0), count: 3 };
+ * const options: LoaderOptions = { batchSize: 3, shuffle: true, seed: 1 };
+ * const [batch] = createLoader(set, options);
+ * if ([...batch.x].sort().join() !== "1,2,3,4,5,6") {
+ *   throw new Error("a permutation of the samples");
+ * }
+ * ```
+ */
 export interface LoaderOptions {
   /** Samples per batch; a positive integer. */
   readonly batchSize: number;
@@ -133,7 +192,18 @@ export function describeAugmentation(augment: Augmentation | undefined): string 
   ].filter((part) => part).join(", ");
 }
 
-/** The two parts of {@linkcode holdOut}: sample indices, each part in ascending order. */
+/**
+ * The two parts of {@linkcode holdOut}: sample indices, each part in ascending order.
+ *
+ * @example
+ * ```ts
+ * import { holdOut, type HoldOutSplit } from "./loader.ts";
+ * const split: HoldOutSplit = holdOut(100, 0.1, 1);
+ * if (split.heldOut.length !== 10 || split.train.length + split.heldOut.length !== 100) {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export interface HoldOutSplit {
   /** The samples kept for training. */
   readonly train: Uint32Array;
@@ -161,13 +231,13 @@ export interface HoldOutSplit {
  */
 export function holdOut(count: number, fraction: number, seed: number): HoldOutSplit {
   if (!(typeof fraction === "number" && fraction > 0 && fraction < 1)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot hold out samples: the fraction must be a number in (0, 1), got ${fraction}`,
     );
   }
   const held = Math.round(fraction * count);
   if (held < 1 || held >= count) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot hold out ${fraction} of ${count} samples: that leaves ${held} held out and ` +
         `${count - held} for training; each part needs at least one sample`,
     );
@@ -184,7 +254,7 @@ export function holdOut(count: number, fraction: number, seed: number): HoldOutS
 function labelsOf(set: SampleSet): ArrayLike<number | bigint> {
   if ("images" in set) return set.labels;
   if (set.y instanceof Float32Array) {
-    throw new RangeError(
+    throw new UserRangeError(
       "Cannot create a data loader: a class-weighted sampler needs class-index targets, got " +
         "float targets",
     );
@@ -212,7 +282,7 @@ function samplerCdf(
   } else {
     weights = sampler.weights;
     if (!weights.every((w) => typeof w === "number" && Number.isFinite(w) && w >= 0)) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot create a data loader: sampler weights must be finite numbers ≥ 0, got [${weights}]`,
       );
     }
@@ -222,7 +292,7 @@ function samplerCdf(
   for (let i = 0; i < count; i++) {
     const w = weights[label(i)];
     if (w === undefined) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot create a data loader: sampler has ${weights.length} class weights, but sample ` +
           `${subset ? subset[i] : i} has class ${label(i)}`,
       );
@@ -230,7 +300,7 @@ function samplerCdf(
     cdf[i] = total += w;
   }
   if (count > 0 && !(total > 0)) {
-    throw new RangeError(
+    throw new UserRangeError(
       "Cannot create a data loader: the sampler's weights of the samples sum to 0",
     );
   }
@@ -260,7 +330,7 @@ function imageBatches(set: ImageSet): TakeBatch<ImageBatch> {
   const { images, labels, count, channels = 1 } = set, pixels = channels * set.height * set.width;
   if (images.length !== count * pixels || labels.length !== count) {
     const size = `${channels === 1 ? "" : `${channels}x`}${set.height}x${set.width}`;
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot create a data loader: image set of ${count} ${size} images ` +
         `needs ${count * pixels} pixels and ${count} labels, got ${images.length} and ` +
         `${labels.length}`,
@@ -318,17 +388,17 @@ export function augmentGeometry(
   const crop = augment.randomCrop, size = crop?.size, padding = crop?.padding ?? 0;
   if (crop) {
     if (!Number.isSafeInteger(size) || size! <= 0) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot create a data loader: randomCrop size must be a positive integer, got ${size}`,
       );
     }
     if (!Number.isSafeInteger(padding) || padding < 0) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot create a data loader: randomCrop padding must be an integer ≥ 0, got ${padding}`,
       );
     }
     if (size! > height + 2 * padding || size! > width + 2 * padding) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot create a data loader: randomCrop size ${size} exceeds the ${height}x${width} ` +
           `images padded by ${padding} (${height + 2 * padding}x${width + 2 * padding})`,
       );
@@ -421,18 +491,25 @@ function augmentedImageBatches(
  * ```
  */
 export function createLoader(set: ImageSet, options: LoaderOptions): Loader<ImageBatch>;
+/**
+ * Creates a batch loader over a tensor set or any sample set; see the first overload.
+ *
+ * @param set The samples.
+ * @param options Batch size, shuffling or weighted sampling, dropping the last partial batch.
+ * @returns The loader.
+ */
 export function createLoader(set: SampleSet, options: LoaderOptions): Loader;
 export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
   const { batchSize, shuffle = false, seed = 0, dropLast = false, sampler } = options;
   if (!Number.isSafeInteger(batchSize) || batchSize <= 0) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot create a data loader: batchSize must be a positive integer, got ${batchSize}`,
     );
   }
   const augment = options.augment;
   const augmenting = augment !== undefined && describeAugmentation(augment) !== "";
   if (augmenting && !("images" in set)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot create a data loader: augmentation (${
         describeAugmentation(augment)
       }) needs an image set, got a tensor set`,
@@ -442,7 +519,7 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
   const augmented = augmenting && "images" in set ? augmentedImageBatches(set, augment) : null;
   const subset = options.indices ?? null;
   if (subset && !subset.every((i) => i < set.count)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot create a data loader: indices must be below the set's ${set.count} samples, got ` +
         `${subset.find((i) => i >= set.count)}`,
     );
@@ -454,7 +531,7 @@ export function createLoader(set: SampleSet, options: LoaderOptions): Loader {
   const end = dropLast ? batches * batchSize : count;
   const { epoch: skipEpochs = 0, batch: skipBatches = 0 } = options.resumeAt ?? {};
   if (![skipEpochs, skipBatches].every((n) => Number.isSafeInteger(n) && n >= 0)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot create a data loader: resumeAt needs epoch and batch integers ≥ 0, got ${skipEpochs} and ${skipBatches}`,
     );
   }

@@ -11,6 +11,7 @@
  */
 import { type Batch, createLoader, type Loader } from "./loader.ts";
 import type { ToWorker } from "./worker_loader.ts";
+import { isMarkedUserError } from "../util/user_error.ts";
 
 /** The parts of the worker global scope used here (typed without the `deno.worker` lib). */
 const scope = globalThis as unknown as {
@@ -55,7 +56,8 @@ function transferable(value: unknown, transfer: Set<ArrayBuffer>): unknown {
 /** Posts an error as its name and message (errors themselves do not keep their class). */
 function postError(id: number, error: unknown) {
   const e = error instanceof Error ? error : new Error(String(error));
-  scope.postMessage({ type: "error", id, name: e.name, message: e.message }, []);
+  const user = isMarkedUserError(e);
+  scope.postMessage({ type: "error", id, name: e.name, message: e.message, user }, []);
 }
 
 /** Posts batches of the current epoch while credit lasts, then `done` at its end. */

@@ -26,6 +26,11 @@ const resources = (sums: readonly [string, string, string, string]) =>
 /**
  * MNIST: torchvision's `MNIST.resources` and `MNIST.mirrors`, with the S3 mirror tried first
  * (torchvision lists yann.lecun.com first, which often refuses downloads nowadays).
+ * @example
+ * ```ts
+ * import { MNIST } from "./mnist.ts";
+ * if (MNIST.name !== "MNIST" || MNIST.resources.length !== 4) throw new Error();
+ * ```
  */
 export const MNIST: IdxDatasetConfig = Object.freeze({
   name: "MNIST",
@@ -43,7 +48,15 @@ export const MNIST: IdxDatasetConfig = Object.freeze({
   classes: MNIST_CLASSES.length,
 });
 
-/** Kuzushiji-MNIST: torchvision's `KMNIST.resources` and `KMNIST.mirrors`. */
+/**
+ * Kuzushiji-MNIST: torchvision's `KMNIST.resources` and `KMNIST.mirrors`.
+ *
+ * @example
+ * ```ts
+ * import { KMNIST } from "./mnist.ts";
+ * if (KMNIST.name !== "KMNIST" || KMNIST.resources.length !== 4) throw new Error();
+ * ```
+ */
 export const KMNIST: IdxDatasetConfig = Object.freeze({
   name: "KMNIST",
   files: MNIST_FILES,
@@ -62,6 +75,11 @@ export const KMNIST: IdxDatasetConfig = Object.freeze({
  * download is one ZIP archive, `gzip.zip` (about 560 MB, all six splits), cached in
  * `ROOT/EMNIST/raw/`; only the four balanced files are extracted from it. As with torchvision, the
  * images are stored transposed (as NIST published them) and are not flipped back.
+ * @example
+ * ```ts
+ * import { EMNIST_BALANCED } from "./mnist.ts";
+ * if (EMNIST_BALANCED.name !== "EMNIST") throw new Error();
+ * ```
  */
 export const EMNIST_BALANCED: IdxDatasetConfig = Object.freeze({
   name: "EMNIST",
@@ -91,6 +109,19 @@ export const EMNIST_BALANCED: IdxDatasetConfig = Object.freeze({
  * @returns 60 000 training and 10 000 test images.
  * @throws {IdxDatasetError} When a file is missing and cannot be downloaded, a checksum does not
  * match, or a file is malformed.
+ * @example
+ * ```ts
+ * import { writeIdxFiles } from "./idx_download.ts";
+ * import { MNIST, loadMnist } from "./mnist.ts";
+ * import { syntheticFashionMnist } from "./synthetic.ts";
+ * const root = await Deno.makeTempDir();
+ * const sets = syntheticFashionMnist({ train: 3, test: 2, seed: 1 });
+ * const { dir, resources } = await writeIdxFiles(MNIST, root, sets);
+ * if (!dir.endsWith("MNIST/raw")) throw new Error();
+ * const { train } = await loadMnist({ root, download: false, resources });
+ * if (train.count !== 3) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export function loadMnist(options: IdxLoadOptions): Promise<IdxSplits> {
   return loadIdxDataset(MNIST, options);
@@ -103,6 +134,19 @@ export function loadMnist(options: IdxLoadOptions): Promise<IdxSplits> {
  * @returns 60 000 training and 10 000 test images.
  * @throws {IdxDatasetError} When a file is missing and cannot be downloaded, a checksum does not
  * match, or a file is malformed.
+ * @example
+ * ```ts
+ * import { writeIdxFiles } from "./idx_download.ts";
+ * import { KMNIST, loadKmnist } from "./mnist.ts";
+ * import { syntheticFashionMnist } from "./synthetic.ts";
+ * const root = await Deno.makeTempDir();
+ * const sets = syntheticFashionMnist({ train: 3, test: 2, seed: 1 });
+ * const { dir, resources } = await writeIdxFiles(KMNIST, root, sets);
+ * if (!dir.endsWith("KMNIST/raw")) throw new Error();
+ * const { train } = await loadKmnist({ root, download: false, resources });
+ * if (train.count !== 3) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export function loadKmnist(options: IdxLoadOptions): Promise<IdxSplits> {
   return loadIdxDataset(KMNIST, options);
@@ -116,6 +160,15 @@ export function loadKmnist(options: IdxLoadOptions): Promise<IdxSplits> {
  * @returns 112 800 training and 18 800 test images in 47 classes.
  * @throws {IdxDatasetError} When a file is missing and cannot be downloaded, a checksum does not
  * match, the archive lacks a file, or a file is malformed.
+ * @example
+ * ```ts
+ * import { loadEmnist } from "./mnist.ts";
+ * // Missing files are not downloaded when `download` is false: the error says where they belong.
+ * const root = await Deno.makeTempDir();
+ * const error = await loadEmnist({ root, download: false }).catch((e) => e);
+ * if (!(error instanceof Error) || !error.message.includes("EMNIST")) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export function loadEmnist(options: IdxLoadOptions): Promise<IdxSplits> {
   return loadIdxDataset(EMNIST_BALANCED, options);

@@ -8,8 +8,24 @@
  * @module
  */
 import { unzipSync } from "fflate";
+import { describeFsError } from "../io/atomic_write.ts";
 
-/** Element types read from `.npy` files (`"bool"` is NumPy's `|b1`, one byte of 0 or 1). */
+/**
+ * Element types read from `.npy` files (`"bool"` is NumPy's `|b1`, one byte of 0 or 1).
+ *
+ * @example
+ * ```ts
+ * import { type NpyDtype, parseNpy } from "./npy.ts";
+ * const header = "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }";
+ * const bytes = new Uint8Array([
+ *   0x93, ..."NUMPY".split("").map((c) => c.charCodeAt(0)), 1, 0, header.length, 0,
+ *   ...header.split("").map((c) => c.charCodeAt(0)),
+ *   7, 8, 9,
+ * ]);
+ * const dtype: NpyDtype = parseNpy(bytes).dtype;
+ * if (dtype !== "uint8") throw new Error();
+ * ```
+ */
 export type NpyDtype =
   | "float32"
   | "float64"
@@ -23,7 +39,22 @@ export type NpyDtype =
   | "uint64"
   | "bool";
 
-/** The typed array holding the elements of each {@linkcode NpyDtype}. */
+/**
+ * The typed array holding the elements of each {@linkcode NpyDtype}.
+ *
+ * @example
+ * ```ts
+ * import { type NpyData, parseNpy } from "./npy.ts";
+ * const header = "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }";
+ * const bytes = new Uint8Array([
+ *   0x93, ..."NUMPY".split("").map((c) => c.charCodeAt(0)), 1, 0, header.length, 0,
+ *   ...header.split("").map((c) => c.charCodeAt(0)),
+ *   7, 8, 9,
+ * ]);
+ * const data: NpyData = parseNpy(bytes).data;
+ * if (!(data instanceof Uint8Array)) throw new Error();
+ * ```
+ */
 export type NpyData =
   | Float32Array
   | Float64Array
@@ -36,7 +67,22 @@ export type NpyData =
   | BigInt64Array
   | BigUint64Array;
 
-/** An array read from a `.npy` file. */
+/**
+ * An array read from a `.npy` file.
+ *
+ * @example
+ * ```ts
+ * import { type NpyArray, parseNpy } from "./npy.ts";
+ * const header = "{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }";
+ * const bytes = new Uint8Array([
+ *   0x93, ..."NUMPY".split("").map((c) => c.charCodeAt(0)), 1, 0, header.length, 0,
+ *   ...header.split("").map((c) => c.charCodeAt(0)),
+ *   7, 8, 9,
+ * ]);
+ * const a: NpyArray = parseNpy(bytes);
+ * if (a.shape.join() !== "3" || a.data[2] !== 9) throw new Error();
+ * ```
+ */
 export interface NpyArray {
   /** The element type. */
   readonly dtype: NpyDtype;
@@ -46,8 +92,23 @@ export interface NpyArray {
   readonly data: NpyData;
 }
 
-/** Raised when bytes are not a `.npy` file of a supported element type, or not a `.npz` file. */
+/**
+ * Raised when bytes are not a `.npy` file of a supported element type, or not a `.npz` file.
+ *
+ * @example
+ * ```ts
+ * import { NpyFormatError, parseNpy } from "./npy.ts";
+ * let caught: unknown;
+ * try {
+ *   parseNpy(new Uint8Array(4), "bad.npy");
+ * } catch (e) {
+ *   caught = e;
+ * }
+ * if (!(caught instanceof NpyFormatError)) throw new Error();
+ * ```
+ */
 export class NpyFormatError extends Error {
+  /** The error's name. */
   override name = "NpyFormatError";
 }
 
@@ -337,15 +398,39 @@ export function parseNpz(bytes: Uint8Array, source = ".npz"): Map<string, NpyArr
   return arrays;
 }
 
+/** A file's bytes; a failure to read it is an {@linkcode NpyFormatError} naming the file. */
+async function readOrFail(path: string): Promise<Uint8Array> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    throw new NpyFormatError(`Cannot read ${path}: ${describeFsError(e)}`, { cause: e });
+  }
+}
+
 /**
  * Reads a `.npy` file; see {@linkcode parseNpy}. Error messages name the file.
  *
  * @param path The file's path.
  * @returns The array.
- * @throws {NpyFormatError} On malformed contents; the file system's errors when it cannot be read.
+ * @throws {NpyFormatError} On malformed contents, or when the file cannot be read.
+ * @example
+ * ```ts
+ * import { loadNpy } from "./npy.ts";
+ * const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+ * const npy = new Uint8Array([
+ *   0x93, ..."NUMPY".split("").map((c) => c.charCodeAt(0)), 1, 0, header.length, 0,
+ *   ...header.split("").map((c) => c.charCodeAt(0)),
+ *   ...new Uint8Array(Float32Array.of(1.5, -2).buffer),
+ * ]);
+ * const path = await Deno.makeTempFile({ suffix: ".npy" });
+ * await Deno.writeFile(path, npy);
+ * const a = await loadNpy(path);
+ * if (a.dtype !== "float32" || a.data[0] !== 1.5 || a.shape.join() !== "2") throw new Error();
+ * await Deno.remove(path);
+ * ```
  */
 export async function loadNpy(path: string): Promise<NpyArray> {
-  return parseNpy(await Deno.readFile(path), path);
+  return parseNpy(await readOrFail(path), path);
 }
 
 /**
@@ -353,8 +438,24 @@ export async function loadNpy(path: string): Promise<NpyArray> {
  *
  * @param path The file's path.
  * @returns The arrays by name.
- * @throws {NpyFormatError} On malformed contents; the file system's errors when it cannot be read.
+ * @throws {NpyFormatError} On malformed contents, or when the file cannot be read.
+ * @example
+ * ```ts
+ * import { zipSync } from "fflate";
+ * import { loadNpz } from "./npy.ts";
+ * const header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
+ * const npy = new Uint8Array([
+ *   0x93, ..."NUMPY".split("").map((c) => c.charCodeAt(0)), 1, 0, header.length, 0,
+ *   ...header.split("").map((c) => c.charCodeAt(0)),
+ *   ...new Uint8Array(Float32Array.of(1.5, -2).buffer),
+ * ]);
+ * const path = await Deno.makeTempFile({ suffix: ".npz" });
+ * await Deno.writeFile(path, zipSync({ "x_train.npy": npy }));
+ * const arrays = await loadNpz(path);
+ * if (arrays.get("x_train")?.data[1] !== -2) throw new Error();
+ * await Deno.remove(path);
+ * ```
  */
 export async function loadNpz(path: string): Promise<Map<string, NpyArray>> {
-  return parseNpz(await Deno.readFile(path), path);
+  return parseNpz(await readOrFail(path), path);
 }

@@ -9,8 +9,21 @@
 import { createRng, type Rng, shuffleInPlace } from "../util/random.ts";
 import { type FashionMnistResource, writeIdxDataset } from "./fashion_mnist.ts";
 import type { ImageSet } from "./idx.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
-/** Options of {@linkcode syntheticFashionMnist}. */
+/**
+ * Options of {@linkcode syntheticFashionMnist}.
+ *
+ * @example
+ * ```ts
+ * import { syntheticFashionMnist, type SyntheticOptions } from "./synthetic.ts";
+ * const options: SyntheticOptions = { train: 10, test: 0, seed: 42 };
+ * const a = syntheticFashionMnist(options), b = syntheticFashionMnist(options);
+ * if (a.train.images.join() !== b.train.images.join() || a.test.count !== 0) {
+ *   throw new Error("same seed, same data");
+ * }
+ * ```
+ */
 export interface SyntheticOptions {
   /** Number of training images. */
   readonly train: number;
@@ -78,6 +91,15 @@ function generate(count: number, protos: readonly Float32Array[], rng: Rng): Ima
  * @param options Split sizes and seed.
  * @returns The train and test sets (same prototypes, independent samples).
  * @throws {RangeError} When a split size is not a non-negative integer or the seed is invalid.
+ * @example
+ * ```ts
+ * import { syntheticFashionMnist } from "./synthetic.ts";
+ * const { train, test } = syntheticFashionMnist({ train: 20, test: 10, seed: 1 });
+ * if (train.count !== 20 || train.images.length !== 20 * 28 * 28 || test.labels.length !== 10) {
+ *   throw new Error();
+ * }
+ * if (Math.max(...train.labels) !== 9) throw new Error("10 balanced classes");
+ * ```
  */
 export function syntheticFashionMnist(
   options: SyntheticOptions,
@@ -85,7 +107,7 @@ export function syntheticFashionMnist(
   for (const split of ["train", "test"] as const) {
     const n = options[split];
     if (!Number.isSafeInteger(n) || n < 0) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot generate synthetic FashionMNIST: ${split} size must be a non-negative integer, ` +
           `got ${n}`,
       );
@@ -103,6 +125,16 @@ export function syntheticFashionMnist(
  * @param root The dataset root.
  * @param options Split sizes and seed.
  * @returns The directory written and the MD5 sums of the `.gz` files written.
+ * @example
+ * ```ts
+ * import { loadFashionMnist } from "./fashion_mnist.ts";
+ * import { writeSyntheticFashionMnist } from "./synthetic.ts";
+ * const root = await Deno.makeTempDir();
+ * const { resources } = await writeSyntheticFashionMnist(root, { train: 10, test: 10, seed: 1 });
+ * const data = await loadFashionMnist({ root, download: false, resources });
+ * if (data.train.count !== 10 || data.test.height !== 28) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export function writeSyntheticFashionMnist(
   root: string,

@@ -10,8 +10,20 @@
  * skipped.
  * @module
  */
+import { UserRangeError } from "../util/user_error.ts";
 
-/** One member of a tar archive. */
+/**
+ * One member of a tar archive.
+ *
+ * @example
+ * ```ts
+ * import { encodeTar, readTar, type TarEntry } from "./tar.ts";
+ * const [entry]: TarEntry[] = readTar(
+ *   encodeTar([{ name: "x.bin", data: Uint8Array.of(1, 2, 3) }]),
+ * );
+ * if (entry.type !== "0" || entry.data.length !== 3) throw new Error();
+ * ```
+ */
 export interface TarEntry {
   /** The member's path, e.g. `cifar-10-batches-bin/data_batch_1.bin` (directories end in `/`). */
   readonly name: string;
@@ -21,8 +33,23 @@ export interface TarEntry {
   readonly data: Uint8Array;
 }
 
-/** Raised when bytes are not a well-formed tar archive. */
+/**
+ * Raised when bytes are not a well-formed tar archive.
+ *
+ * @example
+ * ```ts
+ * import { readTar, TarFormatError } from "./tar.ts";
+ * let caught: unknown;
+ * try {
+ *   readTar(new Uint8Array(100));
+ * } catch (e) {
+ *   caught = e;
+ * }
+ * if (!(caught instanceof TarFormatError)) throw new Error();
+ * ```
+ */
 export class TarFormatError extends Error {
+  /** The error's name. */
   override name = "TarFormatError";
 }
 
@@ -162,6 +189,14 @@ export function readTar(bytes: Uint8Array): TarEntry[] {
  * @param entries The members: a name ending in `/` (and no data) is a directory.
  * @returns The archive bytes.
  * @throws {RangeError} When a name is longer than 100 bytes.
+ * @example
+ * ```ts
+ * import { encodeTar, readTar } from "./tar.ts";
+ * const tar = encodeTar([{ name: "dir/" }, { name: "dir/a.txt", data: Uint8Array.of(104, 105) }]);
+ * if (tar.length % 512 !== 0) throw new Error();
+ * const [d, f] = readTar(tar);
+ * if (d.type !== "5" || f.name !== "dir/a.txt" || f.data[1] !== 105) throw new Error();
+ * ```
  */
 export function encodeTar(
   entries: readonly { readonly name: string; readonly data?: Uint8Array }[],
@@ -175,7 +210,7 @@ export function encodeTar(
   for (const { name, data = new Uint8Array(0) } of entries) {
     const nameBytes = encoder.encode(name);
     if (nameBytes.length > 100) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot encode tar archive: the name ${name} is ${nameBytes.length} bytes long ` +
           `(at most 100)`,
       );

@@ -5,11 +5,19 @@
  */
 import type { TensorSplit } from "../dsl/datasets.ts";
 import type { Batch } from "./loader.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
 /**
  * A split held in memory: `count` samples of `x` (float32 features or int32/int64 token ids) and
  * `y` (one int32/int64 class index per sample, or float32 targets), sample after sample. The
  * splits of a `tensorDataset` description are tensor sets.
+ * @example
+ * ```ts
+ * import { createLoader } from "./loader.ts";
+ * import type { TensorSet } from "./tensor_dataset.ts";
+ * const set: TensorSet = { x: Float32Array.of(0.5, 1.5), y: Float32Array.of(1, 3), count: 2 };
+ * if (createLoader(set, { batchSize: 1 }).size !== 2) throw new Error();
+ * ```
  */
 export type TensorSet = TensorSplit;
 
@@ -67,7 +75,7 @@ function rowsOf(
 export function tensorBatches(set: TensorSet): TakeBatch<Batch> {
   const { x, y, count } = set;
   const fail = (why: string): never => {
-    throw new RangeError(`Cannot create a data loader: tensor set of ${count} samples ${why}`);
+    throw new UserRangeError(`Cannot create a data loader: tensor set of ${count} samples ${why}`);
   };
   if (!Number.isSafeInteger(count) || count < 0) fail("needs a non-negative integer count");
   const perSample = (n: number) => (count === 0 ? 0 : n / count);

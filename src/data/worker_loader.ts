@@ -11,6 +11,7 @@
  * @module
  */
 import type { Batch, LoaderOptions, SampleSet } from "./loader.ts";
+import { UserRangeError, UserTypeError } from "../util/user_error.ts";
 
 /** Messages to the worker (`loader_worker.ts`). */
 export type ToWorker =
@@ -26,6 +27,8 @@ type FromWorker =
   | { readonly type: "done"; readonly id: number }
   | {
     readonly type: "error";
+    /** Whether the worker's error was one of onnxtrain's user errors. */
+    readonly user?: boolean;
     readonly id: number;
     readonly name: string;
     readonly message: string;
@@ -66,8 +69,13 @@ export interface WorkerLoader<B extends Batch = Batch> extends AsyncIterable<B> 
   close(): void;
 }
 
-/** An error with the worker error's class (for the built-in ones) and message. */
-function rebuildError(name: string, message: string): Error {
+/**
+ * An error with the worker error's class (for the built-in ones) and message; onnxtrain's user
+ * errors stay marked as such (see `src/util/user_error.ts`).
+ */
+function rebuildError(name: string, message: string, user = false): Error {
+  if (user && name === "RangeError") return new UserRangeError(message);
+  if (user && name === "TypeError") return new UserTypeError(message);
   const classes: Record<string, ErrorConstructor> = {
     RangeError,
     TypeError,
@@ -125,7 +133,7 @@ export function createWorkerLoader(
   const { depth = 2 } = workerOptions;
   if (!Number.isSafeInteger(depth) || depth <= 0) {
     return Promise.reject(
-      new RangeError(
+      new UserRangeError(
         `Cannot create a worker data loader: depth must be a positive integer, got ${depth}`,
       ),
     );
@@ -171,12 +179,12 @@ export function createWorkerLoader(
       return;
     }
     if (message.type === "error" && message.id === 0) {
-      return fail(rebuildError(message.name, message.message));
+      return fail(rebuildError(message.name, message.message, message.user));
     }
     if (message.id !== current.id) return; // a batch of an abandoned epoch
     if (message.type === "batch") current.queue.push(deepFreeze(message.batch));
     else if (message.type === "done") current.done = true;
-    else current.error = rebuildError(message.name, message.message);
+    else current.error = rebuildError(message.name, message.message, message.user);
     current.wake?.();
   };
 

@@ -1,4 +1,5 @@
 /** Argument checks shared by the DSL's builders. @module */
+import { UserRangeError } from "../util/user_error.ts";
 
 /**
  * Returns `n` when it is a positive integer, else throws a RangeError naming the builder and value.
@@ -10,7 +11,7 @@
  */
 export function positiveInt(context: string, what: string, n: number): number {
   if (!Number.isInteger(n) || n <= 0) {
-    throw new RangeError(`${context}: ${what} must be a positive integer, got ${n}`);
+    throw new UserRangeError(`${context}: ${what} must be a positive integer, got ${n}`);
   }
   return n;
 }

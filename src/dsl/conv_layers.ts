@@ -5,42 +5,112 @@
  */
 import { positiveInt } from "./_validate.ts";
 import { type LayerBase, makeLayer } from "./layer.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
-/** Padding of a convolution: per-side sizes, `"same"` (stride 1 only) or `"valid"` (none). */
+/**
+ * Padding of a convolution: per-side sizes, `"same"` (stride 1 only) or `"valid"` (none).
+ *
+ * @example
+ * ```ts
+ * import { conv2d, type Padding } from "./conv_layers.ts";
+ * const padding: Padding = [1, 2];
+ * if (String(conv2d(1, 1, 3, { padding }).padding) !== "1,2") throw new Error();
+ * ```
+ */
 export type Padding = number | readonly number[] | "same" | "valid";
 
-interface ConvProps {
+/**
+ * What both convolution layers hold; sizes are one per spatial axis.
+ *
+ * @example
+ * ```ts
+ * import { conv2d, type ConvProps } from "./conv_layers.ts";
+ * const props: ConvProps = conv2d(1, 8, 3, { stride: 2 });
+ * if (props.stride.join() !== "2,2" || props.groups !== 1) throw new Error();
+ * ```
+ */
+export interface ConvProps {
+  /** Channels of the input. */
   readonly inChannels: number;
+  /** Channels of the output (the number of filters). */
   readonly outChannels: number;
+  /** Kernel size per spatial axis. */
   readonly kernelSize: readonly number[];
+  /** Stride per spatial axis. */
   readonly stride: readonly number[];
   /** Per spatial axis, applied on both sides; or `"same"`. */
   readonly padding: readonly number[] | "same";
+  /** Dilation per spatial axis. */
   readonly dilation: readonly number[];
+  /** Groups of channels convolved separately (`inChannels / groups` per filter). */
   readonly groups: number;
+  /** Whether the layer adds a learnable bias. */
   readonly bias: boolean;
 }
 
-/** A 1-D convolution over `[N, C, L]` (PyTorch's `nn.Conv1d`). */
+/**
+ * A 1-D convolution over `[N, C, L]` (PyTorch's `nn.Conv1d`).
+ *
+ * @example
+ * ```ts
+ * import { conv1d, type Conv1dLayer } from "./conv_layers.ts";
+ * const c: Conv1dLayer = conv1d(4, 8, 5);
+ * if (c.kernelSize.join() !== "5") throw new Error();
+ * ```
+ */
 export interface Conv1dLayer extends ConvProps {
+  /** Discriminates the layer union. */
   readonly kind: "conv1d";
 }
 
-/** A 2-D convolution over `[N, C, H, W]` (PyTorch's `nn.Conv2d`). */
+/**
+ * A 2-D convolution over `[N, C, H, W]` (PyTorch's `nn.Conv2d`).
+ *
+ * @example
+ * ```ts
+ * import { conv2d, type Conv2dLayer } from "./conv_layers.ts";
+ * const c: Conv2dLayer = conv2d(3, 16, 3, { padding: "same" });
+ * if (c.padding !== "same" || c.kernelSize.join() !== "3,3") throw new Error();
+ * ```
+ */
 export interface Conv2dLayer extends ConvProps {
+  /** Discriminates the layer union. */
   readonly kind: "conv2d";
 }
 
-/** Options of {@linkcode conv1d} and {@linkcode conv2d}; sizes are a number or one per axis. */
+/**
+ * Options of {@linkcode conv1d} and {@linkcode conv2d}; sizes are a number or one per axis.
+ *
+ * @example
+ * ```ts
+ * import { conv2d, type ConvOptions } from "./conv_layers.ts";
+ * const options: ConvOptions = { stride: 1, padding: 1, bias: false };
+ * if (conv2d(1, 4, 3, options).bias) throw new Error();
+ * ```
+ */
 export interface ConvOptions {
+  /** Stride (default 1). */
   readonly stride?: number | readonly number[];
+  /** Padding (default 0). */
   readonly padding?: Padding;
+  /** Dilation (default 1). */
   readonly dilation?: number | readonly number[];
+  /** Groups of channels (default 1). */
   readonly groups?: number;
+  /** Whether to add a learnable bias (default true). */
   readonly bias?: boolean;
 }
 
-/** 2-D pooling: max, average or adaptive average. */
+/**
+ * 2-D pooling: max, average or adaptive average.
+ *
+ * @example
+ * ```ts
+ * import { maxPool2d, type PoolLayer } from "./conv_layers.ts";
+ * const p: PoolLayer = maxPool2d(2);
+ * if (p.kind !== "max-pool-2d") throw new Error();
+ * ```
+ */
 export type PoolLayer =
   | {
     readonly kind: "max-pool-2d";
@@ -70,7 +140,7 @@ function tuple(
 ): readonly number[] {
   const t = typeof v === "number" ? Array<number>(rank).fill(v) : [...v];
   if (t.length !== rank || t.some((d) => !Number.isInteger(d) || d < min)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${CREATE} ${layer}: ${what} must be ${
         min ? "a positive" : "a non-negative"
       } integer or ${rank} of them, got ${JSON.stringify(v)}`,
@@ -91,14 +161,14 @@ function conv<K extends "conv1d" | "conv2d">(
   const outC = positiveInt(`${CREATE} ${kind}`, "outChannels", outChannels);
   const groups = positiveInt(`${CREATE} ${kind}`, "groups", o.groups ?? 1);
   if (inC % groups || outC % groups) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${CREATE} ${kind}: groups ${groups} must divide inChannels ${inC} and outChannels ${outC}`,
     );
   }
   const stride = tuple(kind, "stride", o.stride ?? 1, rank);
   const p = o.padding ?? 0;
   if (p === "same" && stride.some((s) => s !== 1)) {
-    throw new RangeError(`${CREATE} ${kind}: padding "same" needs stride 1, got [${stride}]`);
+    throw new UserRangeError(`${CREATE} ${kind}: padding "same" needs stride 1, got [${stride}]`);
   }
   return makeLayer({
     kind,
@@ -148,6 +218,14 @@ export function conv2d(
  * @param kernelSize Kernel length.
  * @param options stride, padding, dilation, groups, bias.
  * @returns A conv1d layer.
+ * @example
+ * ```ts
+ * import { conv1d } from "./conv_layers.ts";
+ * const c = conv1d(4, 8, 3, { padding: 1 });
+ * if (c.kernelSize.join() !== "3" || String(c.padding) !== "1" || c.outChannels !== 8) {
+ *   throw new Error();
+ * }
+ * ```
  */
 export function conv1d(
   inChannels: number,
@@ -195,6 +273,12 @@ export function maxPool2d(
  * @param kernelSize Window size.
  * @param options stride (default: the kernel size), padding, countIncludePad (default true).
  * @returns An average-pool layer.
+ * @example
+ * ```ts
+ * import { avgPool2d } from "./conv_layers.ts";
+ * const p = avgPool2d(2);
+ * if (p.kind !== "avg-pool-2d") throw new Error();
+ * ```
  */
 export function avgPool2d(
   kernelSize: number | readonly number[],
@@ -220,6 +304,12 @@ export function avgPool2d(
  *
  * @param outputSize Output height and width, one number or a pair (default 1).
  * @returns An adaptive average-pool layer.
+ * @example
+ * ```ts
+ * import { adaptiveAvgPool2d } from "./conv_layers.ts";
+ * const p = adaptiveAvgPool2d();
+ * if (p.kind !== "adaptive-avg-pool-2d") throw new Error();
+ * ```
  */
 export function adaptiveAvgPool2d(
   outputSize: number | readonly number[] = 1,

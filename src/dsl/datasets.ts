@@ -1,7 +1,18 @@
 /** Datasets: immutable descriptions of where samples come from and what shape they have. @module */
+import { UserRangeError, UserTypeError } from "../util/user_error.ts";
 
-/** FashionMNIST: 28×28 grayscale images in 10 classes, 60 000 for training and 10 000 for test. */
+/**
+ * FashionMNIST: 28×28 grayscale images in 10 classes, 60 000 for training and 10 000 for test.
+ *
+ * @example
+ * ```ts
+ * import { fashionMnist, type FashionMnistDataset } from "./datasets.ts";
+ * const ds: FashionMnistDataset = fashionMnist({ root: "data" });
+ * if (ds.sampleShape.join() !== "1,28,28" || ds.classes !== 10) throw new Error();
+ * ```
+ */
 export interface FashionMnistDataset {
+  /** Discriminates the dataset union. */
   readonly kind: "fashion-mnist";
   /** Root folder; files live in `ROOT/FashionMNIST/raw/` as torchvision keeps them. */
   readonly root: string;
@@ -15,8 +26,17 @@ export interface FashionMnistDataset {
   readonly classNames?: readonly string[];
 }
 
-/** What the built-in 28×28 grayscale image datasets other than FashionMNIST hold. */
-interface IdxImageDatasetBase {
+/**
+ * What the built-in 28×28 grayscale image datasets other than FashionMNIST hold.
+ *
+ * @example
+ * ```ts
+ * import { type IdxImageDatasetBase, kmnist } from "./datasets.ts";
+ * const ds: IdxImageDatasetBase = kmnist({ root: "data", download: false });
+ * if (ds.download || ds.classNames.length !== 10) throw new Error();
+ * ```
+ */
+export interface IdxImageDatasetBase {
   /** Root folder; files live in `ROOT/<Name>/raw/` as torchvision keeps them. */
   readonly root: string;
   /** Whether missing files may be downloaded (default true). */
@@ -29,18 +49,48 @@ interface IdxImageDatasetBase {
   readonly classNames: readonly string[];
 }
 
-/** MNIST: 28×28 handwritten digits in 10 classes, 60 000 for training and 10 000 for test. */
+/**
+ * MNIST: 28×28 handwritten digits in 10 classes, 60 000 for training and 10 000 for test.
+ *
+ * @example
+ * ```ts
+ * import { mnist, type MnistDataset } from "./datasets.ts";
+ * const ds: MnistDataset = mnist();
+ * if (ds.root !== "data" || ds.classNames[7] !== "7 - seven") throw new Error();
+ * ```
+ */
 export interface MnistDataset extends IdxImageDatasetBase {
+  /** Discriminates the dataset union. */
   readonly kind: "mnist";
 }
 
-/** Kuzushiji-MNIST: 28×28 cursive Japanese characters in 10 classes, 60 000 + 10 000. */
+/**
+ * Kuzushiji-MNIST: 28×28 cursive Japanese characters in 10 classes, 60 000 + 10 000.
+ *
+ * @example
+ * ```ts
+ * import { kmnist, type KmnistDataset } from "./datasets.ts";
+ * const ds: KmnistDataset = kmnist();
+ * if (ds.kind !== "kmnist") throw new Error();
+ * ```
+ */
 export interface KmnistDataset extends IdxImageDatasetBase {
+  /** Discriminates the dataset union. */
   readonly kind: "kmnist";
 }
 
-/** EMNIST's balanced split: 28×28 digits and letters in 47 classes, 112 800 + 18 800. */
+/**
+ * EMNIST's balanced split: 28×28 digits and letters in 47 classes, 112 800 + 18 800.
+ *
+ * @example
+ * ```ts
+ * import { emnist, type EmnistDataset } from "./datasets.ts";
+ * const ds: EmnistDataset = emnist({ split: "balanced" });
+ * if (ds.split !== "balanced" || ds.classes !== 47) throw new Error();
+ * ```
+ */
 export interface EmnistDataset extends IdxImageDatasetBase {
+  /** Discriminates the dataset union. */
   readonly kind: "emnist";
   /** The split; only `"balanced"` is supported. */
   readonly split: "balanced";
@@ -49,8 +99,15 @@ export interface EmnistDataset extends IdxImageDatasetBase {
 /**
  * CIFAR-10: 32×32 colour images (`[3, 32, 32]`, channels first) in 10 classes, 50 000 for
  * training and 10 000 for test, from the binary version of the dataset.
+ * @example
+ * ```ts
+ * import { cifar10, type Cifar10Dataset } from "./datasets.ts";
+ * const ds: Cifar10Dataset = cifar10();
+ * if (ds.sampleShape.join() !== "3,32,32") throw new Error();
+ * ```
  */
 export interface Cifar10Dataset {
+  /** Discriminates the dataset union. */
   readonly kind: "cifar10";
   /** Root folder; files live in `ROOT/cifar-10-batches-bin/`, the archive's own folder. */
   readonly root: string;
@@ -64,16 +121,68 @@ export interface Cifar10Dataset {
   readonly classNames: readonly string[];
 }
 
-/** Model inputs of an in-memory dataset: float features, or token ids (int32 or int64). */
+/**
+ * Model inputs of an in-memory dataset: float features, or token ids (int32 or int64).
+ *
+ * @example
+ * ```ts
+ * import { tensorDataset, type TensorInputs } from "./datasets.ts";
+ * const tokens: TensorInputs = Int32Array.of(3, 1, 4, 1);
+ * const ds = tensorDataset({
+ *   train: { x: tokens, y: [0, 1] },
+ *   test: { x: tokens, y: [0, 1] },
+ *   sampleShape: [2],
+ * });
+ * if (ds.inputDtype !== "int64") throw new Error();
+ * ```
+ */
 export type TensorInputs = Float32Array | BigInt64Array | Int32Array;
 
-/** Class-index targets of an in-memory dataset, one per sample. */
+/**
+ * Class-index targets of an in-memory dataset, one per sample.
+ *
+ * @example
+ * ```ts
+ * import { type ClassIndices, tensorDataset } from "./datasets.ts";
+ * const y: ClassIndices = Int32Array.of(0, 1);
+ * const ds = tensorDataset({
+ *   train: { x: Float32Array.of(0, 1, 1, 0), y },
+ *   test: { x: Float32Array.of(0, 1, 1, 0), y },
+ *   sampleShape: [2],
+ * });
+ * if (ds.classes !== 2) throw new Error();
+ * ```
+ */
 export type ClassIndices = BigInt64Array | Int32Array;
 
-/** What a dataset's targets are: class indices or float tensors. */
+/**
+ * What a dataset's targets are: class indices or float tensors.
+ *
+ * @example
+ * ```ts
+ * import type { TargetKind, TensorDataset } from "./datasets.ts";
+ * const kind: TargetKind = "float";
+ * const describe = (ds: TensorDataset) => ds.targets;
+ * if (kind !== "float" || typeof describe !== "function") throw new Error();
+ * ```
+ */
 export type TargetKind = "classes" | "float";
 
-/** One split of an in-memory dataset: `count` samples, row-major, sample after sample. */
+/**
+ * One split of an in-memory dataset: `count` samples, row-major, sample after sample.
+ *
+ * @example
+ * ```ts
+ * import { tensorDataset, type TensorSplit } from "./datasets.ts";
+ * const ds = tensorDataset({
+ *   train: { x: Float32Array.of(0, 1, 1, 0), y: [0, 1] },
+ *   test: { x: Float32Array.of(0, 1, 1, 0), y: [0, 1] },
+ *   sampleShape: [2],
+ * });
+ * const train: TensorSplit = ds.train;
+ * if (train.count !== 2 || train.y[1] !== 1n) throw new Error();
+ * ```
+ */
 export interface TensorSplit<Y extends ClassIndices | Float32Array = ClassIndices | Float32Array> {
   /** `count · ∏sampleShape` input values. */
   readonly x: TensorInputs;
@@ -83,8 +192,22 @@ export interface TensorSplit<Y extends ClassIndices | Float32Array = ClassIndice
   readonly count: number;
 }
 
-/** What every in-memory dataset holds. */
-interface TensorDatasetBase {
+/**
+ * What every in-memory dataset holds.
+ *
+ * @example
+ * ```ts
+ * import { tensorDataset, type TensorDatasetBase } from "./datasets.ts";
+ * const ds: TensorDatasetBase = tensorDataset({
+ *   train: { x: Float32Array.of(0, 1, 1, 0), y: [0, 1] },
+ *   test: { x: Float32Array.of(0, 1, 1, 0), y: [0, 1] },
+ *   sampleShape: [2],
+ * });
+ * if (ds.kind !== "tensor" || ds.sampleShape.join() !== "2") throw new Error();
+ * ```
+ */
+export interface TensorDatasetBase {
+  /** Discriminates the dataset union. */
   readonly kind: "tensor";
   /** Shape of one sample: the model input is `[N, ...sampleShape]`. */
   readonly sampleShape: readonly number[];
@@ -92,10 +215,27 @@ interface TensorDatasetBase {
   readonly inputDtype: "float32" | "int64";
 }
 
-/** An in-memory dataset with class-index targets (for classifiers, `crossEntropy()`). */
+/**
+ * An in-memory dataset with class-index targets (for classifiers, `crossEntropy()`).
+ *
+ * @example
+ * ```ts
+ * import { type ClassTensorDataset, tensorDataset } from "./datasets.ts";
+ * const ds: ClassTensorDataset = tensorDataset({
+ *   train: { x: Float32Array.of(0, 1, 1, 0), y: [0, 1] },
+ *   test: { x: Float32Array.of(0, 1, 1, 0), y: [0, 1] },
+ *   sampleShape: [2],
+ *   classNames: ["no", "yes"],
+ * });
+ * if (ds.targets !== "classes" || ds.classes !== 2) throw new Error();
+ * ```
+ */
 export interface ClassTensorDataset extends TensorDatasetBase {
+  /** Targets are class indices. */
   readonly targets: "classes";
+  /** The training split. */
   readonly train: TensorSplit<ClassIndices>;
+  /** The test split. */
   readonly test: TensorSplit<ClassIndices>;
   /** Number of classes; every class index is below it. */
   readonly classes: number;
@@ -103,39 +243,113 @@ export interface ClassTensorDataset extends TensorDatasetBase {
   readonly classNames?: readonly string[];
 }
 
-/** An in-memory dataset with float targets (for regression-style losses). */
+/**
+ * An in-memory dataset with float targets (for regression-style losses).
+ *
+ * @example
+ * ```ts
+ * import { type FloatTensorDataset, tensorDataset } from "./datasets.ts";
+ * const y = Float32Array.of(0.5, 1.5);
+ * const ds: FloatTensorDataset = tensorDataset({
+ *   train: { x: Float32Array.of(0, 1, 1, 0), y },
+ *   test: { x: Float32Array.of(0, 1, 1, 0), y },
+ *   sampleShape: [2],
+ *   targetShape: [1],
+ * });
+ * if (ds.targets !== "float" || ds.targetShape.join() !== "1") throw new Error();
+ * ```
+ */
 export interface FloatTensorDataset extends TensorDatasetBase {
+  /** Targets are float tensors. */
   readonly targets: "float";
+  /** The training split. */
   readonly train: TensorSplit<Float32Array>;
+  /** The test split. */
   readonly test: TensorSplit<Float32Array>;
   /** Shape of one sample's target: the target is `[N, ...targetShape]`. */
   readonly targetShape: readonly number[];
 }
 
-/** An in-memory dataset; `T` says whether its targets are class indices or float tensors. */
+/**
+ * An in-memory dataset; `T` says whether its targets are class indices or float tensors.
+ *
+ * @example
+ * ```ts
+ * import { type TensorDataset, tensorDataset } from "./datasets.ts";
+ * const ds: TensorDataset<"classes"> = tensorDataset({
+ *   train: { x: Float32Array.of(0, 1, 1, 0), y: [1, 0] },
+ *   test: { x: Float32Array.of(0, 1, 1, 0), y: [1, 0] },
+ *   sampleShape: [2],
+ * });
+ * if (ds.classes !== 2) throw new Error();
+ * ```
+ */
 export type TensorDataset<T extends TargetKind = TargetKind> = T extends "classes"
   ? ClassTensorDataset
   : FloatTensorDataset;
 
-/** IDX files at any path (the MNIST file format): grayscale images and labels, train and test. */
+/**
+ * IDX files at any path (the MNIST file format): grayscale images and labels, train and test.
+ *
+ * @example
+ * ```ts
+ * import { idxDataset, type IdxFilesDataset } from "./datasets.ts";
+ * const ds: IdxFilesDataset = idxDataset({
+ *   train: { images: "train-images.gz", labels: "train-labels.gz" },
+ *   test: { images: "test-images.gz", labels: "test-labels.gz" },
+ *   imageSize: [20, 20],
+ *   classes: 4,
+ * });
+ * if (ds.sampleShape.join() !== "1,20,20" || ds.test.labels !== "test-labels.gz") {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export interface IdxFilesDataset {
+  /** Discriminates the dataset union. */
   readonly kind: "idx";
   /** The images (`[n, height, width]` uint8) and labels (`[n]` uint8) files of each split. */
   readonly train: IdxFilePair;
+  /** The test split's files. */
   readonly test: IdxFilePair;
   /** `[1, height, width]`, as declared; the files are checked against it when loaded. */
   readonly sampleShape: readonly number[];
+  /** Number of classes; every label is below it. */
   readonly classes: number;
+  /** The classes' names, by class index, when given. */
   readonly classNames?: readonly string[];
 }
 
-/** An images file and a labels file, plain or gzipped (`.gz`). */
+/**
+ * An images file and a labels file, plain or gzipped (`.gz`).
+ *
+ * @example
+ * ```ts
+ * import { idxDataset, type IdxFilePair } from "./datasets.ts";
+ * const files: IdxFilePair = { images: "images.idx3-ubyte", labels: "labels.idx1-ubyte" };
+ * if (
+ *   idxDataset({ train: files, test: files, imageSize: [8, 8], classes: 2 }).train.images !==
+ *     files.images
+ * ) throw new Error();
+ * ```
+ */
 export interface IdxFilePair {
+  /** Path of the images file. */
   readonly images: string;
+  /** Path of the labels file. */
   readonly labels: string;
 }
 
-/** Any dataset. */
+/**
+ * Any dataset.
+ *
+ * @example
+ * ```ts
+ * import { cifar10, type Dataset, fashionMnist } from "./datasets.ts";
+ * const choices: Dataset[] = [fashionMnist(), cifar10()];
+ * if (choices.map((d) => d.kind).join() !== "fashion-mnist,cifar10") throw new Error();
+ * ```
+ */
 export type Dataset =
   | FashionMnistDataset
   | MnistDataset
@@ -174,7 +388,7 @@ export function idxDataset(options: {
   readonly classNames?: readonly string[];
 }): IdxFilesDataset {
   const fail = (why: string): never => {
-    throw new RangeError(`Cannot create IDX dataset: ${why}`);
+    throw new UserRangeError(`Cannot create IDX dataset: ${why}`);
   };
   const [h, w] = options.imageSize ?? [];
   if (![h, w].every((d) => Number.isInteger(d) && d > 0)) {
@@ -205,8 +419,21 @@ export function idxDataset(options: {
 /**
  * PNG images in one sub-folder per class (torchvision's `ImageFolder`), train and test; see
  * {@linkcode imageFolder}.
+ * @example
+ * ```ts
+ * import { imageFolder, type ImageFolderDataset } from "./datasets.ts";
+ * const ds: ImageFolderDataset = imageFolder({
+ *   train: "a/train",
+ *   test: "a/test",
+ *   imageSize: [32, 32],
+ *   channels: 1,
+ *   classes: 2,
+ * });
+ * if (ds.sampleShape.join() !== "1,32,32") throw new Error();
+ * ```
  */
 export interface ImageFolderDataset {
+  /** Discriminates the dataset union. */
   readonly kind: "image-folder";
   /** Folder of the training images: `TRAIN/<class>/<image>.png`. */
   readonly train: string;
@@ -260,7 +487,7 @@ export function imageFolder(options: {
   readonly classNames?: readonly string[];
 }): ImageFolderDataset {
   const fail = (why: string): never => {
-    throw new RangeError(`Cannot create image-folder dataset: ${why}`);
+    throw new UserRangeError(`Cannot create image-folder dataset: ${why}`);
   };
   for (const split of ["train", "test"] as const) {
     if (typeof options[split] !== "string" || options[split] === "") {
@@ -304,7 +531,17 @@ export function imageFolder(options: {
   });
 }
 
-/** torchvision's `FashionMNIST.classes`: the names of the 10 classes, by class index. */
+/**
+ * torchvision's `FashionMNIST.classes`: the names of the 10 classes, by class index.
+ *
+ * @example
+ * ```ts
+ * import { FASHION_MNIST_CLASSES } from "./datasets.ts";
+ * if (FASHION_MNIST_CLASSES[0] !== "T-shirt/top" || FASHION_MNIST_CLASSES.length !== 10) {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
   "T-shirt/top",
   "Trouser",
@@ -343,7 +580,15 @@ export function fashionMnist(
   });
 }
 
-/** torchvision's `MNIST.classes`: the names of the 10 digits, by class index. */
+/**
+ * torchvision's `MNIST.classes`: the names of the 10 digits, by class index.
+ *
+ * @example
+ * ```ts
+ * import { MNIST_CLASSES } from "./datasets.ts";
+ * if (MNIST_CLASSES.length !== 10 || MNIST_CLASSES[0] !== "0 - zero") throw new Error();
+ * ```
+ */
 export const MNIST_CLASSES: readonly string[] = Object.freeze([
   "0 - zero",
   "1 - one",
@@ -357,7 +602,15 @@ export const MNIST_CLASSES: readonly string[] = Object.freeze([
   "9 - nine",
 ]);
 
-/** torchvision's `KMNIST.classes`: the romanised names of the 10 characters, by class index. */
+/**
+ * torchvision's `KMNIST.classes`: the romanised names of the 10 characters, by class index.
+ *
+ * @example
+ * ```ts
+ * import { KMNIST_CLASSES } from "./datasets.ts";
+ * if (KMNIST_CLASSES.length !== 10) throw new Error();
+ * ```
+ */
 export const KMNIST_CLASSES: readonly string[] = Object.freeze(
   ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"],
 );
@@ -365,13 +618,29 @@ export const KMNIST_CLASSES: readonly string[] = Object.freeze(
 /**
  * torchvision's `EMNIST.classes_split_dict["balanced"]`: the 47 classes, by class index — the
  * digits, the capital letters, then the lower-case letters not merged with their capitals.
+ * @example
+ * ```ts
+ * import { EMNIST_BALANCED_CLASSES } from "./datasets.ts";
+ * if (EMNIST_BALANCED_CLASSES.length !== 47 || EMNIST_BALANCED_CLASSES[10] !== "A") {
+ *   throw new Error();
+ * }
+ * ```
  */
 export const EMNIST_BALANCED_CLASSES: readonly string[] = Object.freeze([
   ..."0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
   ..."abdefghnqrt",
 ]);
 
-/** Options of the built-in image datasets. */
+/**
+ * Options of the built-in image datasets.
+ *
+ * @example
+ * ```ts
+ * import { type ImageDatasetOptions, mnist } from "./datasets.ts";
+ * const options: ImageDatasetOptions = { root: "/tmp/datasets", download: false };
+ * if (mnist(options).root !== "/tmp/datasets") throw new Error();
+ * ```
+ */
 export interface ImageDatasetOptions {
   /** Root folder (default `"data"`). */
   readonly root?: string;
@@ -441,7 +710,7 @@ export function emnist(
   options: ImageDatasetOptions & { readonly split: "balanced" },
 ): EmnistDataset {
   if (options.split !== "balanced") {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot create EMNIST dataset: split must be "balanced" (the only split supported), got ` +
         `${JSON.stringify(options.split)}`,
     );
@@ -453,7 +722,15 @@ export function emnist(
   });
 }
 
-/** torchvision's `CIFAR10.classes`: the names of the 10 classes, by class index. */
+/**
+ * torchvision's `CIFAR10.classes`: the names of the 10 classes, by class index.
+ *
+ * @example
+ * ```ts
+ * import { CIFAR10_CLASSES } from "./datasets.ts";
+ * if (CIFAR10_CLASSES[0] !== "airplane" || CIFAR10_CLASSES.length !== 10) throw new Error();
+ * ```
+ */
 export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
   "airplane",
   "automobile",
@@ -493,7 +770,18 @@ export function cifar10(options: ImageDatasetOptions = {}): Cifar10Dataset {
   });
 }
 
-/** A split as given to {@linkcode tensorDataset}. */
+/**
+ * A split as given to {@linkcode tensorDataset}.
+ *
+ * @example
+ * ```ts
+ * import { tensorDataset, type TensorSplitInput } from "./datasets.ts";
+ * const split: TensorSplitInput<readonly number[]> = { x: Float32Array.of(0, 1, 1, 0), y: [0, 1] };
+ * if (tensorDataset({ train: split, test: split, sampleShape: [2] }).test.count !== 2) {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export interface TensorSplitInput<Y> {
   /** Input values, sample after sample. */
   readonly x: TensorInputs;
@@ -501,7 +789,20 @@ export interface TensorSplitInput<Y> {
   readonly y: Y;
 }
 
-/** Options of {@linkcode tensorDataset} shared by both target kinds. */
+/**
+ * Options of {@linkcode tensorDataset} shared by both target kinds.
+ *
+ * @example
+ * ```ts
+ * import type { TensorDatasetOptions } from "./datasets.ts";
+ * const options: TensorDatasetOptions<Float32Array> = {
+ *   train: { x: Float32Array.of(0, 1, 1, 0), y: Float32Array.of(1, 2) },
+ *   test: { x: Float32Array.of(0, 1, 1, 0), y: Float32Array.of(1, 2) },
+ *   sampleShape: [2],
+ * };
+ * if (options.train.y.length !== 2) throw new Error();
+ * ```
+ */
 export interface TensorDatasetOptions<Y> {
   /** The training split. */
   readonly train: TensorSplitInput<Y>;
@@ -511,7 +812,21 @@ export interface TensorDatasetOptions<Y> {
   readonly sampleShape: readonly number[];
 }
 
-/** Options of {@linkcode tensorDataset} with class-index targets. */
+/**
+ * Options of {@linkcode tensorDataset} with class-index targets.
+ *
+ * @example
+ * ```ts
+ * import { type ClassTensorDatasetOptions, tensorDataset } from "./datasets.ts";
+ * const options: ClassTensorDatasetOptions = {
+ *   train: { x: Float32Array.of(0, 1, 1, 0), y: [0, 1] },
+ *   test: { x: Float32Array.of(0, 1, 1, 0), y: [0, 1] },
+ *   sampleShape: [2],
+ *   classes: 3,
+ * };
+ * if (tensorDataset(options).classes !== 3) throw new Error();
+ * ```
+ */
 export interface ClassTensorDatasetOptions
   extends TensorDatasetOptions<ClassIndices | readonly number[]> {
   /**
@@ -521,14 +836,32 @@ export interface ClassTensorDatasetOptions
   readonly classes?: number;
   /** The classes' names, by class index (stored in exported models' metadata). */
   readonly classNames?: readonly string[];
+  /** Absent: class targets have no target shape. */
   readonly targetShape?: undefined;
 }
 
-/** Options of {@linkcode tensorDataset} with float targets. */
+/**
+ * Options of {@linkcode tensorDataset} with float targets.
+ *
+ * @example
+ * ```ts
+ * import { type FloatTensorDatasetOptions, tensorDataset } from "./datasets.ts";
+ * const y = Float32Array.of(1, 2);
+ * const options: FloatTensorDatasetOptions = {
+ *   train: { x: Float32Array.of(0, 1, 1, 0), y },
+ *   test: { x: Float32Array.of(0, 1, 1, 0), y },
+ *   sampleShape: [2],
+ *   targetShape: [],
+ * };
+ * if (tensorDataset(options).targetShape.length !== 0) throw new Error();
+ * ```
+ */
 export interface FloatTensorDatasetOptions extends TensorDatasetOptions<Float32Array> {
   /** Shape of one sample's target, e.g. `[2]`; `[]` for one scalar per sample. */
   readonly targetShape: readonly number[];
+  /** Absent: float targets have no classes. */
   readonly classes?: undefined;
+  /** Absent: float targets have no class names. */
   readonly classNames?: undefined;
 }
 
@@ -539,7 +872,7 @@ const typeName = (a: unknown) =>
 
 function checkShape(what: string, shape: readonly number[]): readonly number[] {
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${CREATE}: ${what} must be a list of positive integers, got ${
         Array.isArray(shape) ? shapeText(shape) : String(shape)
       }`,
@@ -551,7 +884,7 @@ function checkShape(what: string, shape: readonly number[]): readonly number[] {
 function inputDtypeOf(split: string, x: unknown): "float32" | "int64" {
   if (x instanceof Float32Array) return "float32";
   if (x instanceof BigInt64Array || x instanceof Int32Array) return "int64";
-  throw new TypeError(
+  throw new UserTypeError(
     `${CREATE}: ${split} x must be a Float32Array (features) or a BigInt64Array or Int32Array ` +
       `(token ids), got ${typeName(x)}`,
   );
@@ -560,7 +893,7 @@ function inputDtypeOf(split: string, x: unknown): "float32" | "int64" {
 function targetKindOf(split: string, y: unknown): TargetKind {
   if (y instanceof Float32Array) return "float";
   if (y instanceof BigInt64Array || y instanceof Int32Array || Array.isArray(y)) return "classes";
-  throw new TypeError(
+  throw new UserTypeError(
     `${CREATE}: ${split} y must be a Float32Array (float targets) or a BigInt64Array, ` +
       `Int32Array or number array (class indices), got ${typeName(y)}`,
   );
@@ -570,7 +903,7 @@ function targetKindOf(split: string, y: unknown): TargetKind {
 function countOf(split: string, x: TensorInputs, sampleShape: readonly number[]): number {
   const size = sampleShape.reduce((a, d) => a * d, 1);
   if (x.length === 0 || x.length % size !== 0) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${CREATE}: ${split} x has ${x.length} values, which is not a positive multiple of ` +
         `${size}, the size of sampleShape ${shapeText(sampleShape)}`,
     );
@@ -586,7 +919,7 @@ function classIndices(
   classes: number | undefined,
 ): ClassIndices {
   if (y.length !== count) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${CREATE}: ${split} y has ${y.length} class indices for ${count} samples (one per sample)`,
     );
   }
@@ -600,7 +933,7 @@ function classIndices(
       : v >= limit
       ? `is not below the class count ${classes}`
       : "";
-    if (why) throw new RangeError(`${CREATE}: class index ${y[i]} at ${split} y[${i}] ${why}`);
+    if (why) throw new UserRangeError(`${CREATE}: class index ${y[i]} at ${split} y[${i}] ${why}`);
   }
   return Array.isArray(y) ? BigInt64Array.from(y, BigInt) : y as ClassIndices;
 }
@@ -651,6 +984,12 @@ function maxIndex(y: ClassIndices): number {
  * ```
  */
 export function tensorDataset(options: ClassTensorDatasetOptions): ClassTensorDataset;
+/**
+ * An in-memory dataset with float targets; see the first overload for details.
+ *
+ * @param options The splits, `sampleShape` and `targetShape`.
+ * @returns The frozen dataset description.
+ */
 export function tensorDataset(options: FloatTensorDatasetOptions): FloatTensorDataset;
 export function tensorDataset(
   options: ClassTensorDatasetOptions | FloatTensorDatasetOptions,
@@ -659,14 +998,14 @@ export function tensorDataset(
   const { train, test } = options;
   const inputDtype = inputDtypeOf("train", train.x);
   if (inputDtypeOf("test", test.x) !== inputDtype) {
-    throw new TypeError(
+    throw new UserTypeError(
       `${CREATE}: train x is ${typeName(train.x)} (${inputDtype}) but test x is ` +
         `${typeName(test.x)} (${inputDtypeOf("test", test.x)}); both splits need one input type`,
     );
   }
   const targets = targetKindOf("train", train.y);
   if (targetKindOf("test", test.y) !== targets) {
-    throw new TypeError(
+    throw new UserTypeError(
       `${CREATE}: train y is ${typeName(train.y)} but test y is ${typeName(test.y)}; ` +
         `both splits need class indices or both float targets`,
     );
@@ -679,7 +1018,7 @@ export function tensorDataset(
 
   if (targets === "float") {
     if (options.classes !== undefined || options.classNames !== undefined) {
-      throw new TypeError(
+      throw new UserTypeError(
         `${CREATE}: ${
           options.classes !== undefined ? "classes" : "classNames"
         } was given but y is a Float32Array of float targets; give class ` +
@@ -687,7 +1026,7 @@ export function tensorDataset(
       );
     }
     if (options.targetShape === undefined) {
-      throw new TypeError(
+      throw new UserTypeError(
         `${CREATE}: y is a Float32Array of float targets, so targetShape is required`,
       );
     }
@@ -696,7 +1035,7 @@ export function tensorDataset(
     const split = (name: "train" | "test"): TensorSplit<Float32Array> => {
       const { x, y } = options[name] as TensorSplitInput<Float32Array>, count = counts[name];
       if (y.length !== count * size) {
-        throw new RangeError(
+        throw new UserRangeError(
           `${CREATE}: ${name} y has ${y.length} values, expected ${count * size} for ${count} ` +
             `samples of targetShape ${shapeText(targetShape)}`,
         );
@@ -713,7 +1052,7 @@ export function tensorDataset(
   }
 
   if (options.targetShape !== undefined) {
-    throw new TypeError(
+    throw new UserTypeError(
       `${CREATE}: targetShape was given but y holds class indices (${typeName(train.y)}); give ` +
         `float targets as a Float32Array`,
     );
@@ -722,14 +1061,14 @@ export function tensorDataset(
   if (
     names !== undefined && (!Array.isArray(names) || !names.every((n) => typeof n === "string"))
   ) {
-    throw new TypeError(`${CREATE}: classNames must be a list of strings`);
+    throw new UserTypeError(`${CREATE}: classNames must be a list of strings`);
   }
   const given = options.classes ?? (names?.length || undefined);
   if (given !== undefined && (!Number.isSafeInteger(given) || given <= 0)) {
-    throw new RangeError(`${CREATE}: classes must be a positive integer, got ${given}`);
+    throw new UserRangeError(`${CREATE}: classes must be a positive integer, got ${given}`);
   }
   if (names !== undefined && names.length !== given) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${CREATE}: classNames has ${names.length} names for ${given} classes (one per class)`,
     );
   }

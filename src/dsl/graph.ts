@@ -8,10 +8,22 @@
  */
 import type { Layer } from "./layers.ts";
 import { type LayerBase, makeLayer, type SymbolicTensor, tensorOf } from "./layer.ts";
+import { UserRangeError, UserTypeError } from "../util/user_error.ts";
 
-/** Layers applied in order; parameters are named by position as in PyTorch (`1.weight`). */
+/**
+ * Layers applied in order; parameters are named by position as in PyTorch (`1.weight`).
+ *
+ * @example
+ * ```ts
+ * import { linear, relu, sequential, type SequentialLayer } from "../../mod.ts";
+ * const s: SequentialLayer = sequential(linear(4, 8), relu(), linear(8, 2));
+ * if (s.layers.length !== 3) throw new Error();
+ * ```
+ */
 export interface SequentialLayer {
+  /** Discriminates the layer union. */
   readonly kind: "sequential";
+  /** The layers, applied in order. */
   readonly layers: readonly Layer[];
 }
 
@@ -19,8 +31,15 @@ export interface SequentialLayer {
  * A module: named children and the traced forward graph (the result of calling the forward
  * function once on a symbolic input). Like a PyTorch `nn.Module` subclass with attributes and a
  * `forward`.
+ * @example
+ * ```ts
+ * import { linear, module, type ModuleLayer } from "../../mod.ts";
+ * const m: ModuleLayer = module({ fc: linear(2, 3) }, (x, c) => c.fc(x));
+ * if (Object.keys(m.children).join() !== "fc") throw new Error();
+ * ```
  */
 export interface ModuleLayer {
+  /** Discriminates the layer union. */
   readonly kind: "module";
   /** Children by name, in registration order (the order of the record's keys). */
   readonly children: Readonly<Record<string, Layer>>;
@@ -76,23 +95,25 @@ export function module<C extends Readonly<Record<string, Layer>>>(
   const frozen = Object.freeze({ ...children });
   for (const [name, child] of Object.entries(frozen)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      throw new RangeError(`Cannot create module: child name '${name}' is not an identifier`);
+      throw new UserRangeError(`Cannot create module: child name '${name}' is not an identifier`);
     }
     if (typeof child !== "function" || typeof child.kind !== "string") {
-      throw new TypeError(`Cannot create module: child '${name}' is not a layer`);
+      throw new UserTypeError(`Cannot create module: child '${name}' is not a layer`);
     }
   }
   const input = tensorOf({ op: "input" });
   const output = forward(input, frozen);
   if (output?.kind !== "tensor") {
-    throw new TypeError("Cannot create module: the forward function must return a symbolic tensor");
+    throw new UserTypeError(
+      "Cannot create module: the forward function must return a symbolic tensor",
+    );
   }
   return makeLayer({ kind: "module" as const, children: frozen, input, output });
 }
 
 function binary(op: "add" | "sub" | "mul", a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
   for (const t of [a, b]) {
-    if (t?.kind !== "tensor") throw new TypeError(`Cannot ${op}: expected symbolic tensors`);
+    if (t?.kind !== "tensor") throw new UserTypeError(`Cannot ${op}: expected symbolic tensors`);
   }
   return tensorOf({ op, inputs: [a, b] });
 }
@@ -103,6 +124,12 @@ function binary(op: "add" | "sub" | "mul", a: SymbolicTensor, b: SymbolicTensor)
  * @param a A symbolic tensor.
  * @param b Another, of a shape broadcastable with `a`.
  * @returns `a + b`.
+ * @example
+ * ```ts
+ * import { add, linear, module, relu } from "../../mod.ts";
+ * const block = module({ fc: linear(4, 4) }, (x, m) => relu()(add(m.fc(x), x)));
+ * if (block.kind !== "module") throw new Error();
+ * ```
  */
 export function add(a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
   return binary("add", a, b);
@@ -114,6 +141,12 @@ export function add(a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
  * @param a A symbolic tensor.
  * @param b Another.
  * @returns `a − b`.
+ * @example
+ * ```ts
+ * import { linear, module, sub } from "../../mod.ts";
+ * const m = module({ a: linear(3, 3), b: linear(3, 3) }, (x, c) => sub(c.a(x), c.b(x)));
+ * if (m.kind !== "module") throw new Error();
+ * ```
  */
 export function sub(a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
   return binary("sub", a, b);
@@ -125,6 +158,13 @@ export function sub(a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
  * @param a A symbolic tensor.
  * @param b Another.
  * @returns `a · b`.
+ * @example
+ * ```ts
+ * import { linear, module, mul, sigmoid } from "../../mod.ts";
+ * const gated = module({ value: linear(8, 8), gate: linear(8, 8) }, (x, m) =>
+ *   mul(m.value(x), sigmoid()(m.gate(x))));
+ * if (gated.kind !== "module") throw new Error();
+ * ```
  */
 export function mul(a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
   return binary("mul", a, b);
@@ -136,13 +176,19 @@ export function mul(a: SymbolicTensor, b: SymbolicTensor): SymbolicTensor {
  * @param tensors Symbolic tensors that agree on every other dimension.
  * @param dim The axis (negative counts from the end).
  * @returns The concatenation.
+ * @example
+ * ```ts
+ * import { concat, linear, module } from "../../mod.ts";
+ * const wide = module({ a: linear(4, 2), b: linear(4, 3) }, (x, m) => concat([m.a(x), m.b(x)]));
+ * if (wide.kind !== "module") throw new Error();
+ * ```
  */
 export function concat(tensors: readonly SymbolicTensor[], dim = 1): SymbolicTensor {
   if (tensors.length === 0 || tensors.some((t) => t?.kind !== "tensor")) {
-    throw new TypeError("Cannot concat: expected one or more symbolic tensors");
+    throw new UserTypeError("Cannot concat: expected one or more symbolic tensors");
   }
   if (!Number.isInteger(dim)) {
-    throw new RangeError(`Cannot concat: dim must be an integer, got ${dim}`);
+    throw new UserRangeError(`Cannot concat: dim must be an integer, got ${dim}`);
   }
   return tensorOf({ op: "concat", inputs: Object.freeze([...tensors]), dim });
 }

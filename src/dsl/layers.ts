@@ -10,32 +10,78 @@ import type { ModuleLayer, SequentialLayer } from "./graph.ts";
 import { type LayerBase, makeLayer } from "./layer.ts";
 import type { BatchNormLayer, LayerNormLayer } from "./norm_layers.ts";
 import type { OnnxModelLayer } from "./onnx_model.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
 export type { SymbolicTensor } from "./layer.ts";
 export { sequential, type SequentialLayer } from "./graph.ts";
 
-/** Flattens dimensions `startDim..endDim` into one (PyTorch's `nn.Flatten(1, -1)` by default). */
+/**
+ * Flattens dimensions `startDim..endDim` into one (PyTorch's `nn.Flatten(1, -1)` by default).
+ *
+ * @example
+ * ```ts
+ * import { flatten, type FlattenLayer } from "./layers.ts";
+ * const f: FlattenLayer = flatten();
+ * if (f.startDim !== 1 || f.endDim !== -1) throw new Error();
+ * ```
+ */
 export interface FlattenLayer {
+  /** Discriminates the layer union. */
   readonly kind: "flatten";
+  /** First dimension flattened (default 1; negative counts from the end). */
   readonly startDim: number;
+  /** Last dimension flattened (default -1). */
   readonly endDim: number;
 }
 
-/** Reshapes each sample (the batch dimension is kept): `x.view(N, ...shape)`. */
+/**
+ * Reshapes each sample (the batch dimension is kept): `x.view(N, ...shape)`.
+ *
+ * @example
+ * ```ts
+ * import { reshape, type ReshapeLayer } from "./layers.ts";
+ * const r: ReshapeLayer = reshape(1, 28, 28);
+ * if (r.shape.join() !== "1,28,28") throw new Error();
+ * ```
+ */
 export interface ReshapeLayer {
+  /** Discriminates the layer union. */
   readonly kind: "reshape";
+  /** Shape of each sample; one entry may be -1 (inferred). */
   readonly shape: readonly number[];
 }
 
-/** A fully connected layer `y = x·Wᵀ + b` with W of shape [out, in] (PyTorch's `nn.Linear`). */
+/**
+ * A fully connected layer `y = x·Wᵀ + b` with W of shape [out, in] (PyTorch's `nn.Linear`).
+ *
+ * @example
+ * ```ts
+ * import { linear, type LinearLayer } from "./layers.ts";
+ * const l: LinearLayer = linear(784, 10, { bias: false });
+ * if (l.inFeatures !== 784 || l.bias) throw new Error();
+ * ```
+ */
 export interface LinearLayer {
+  /** Discriminates the layer union. */
   readonly kind: "linear";
+  /** Size of each input sample (last dimension). */
   readonly inFeatures: number;
+  /** Size of each output sample. */
   readonly outFeatures: number;
+  /** Whether the layer adds a learnable bias (default true). */
   readonly bias: boolean;
 }
 
-/** Parameter-free elementwise activations, one kind each. */
+/**
+ * Parameter-free elementwise activations, one kind each.
+ *
+ * @example
+ * ```ts
+ * import { type ActivationLayer, tanh } from "./layers.ts";
+ * const a: ActivationLayer = tanh();
+ * if (a.kind !== "tanh") throw new Error();
+ * ```
+ */
 export type ActivationLayer =
   | { readonly kind: "relu" }
   | { readonly kind: "sigmoid" }
@@ -43,45 +89,119 @@ export type ActivationLayer =
   | { readonly kind: "silu" }
   | { readonly kind: "identity" };
 
-/** Gaussian error linear unit, exact (`erf`) or with PyTorch's tanh approximation. */
+/**
+ * Gaussian error linear unit, exact (`erf`) or with PyTorch's tanh approximation.
+ *
+ * @example
+ * ```ts
+ * import { gelu, type GeluLayer } from "./layers.ts";
+ * const g: GeluLayer = gelu({ approximate: "tanh" });
+ * if (g.approximate !== "tanh") throw new Error();
+ * ```
+ */
 export interface GeluLayer {
+  /** Discriminates the layer union. */
   readonly kind: "gelu";
+  /** `"none"` (exact, default) or `"tanh"` approximation. */
   readonly approximate: "none" | "tanh";
 }
 
-/** `max(0, x) + negativeSlope·min(0, x)`. */
+/**
+ * `max(0, x) + negativeSlope·min(0, x)`.
+ *
+ * @example
+ * ```ts
+ * import { leakyRelu, type LeakyReluLayer } from "./layers.ts";
+ * const l: LeakyReluLayer = leakyRelu({ negativeSlope: 0.1 });
+ * if (l.negativeSlope !== 0.1) throw new Error();
+ * ```
+ */
 export interface LeakyReluLayer {
+  /** Discriminates the layer union. */
   readonly kind: "leaky-relu";
+  /** Slope for negative inputs (default 0.01). */
   readonly negativeSlope: number;
 }
 
-/** `x` for x > 0, else `alpha·(exp(x) − 1)`. */
+/**
+ * `x` for x > 0, else `alpha·(exp(x) − 1)`.
+ *
+ * @example
+ * ```ts
+ * import { elu, type EluLayer } from "./layers.ts";
+ * const e: EluLayer = elu({ alpha: 2 });
+ * if (e.alpha !== 2) throw new Error();
+ * ```
+ */
 export interface EluLayer {
+  /** Discriminates the layer union. */
   readonly kind: "elu";
+  /** Scale of the negative part (default 1). */
   readonly alpha: number;
 }
 
-/** Softmax or log-softmax along `dim`. */
+/**
+ * Softmax or log-softmax along `dim`.
+ *
+ * @example
+ * ```ts
+ * import { logSoftmax, type SoftmaxLayer } from "./layers.ts";
+ * const s: SoftmaxLayer = logSoftmax(1);
+ * if (s.kind !== "log-softmax" || s.dim !== 1) throw new Error();
+ * ```
+ */
 export type SoftmaxLayer =
   | { readonly kind: "softmax"; readonly dim: number }
   | { readonly kind: "log-softmax"; readonly dim: number };
 
-/** Zeroes elements with probability `p` in training and scales the rest by 1/(1−p). */
+/**
+ * Zeroes elements with probability `p` in training and scales the rest by 1/(1−p).
+ *
+ * @example
+ * ```ts
+ * import { dropout, type DropoutLayer } from "./layers.ts";
+ * const d: DropoutLayer = dropout(0.2);
+ * if (d.p !== 0.2) throw new Error();
+ * ```
+ */
 export interface DropoutLayer {
+  /** Discriminates the layer union. */
   readonly kind: "dropout";
+  /** Probability of zeroing an element, in [0, 1) (default 0.5). */
   readonly p: number;
 }
 
-/** A lookup table of `numEmbeddings` vectors of size `embeddingDim` (PyTorch's `nn.Embedding`). */
+/**
+ * A lookup table of `numEmbeddings` vectors of size `embeddingDim` (PyTorch's `nn.Embedding`).
+ *
+ * @example
+ * ```ts
+ * import { embedding, type EmbeddingLayer } from "./layers.ts";
+ * const e: EmbeddingLayer = embedding(1000, 16);
+ * if (e.numEmbeddings !== 1000 || e.embeddingDim !== 16) throw new Error();
+ * ```
+ */
 export interface EmbeddingLayer {
+  /** Discriminates the layer union. */
   readonly kind: "embedding";
+  /** Size of the table (token ids are below it). */
   readonly numEmbeddings: number;
+  /** Size of each embedding vector. */
   readonly embeddingDim: number;
   /** This row starts at zero and gets no gradient. */
   readonly paddingIdx?: number;
 }
 
-/** Any layer. Adding a kind here fails to compile until every lowering handles it. */
+/**
+ * Any layer. Adding a kind here fails to compile until every lowering handles it.
+ *
+ * @example
+ * ```ts
+ * import { type Layer, linear, relu } from "./layers.ts";
+ * const layers: Layer[] = [linear(4, 2), relu()];
+ * if (layers.map((l) => l.kind).join() !== "linear,relu") throw new Error();
+ * ```
+ */
 export type Layer =
   | FlattenLayer
   | ReshapeLayer
@@ -102,7 +222,16 @@ export type Layer =
   | SequentialLayer
   | ModuleLayer;
 
-/** The kinds of layer. */
+/**
+ * The kinds of layer.
+ *
+ * @example
+ * ```ts
+ * import type { LayerKind } from "./layers.ts";
+ * const kind: LayerKind = "conv2d";
+ * if (kind !== "conv2d") throw new Error();
+ * ```
+ */
 export type LayerKind = Layer["kind"];
 
 const CREATE = "Cannot create layer";
@@ -110,7 +239,7 @@ const CREATE = "Cannot create layer";
 /** Returns `n` when it is an integer, else a RangeError naming the layer and argument. */
 export function integer(layer: string, what: string, n: number): number {
   if (!Number.isInteger(n)) {
-    throw new RangeError(`${CREATE} ${layer}: ${what} must be an integer, got ${n}`);
+    throw new UserRangeError(`${CREATE} ${layer}: ${what} must be an integer, got ${n}`);
   }
   return n;
 }
@@ -118,7 +247,7 @@ export function integer(layer: string, what: string, n: number): number {
 /** Returns `p` when it is a probability in [0, 1), else a RangeError naming the layer. */
 function probability(layer: string, p: number): number {
   if (!(p >= 0 && p < 1)) {
-    throw new RangeError(`${CREATE} ${layer}: p must be in [0, 1), got ${p}`);
+    throw new UserRangeError(`${CREATE} ${layer}: p must be in [0, 1), got ${p}`);
   }
   return p;
 }
@@ -163,7 +292,7 @@ export function reshape(...shape: number[]): ReshapeLayer & LayerBase<"reshape">
     if (d !== -1) positiveInt(`${CREATE} reshape`, "each dimension", d);
   });
   if (shape.filter((d) => d === -1).length > 1) {
-    throw new RangeError(`${CREATE} reshape: at most one dimension may be -1, got [${shape}]`);
+    throw new UserRangeError(`${CREATE} reshape: at most one dimension may be -1, got [${shape}]`);
   }
   return makeLayer({ kind: "reshape", shape: Object.freeze([...shape]) });
 }
@@ -195,7 +324,17 @@ export function linear(
   });
 }
 
-type Activation<K extends ActivationLayer["kind"]> =
+/**
+ * A parameter-free activation layer of kind `K` (what {@linkcode relu} and friends return).
+ *
+ * @example
+ * ```ts
+ * import { type Activation, relu } from "./layers.ts";
+ * const r: Activation<"relu"> = relu();
+ * if (r.kind !== "relu") throw new Error();
+ * ```
+ */
+export type Activation<K extends ActivationLayer["kind"]> =
   & Extract<ActivationLayer, { kind: K }>
   & LayerBase<K>;
 
@@ -213,22 +352,54 @@ export function relu(): Activation<"relu"> {
   return makeLayer({ kind: "relu" as const });
 }
 
-/** Logistic sigmoid `1/(1 + exp(−x))`. @returns A sigmoid layer. */
+/**
+ * Logistic sigmoid `1/(1 + exp(−x))`. @returns A sigmoid layer.
+ *
+ * @example
+ * ```ts
+ * import { sigmoid } from "./layers.ts";
+ * if (sigmoid().kind !== "sigmoid") throw new Error();
+ * ```
+ */
 export function sigmoid(): Activation<"sigmoid"> {
   return makeLayer({ kind: "sigmoid" as const });
 }
 
-/** Hyperbolic tangent. @returns A tanh layer. */
+/**
+ * Hyperbolic tangent. @returns A tanh layer.
+ *
+ * @example
+ * ```ts
+ * import { tanh } from "./layers.ts";
+ * if (tanh().kind !== "tanh") throw new Error();
+ * ```
+ */
 export function tanh(): Activation<"tanh"> {
   return makeLayer({ kind: "tanh" as const });
 }
 
-/** SiLU (swish), `x·sigmoid(x)`. @returns A silu layer. */
+/**
+ * SiLU (swish), `x·sigmoid(x)`. @returns A silu layer.
+ *
+ * @example
+ * ```ts
+ * import { silu } from "./layers.ts";
+ * if (silu().kind !== "silu") throw new Error();
+ * ```
+ */
 export function silu(): Activation<"silu"> {
   return makeLayer({ kind: "silu" as const });
 }
 
-/** The identity, `nn.Identity()`. @returns An identity layer. */
+/**
+ * The identity, `nn.Identity()`. @returns An identity layer.
+ *
+ * @example
+ * ```ts
+ * import { identity } from "./layers.ts";
+ * if (identity().kind !== "identity") throw new Error();
+ * ```
+ */
 export function identity(): Activation<"identity"> {
   return makeLayer({ kind: "identity" as const });
 }
@@ -249,7 +420,7 @@ export function gelu(
 ): GeluLayer & LayerBase<"gelu"> {
   const approximate = options.approximate ?? "none";
   if (approximate !== "none" && approximate !== "tanh") {
-    throw new RangeError(
+    throw new UserRangeError(
       `${CREATE} gelu: approximate must be "none" or "tanh", got ${approximate}`,
     );
   }
@@ -261,6 +432,12 @@ export function gelu(
  *
  * @param options `negativeSlope` (default 0.01).
  * @returns A leaky-relu layer.
+ * @example
+ * ```ts
+ * import { leakyRelu } from "./layers.ts";
+ * if (leakyRelu().negativeSlope !== 0.01) throw new Error();
+ * if (leakyRelu({ negativeSlope: 0.2 }).negativeSlope !== 0.2) throw new Error();
+ * ```
  */
 export function leakyRelu(
   options: { readonly negativeSlope?: number } = {},
@@ -273,6 +450,11 @@ export function leakyRelu(
  *
  * @param options `alpha` (default 1).
  * @returns An elu layer.
+ * @example
+ * ```ts
+ * import { elu } from "./layers.ts";
+ * if (elu().alpha !== 1 || elu({ alpha: 0.5 }).alpha !== 0.5) throw new Error();
+ * ```
  */
 export function elu(
   options: { readonly alpha?: number } = {},
@@ -285,6 +467,12 @@ export function elu(
  *
  * @param dim The axis (negative counts from the end).
  * @returns A softmax layer.
+ * @example
+ * ```ts
+ * import { softmax } from "./layers.ts";
+ * const s = softmax(1);
+ * if (s.kind !== "softmax" || s.dim !== 1) throw new Error();
+ * ```
  */
 export function softmax(
   dim: number,
@@ -297,6 +485,12 @@ export function softmax(
  *
  * @param dim The axis (negative counts from the end).
  * @returns A log-softmax layer.
+ * @example
+ * ```ts
+ * import { logSoftmax } from "./layers.ts";
+ * const s = logSoftmax(-1);
+ * if (s.kind !== "log-softmax" || s.dim !== -1) throw new Error();
+ * ```
  */
 export function logSoftmax(
   dim: number,
@@ -346,7 +540,7 @@ export function embedding(
     paddingIdx !== undefined &&
     !(Number.isInteger(paddingIdx) && paddingIdx >= -n && paddingIdx < n)
   ) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${CREATE} embedding: paddingIdx must be in [${-n}, ${n}), got ${paddingIdx}`,
     );
   }
@@ -365,7 +559,15 @@ function camel(kind: string): string {
   return kind.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 }
 
-/** A short description of a layer for messages and summaries, such as `linear 512→10`. */
+/**
+ * A short description of a layer for messages and summaries, such as `linear 512→10`.
+ *
+ * @example
+ * ```ts
+ * import { describeLayer, linear } from "./layers.ts";
+ * if (describeLayer(linear(512, 10)) !== "linear 512→10") throw new Error();
+ * ```
+ */
 export function describeLayer(layer: Layer): string {
   switch (layer.kind) {
     case "linear":

@@ -7,14 +7,30 @@
  * training objective is its plain mean, since the optimizer needs a scalar ("none-then-mean").
  * @module
  */
+import { UserRangeError } from "../util/user_error.ts";
 
-/** How a loss reduces its per-element values: PyTorch's `reduction` argument. */
+/**
+ * How a loss reduces its per-element values: PyTorch's `reduction` argument.
+ *
+ * @example
+ * ```ts
+ * import { mse, type Reduction } from "./losses.ts";
+ * const reduction: Reduction = "sum";
+ * if (mse({ reduction }).reduction !== "sum") throw new Error();
+ * ```
+ */
 export type Reduction = "mean" | "sum" | "none";
 
 /**
  * Cross-entropy between class logits `[N, C]` and class indices `[N]` (`nn.CrossEntropyLoss`).
  * `ignoreIndex` is absent unless given (PyTorch's default −100 applies and the targets are taken
  * to be valid class indices, so the fused ONNX `SoftmaxCrossEntropyLoss` op can be used).
+ * @example
+ * ```ts
+ * import { crossEntropy, type CrossEntropyLoss } from "./losses.ts";
+ * const loss: CrossEntropyLoss = crossEntropy({ labelSmoothing: 0.1 });
+ * if (loss.labelSmoothing !== 0.1 || loss.reduction !== "mean") throw new Error();
+ * ```
  */
 export interface CrossEntropyLoss {
   /** Discriminant: `"cross-entropy"`. */
@@ -29,7 +45,16 @@ export interface CrossEntropyLoss {
   readonly reduction: Reduction;
 }
 
-/** Negative log-likelihood of class indices `[N]` under log-probabilities `[N, C]` (`nn.NLLLoss`). */
+/**
+ * Negative log-likelihood of class indices `[N]` under log-probabilities `[N, C]` (`nn.NLLLoss`).
+ *
+ * @example
+ * ```ts
+ * import { type NllLoss, nllLoss } from "./losses.ts";
+ * const loss: NllLoss = nllLoss();
+ * if (loss.kind !== "nll") throw new Error();
+ * ```
+ */
 export interface NllLoss {
   /** Discriminant: `"nll"`. */
   readonly kind: "nll";
@@ -41,7 +66,16 @@ export interface NllLoss {
   readonly reduction: Reduction;
 }
 
-/** Squared error `(x − t)²` per element (`nn.MSELoss`). */
+/**
+ * Squared error `(x − t)²` per element (`nn.MSELoss`).
+ *
+ * @example
+ * ```ts
+ * import { mse, type MseLoss } from "./losses.ts";
+ * const loss: MseLoss = mse();
+ * if (loss.reduction !== "mean") throw new Error();
+ * ```
+ */
 export interface MseLoss {
   /** Discriminant: `"mse"`. */
   readonly kind: "mse";
@@ -49,7 +83,16 @@ export interface MseLoss {
   readonly reduction: Reduction;
 }
 
-/** Absolute error `|x − t|` per element (`nn.L1Loss`). */
+/**
+ * Absolute error `|x − t|` per element (`nn.L1Loss`).
+ *
+ * @example
+ * ```ts
+ * import { l1, type L1Loss } from "./losses.ts";
+ * const loss: L1Loss = l1();
+ * if (loss.kind !== "l1") throw new Error();
+ * ```
+ */
 export interface L1Loss {
   /** Discriminant: `"l1"`. */
   readonly kind: "l1";
@@ -57,7 +100,16 @@ export interface L1Loss {
   readonly reduction: Reduction;
 }
 
-/** `0.5·d²/beta` where `|d| < beta`, else `|d| − 0.5·beta`, with `d = x − t` (`nn.SmoothL1Loss`). */
+/**
+ * `0.5·d²/beta` where `|d| < beta`, else `|d| − 0.5·beta`, with `d = x − t` (`nn.SmoothL1Loss`).
+ *
+ * @example
+ * ```ts
+ * import { smoothL1, type SmoothL1Loss } from "./losses.ts";
+ * const loss: SmoothL1Loss = smoothL1({ beta: 0.5 });
+ * if (loss.beta !== 0.5) throw new Error();
+ * ```
+ */
 export interface SmoothL1Loss {
   /** Discriminant: `"smooth-l1"`. */
   readonly kind: "smooth-l1";
@@ -67,7 +119,16 @@ export interface SmoothL1Loss {
   readonly reduction: Reduction;
 }
 
-/** `0.5·d²` where `|d| < delta`, else `delta·(|d| − 0.5·delta)`, `d = x − t` (`nn.HuberLoss`). */
+/**
+ * `0.5·d²` where `|d| < delta`, else `delta·(|d| − 0.5·delta)`, `d = x − t` (`nn.HuberLoss`).
+ *
+ * @example
+ * ```ts
+ * import { huber, type HuberLoss } from "./losses.ts";
+ * const loss: HuberLoss = huber({ delta: 2 });
+ * if (loss.delta !== 2) throw new Error();
+ * ```
+ */
 export interface HuberLoss {
   /** Discriminant: `"huber"`. */
   readonly kind: "huber";
@@ -80,6 +141,12 @@ export interface HuberLoss {
 /**
  * Binary cross-entropy on logits, per element (`nn.BCEWithLogitsLoss`):
  * `w·[(1 − t)·x + (1 + (pw − 1)·t)·(log(1 + exp(−|x|)) + max(−x, 0))]`.
+ * @example
+ * ```ts
+ * import { bceWithLogits, type BceWithLogitsLoss } from "./losses.ts";
+ * const loss: BceWithLogitsLoss = bceWithLogits({ posWeight: 3 });
+ * if (loss.posWeight !== 3) throw new Error();
+ * ```
  */
 export interface BceWithLogitsLoss {
   /** Discriminant: `"bce-with-logits"`. */
@@ -92,7 +159,16 @@ export interface BceWithLogitsLoss {
   readonly reduction: Reduction;
 }
 
-/** Any loss. */
+/**
+ * Any loss.
+ *
+ * @example
+ * ```ts
+ * import { crossEntropy, type Loss, mse } from "./losses.ts";
+ * const losses: Loss[] = [crossEntropy(), mse()];
+ * if (losses.map((l) => l.kind).join() !== "cross-entropy,mse") throw new Error();
+ * ```
+ */
 export type Loss =
   | CrossEntropyLoss
   | NllLoss
@@ -102,16 +178,43 @@ export type Loss =
   | HuberLoss
   | BceWithLogitsLoss;
 
-/** The losses whose targets are class indices. */
+/**
+ * The losses whose targets are class indices.
+ *
+ * @example
+ * ```ts
+ * import { type ClassLoss, nllLoss } from "./losses.ts";
+ * const loss: ClassLoss = nllLoss({ ignoreIndex: 0 });
+ * if (loss.ignoreIndex !== 0) throw new Error();
+ * ```
+ */
 export type ClassLoss = CrossEntropyLoss | NllLoss;
 
-/** Options shared by every loss. */
+/**
+ * Options shared by every loss.
+ *
+ * @example
+ * ```ts
+ * import { l1, type ReductionOptions } from "./losses.ts";
+ * const options: ReductionOptions = { reduction: "none" };
+ * if (l1(options).reduction !== "none") throw new Error();
+ * ```
+ */
 export interface ReductionOptions {
   /** `"mean"` (default), `"sum"` or `"none"` (per-element loss; trained on its mean). */
   readonly reduction?: Reduction;
 }
 
-/** Options of the class-index losses. */
+/**
+ * Options of the class-index losses.
+ *
+ * @example
+ * ```ts
+ * import { type ClassLossOptions, crossEntropy } from "./losses.ts";
+ * const options: ClassLossOptions = { weight: [1, 2, 1], ignoreIndex: -100 };
+ * if (crossEntropy(options).weight?.[1] !== 2) throw new Error();
+ * ```
+ */
 export interface ClassLossOptions extends ReductionOptions {
   /** One rescaling weight per class; `"mean"` then divides by the targets' summed weight. */
   readonly weight?: readonly number[];
@@ -120,7 +223,7 @@ export interface ClassLossOptions extends ReductionOptions {
 }
 
 function fail(loss: string, message: string): never {
-  throw new RangeError(`Cannot create loss ${loss}: ${message}`);
+  throw new UserRangeError(`Cannot create loss ${loss}: ${message}`);
 }
 
 function reduction(loss: string, r: Reduction | undefined): Reduction {

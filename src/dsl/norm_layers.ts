@@ -4,6 +4,7 @@
  */
 import { positiveInt } from "./_validate.ts";
 import { type LayerBase, makeLayer } from "./layer.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
 /**
  * Batch normalisation. In the train graph it normalises with the batch's statistics and updates
@@ -11,30 +12,69 @@ import { type LayerBase, makeLayer } from "./layer.ts";
  * unbiased); in the eval and inference graphs it uses the running statistics. The running
  * statistics and `num_batches_tracked` are buffers, carried from step to step like optimizer
  * state, not parameters.
+ * @example
+ * ```ts
+ * import { batchNorm1d, type BatchNormLayer } from "./norm_layers.ts";
+ * const bn: BatchNormLayer = batchNorm1d(32);
+ * if (bn.kind !== "batch-norm-1d" || bn.numFeatures !== 32) throw new Error();
+ * ```
  */
 export type BatchNormLayer =
   | (BatchNormProps & { readonly kind: "batch-norm-1d" })
   | (BatchNormProps & { readonly kind: "batch-norm-2d" });
 
-/** What both batch-norm layers hold. */
+/**
+ * What both batch-norm layers hold.
+ *
+ * @example
+ * ```ts
+ * import { batchNorm2d, type BatchNormProps } from "./norm_layers.ts";
+ * const props: BatchNormProps = batchNorm2d(8, { momentum: 0.01 });
+ * if (props.momentum !== 0.01 || !props.affine) throw new Error();
+ * ```
+ */
 export interface BatchNormProps {
+  /** Channels (`C` of `[N, C]`, `[N, C, L]` or `[N, C, H, W]`). */
   readonly numFeatures: number;
+  /** Added to the variance for numerical stability (default 1e-5). */
   readonly eps: number;
+  /** Weight of the new batch statistics in the running statistics (default 0.1). */
   readonly momentum: number;
   /** Learnable `weight` (ones) and `bias` (zeros). */
   readonly affine: boolean;
 }
 
-/** Layer normalisation over the last `normalizedShape.length` dimensions. */
+/**
+ * Layer normalisation over the last `normalizedShape.length` dimensions.
+ *
+ * @example
+ * ```ts
+ * import { layerNorm, type LayerNormLayer } from "./norm_layers.ts";
+ * const ln: LayerNormLayer = layerNorm([16]);
+ * if (ln.normalizedShape.join() !== "16" || ln.eps !== 1e-5) throw new Error();
+ * ```
+ */
 export interface LayerNormLayer {
+  /** Discriminates the layer union. */
   readonly kind: "layer-norm";
+  /** The trailing dimensions normalised. */
   readonly normalizedShape: readonly number[];
+  /** Added to the variance for numerical stability (default 1e-5). */
   readonly eps: number;
   /** Learnable `weight` (ones) and `bias` (zeros) of `normalizedShape`. */
   readonly elementwiseAffine: boolean;
 }
 
-/** Options of the batch-norm layers. */
+/**
+ * Options of the batch-norm layers.
+ *
+ * @example
+ * ```ts
+ * import { batchNorm2d, type BatchNormOptions } from "./norm_layers.ts";
+ * const options: BatchNormOptions = { eps: 1e-3, affine: false };
+ * if (batchNorm2d(4, options).affine) throw new Error();
+ * ```
+ */
 export interface BatchNormOptions {
   /** Added to the variance (default 1e-5). */
   readonly eps?: number;
@@ -51,11 +91,13 @@ function batchNorm<K extends BatchNormLayer["kind"]>(
 ): BatchNormProps & { readonly kind: K } & LayerBase<K> {
   const momentum = o.momentum ?? 0.1, eps = o.eps ?? 1e-5;
   if (!(momentum >= 0 && momentum <= 1)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot create layer ${kind}: momentum must be in [0, 1], got ${momentum}`,
     );
   }
-  if (!(eps > 0)) throw new RangeError(`Cannot create layer ${kind}: eps must be > 0, got ${eps}`);
+  if (!(eps > 0)) {
+    throw new UserRangeError(`Cannot create layer ${kind}: eps must be > 0, got ${eps}`);
+  }
   return makeLayer({
     kind,
     numFeatures: positiveInt(`Cannot create layer ${kind}`, "numFeatures", numFeatures),
@@ -91,6 +133,12 @@ export function batchNorm1d(
  * @param numFeatures C.
  * @param options eps, momentum, affine.
  * @returns A batch-norm layer.
+ * @example
+ * ```ts
+ * import { batchNorm2d } from "./norm_layers.ts";
+ * const bn = batchNorm2d(16);
+ * if (bn.kind !== "batch-norm-2d" || bn.eps !== 1e-5 || bn.momentum !== 0.1) throw new Error();
+ * ```
  */
 export function batchNorm2d(
   numFeatures: number,

@@ -5,8 +5,20 @@
  * @module
  */
 import { type LayerBase, makeLayer } from "./layer.ts";
+import { UserRangeError, UserTypeError } from "../util/user_error.ts";
 
-/** Which initializers train: a name pattern, a predicate, or all float ones (`true`). */
+/**
+ * Which initializers train: a name pattern, a predicate, or all float ones (`true`).
+ *
+ * @example
+ * ```ts
+ * import { fromOnnx, type TrainableSelector } from "./onnx_model.ts";
+ * const head: TrainableSelector = (name) => name.startsWith("head.");
+ * if (fromOnnx(Uint8Array.of(8, 8), { trainable: head }).trainable("body.weight")) {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export type TrainableSelector = RegExp | ((name: string) => boolean) | boolean;
 
 /**
@@ -16,10 +28,26 @@ export type TrainableSelector = RegExp | ((name: string) => boolean) | boolean;
  * per consuming node: a node reading it through an exporter's Identity alias trains the copy under
  * the alias's name (which keeps the source model's name, such as `ln2.weight` for a deduplicated
  * `ln1.weight`), further nodes reading it directly under `name.untied1`, `name.untied2`, ….
+ * @example
+ * ```ts
+ * import { fromOnnx, type SharedPolicy } from "./onnx_model.ts";
+ * const shared: SharedPolicy = "untie";
+ * if (fromOnnx(Uint8Array.of(8, 8), { shared }).shared !== "untie") throw new Error();
+ * ```
  */
 export type SharedPolicy = "error" | "tie" | "untie";
 
-/** An imported ONNX model used as a layer. */
+/**
+ * An imported ONNX model used as a layer.
+ *
+ * @example
+ * ```ts
+ * import { fromOnnx, type OnnxModelLayer } from "./onnx_model.ts";
+ * // The bytes are read when the pipeline compiles; a path is read at once.
+ * const layer: OnnxModelLayer = fromOnnx(Uint8Array.of(8, 8), { trainable: /^fc\./ });
+ * if (!layer.trainable("fc.weight") || layer.trainable("conv.weight")) throw new Error();
+ * ```
+ */
 export interface OnnxModelLayer {
   /** Selects the `fromOnnx` lowering. */
   readonly kind: "onnx";
@@ -39,7 +67,16 @@ export interface OnnxModelLayer {
   readonly output?: string;
 }
 
-/** Options of {@linkcode fromOnnx}. */
+/**
+ * Options of {@linkcode fromOnnx}.
+ *
+ * @example
+ * ```ts
+ * import { fromOnnx, type FromOnnxOptions } from "./onnx_model.ts";
+ * const options: FromOnnxOptions = { trainable: false, shared: "tie" };
+ * if (fromOnnx(Uint8Array.of(8, 8), options).shared !== "tie") throw new Error();
+ * ```
+ */
 export interface FromOnnxOptions {
   /**
    * Which float initializers become parameters, by ONNX initializer name (default: all of them
@@ -86,7 +123,7 @@ export function fromOnnx(
 ): OnnxModelLayer & LayerBase<"onnx"> {
   const bytes = typeof source === "string" ? Deno.readFileSync(source) : source;
   if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
-    throw new TypeError("Cannot create layer onnx: expected a path or non-empty ONNX bytes");
+    throw new UserTypeError("Cannot create layer onnx: expected a path or non-empty ONNX bytes");
   }
   const t = options.trainable ?? true;
   const trainable = typeof t === "boolean"
@@ -96,7 +133,7 @@ export function fromOnnx(
     : t;
   const shared = options.shared ?? "error";
   if (!["error", "tie", "untie"].includes(shared)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot create layer onnx: shared must be "error", "tie" or "untie", got ${shared}`,
     );
   }

@@ -3,10 +3,18 @@
  * and gradient clipping; the compiler turns them into graph updates.
  * @module
  */
+import { UserRangeError } from "../util/user_error.ts";
 
 /**
  * Selects parameters by their PyTorch name (`1.weight`): a predicate, a RegExp tested against the
  * name, or a list of names.
+ * @example
+ * ```ts
+ * import { type ParamSelector, sgd } from "./optimizers.ts";
+ * const biases: ParamSelector = /\.bias$/;
+ * const opt = sgd({ lr: 0.1, groups: [{ params: biases, weightDecay: 0 }] });
+ * if (opt.groups.length !== 1) throw new Error();
+ * ```
  */
 export type ParamSelector = ((name: string) => boolean) | RegExp | readonly string[];
 
@@ -14,100 +22,265 @@ export type ParamSelector = ((name: string) => boolean) | RegExp | readonly stri
  * A parameter group: the parameters it selects and the options it overrides. Options it leaves
  * out are the optimizer's top-level options. A parameter belongs to the first group that selects
  * it; parameters no group selects use the top-level options (PyTorch's param_groups).
+ * @example
+ * ```ts
+ * import { adamW, type AdamSettings, type ParamGroup } from "./optimizers.ts";
+ * const head: ParamGroup<AdamSettings> = { params: ["2.weight", "2.bias"], lr: 1e-3 };
+ * if (adamW({ lr: 1e-4, groups: [head] }).groups[0].lr !== 1e-3) throw new Error();
+ * ```
  */
 export type ParamGroup<S> = { readonly params: ParamSelector } & { readonly [K in keyof S]?: S[K] };
 
-/** Gradient clipping by global norm, as `torch.nn.utils.clip_grad_norm_`. */
+/**
+ * Gradient clipping by global norm, as `torch.nn.utils.clip_grad_norm_`.
+ *
+ * @example
+ * ```ts
+ * import { type ClipGradNorm, sgd } from "./optimizers.ts";
+ * const clip: ClipGradNorm | undefined = sgd({ lr: 0.1, clipGradNorm: 1 }).clipGradNorm;
+ * if (clip?.maxNorm !== 1 || clip.normType !== 2) throw new Error();
+ * ```
+ */
 export interface ClipGradNorm {
+  /** Largest global gradient norm allowed; larger gradients are scaled down to it. */
   readonly maxNorm: number;
   /** The p of the p-norm (default 2); `Infinity` for the max norm. */
   readonly normType: number;
 }
 
-/** What a `clipGradNorm` option takes: the max norm, or the max norm and the norm type. */
+/**
+ * What a `clipGradNorm` option takes: the max norm, or the max norm and the norm type.
+ *
+ * @example
+ * ```ts
+ * import { adam, type ClipGradNormOption } from "./optimizers.ts";
+ * const option: ClipGradNormOption = { maxNorm: 5, normType: Infinity };
+ * if (adam({ clipGradNorm: option }).clipGradNorm?.normType !== Infinity) throw new Error();
+ * ```
+ */
 export type ClipGradNormOption = number | { readonly maxNorm: number; readonly normType?: number };
 
-/** Options every optimizer has besides its settings. */
-interface Extras<S> {
+/**
+ * Options every optimizer has besides its settings.
+ *
+ * @example
+ * ```ts
+ * import { type Extras, sgd, type SgdSettings } from "./optimizers.ts";
+ * const extras: Extras<SgdSettings> = sgd({ lr: 0.1 });
+ * if (extras.groups.length !== 0 || extras.clipGradNorm !== undefined) throw new Error();
+ * ```
+ */
+export interface Extras<S> {
   /** Parameter groups with their own settings; the first group that selects a parameter wins. */
   readonly groups: readonly ParamGroup<S>[];
   /** Clips the gradients by their global norm before the update (absent: no clipping). */
   readonly clipGradNorm?: ClipGradNorm;
 }
 
-/** What the option objects add to an optimizer's settings. */
-interface ExtraOptions<S> {
+/**
+ * What the option objects add to an optimizer's settings.
+ *
+ * @example
+ * ```ts
+ * import { type ExtraOptions, rmsprop, type RmspropSettings } from "./optimizers.ts";
+ * const extra: ExtraOptions<RmspropSettings> = { clipGradNorm: 1 };
+ * if (rmsprop({ lr: 0.01, ...extra }).clipGradNorm?.maxNorm !== 1) throw new Error();
+ * ```
+ */
+export interface ExtraOptions<S> {
+  /** Parameter groups with their own settings; the first group that selects a parameter wins. */
   readonly groups?: readonly ParamGroup<S>[];
+  /** Clips the gradients by their global norm first: the max norm, or `{ maxNorm, normType }`. */
   readonly clipGradNorm?: ClipGradNormOption;
 }
 
-/** `torch.optim.SGD`'s settings. */
+/**
+ * `torch.optim.SGD`'s settings.
+ *
+ * @example
+ * ```ts
+ * import { sgd, type SgdSettings } from "./optimizers.ts";
+ * const s: SgdSettings = sgd({ lr: 0.1, momentum: 0.9 });
+ * if (s.momentum !== 0.9 || s.nesterov) throw new Error();
+ * ```
+ */
 export interface SgdSettings {
+  /** Learning rate. */
   readonly lr: number;
+  /** Momentum factor (0: none). */
   readonly momentum: number;
+  /** Dampening of the momentum. */
   readonly dampening: number;
+  /** Nesterov momentum. */
   readonly nesterov: boolean;
+  /** L2 penalty added to the gradient. */
   readonly weightDecay: number;
+  /** Maximizes the objective instead of minimizing it. */
   readonly maximize: boolean;
 }
 
-/** `torch.optim.Adam`'s and `torch.optim.AdamW`'s settings. */
+/**
+ * `torch.optim.Adam`'s and `torch.optim.AdamW`'s settings.
+ *
+ * @example
+ * ```ts
+ * import { adam, type AdamSettings } from "./optimizers.ts";
+ * const s: AdamSettings = adam();
+ * if (s.lr !== 1e-3 || s.betas[1] !== 0.999) throw new Error();
+ * ```
+ */
 export interface AdamSettings {
+  /** Learning rate. */
   readonly lr: number;
+  /** Decay rates of the first and second moment estimates. */
   readonly betas: readonly [number, number];
+  /** Added to the denominator for numerical stability. */
   readonly eps: number;
+  /** Weight decay (L2 for Adam, decoupled for AdamW). */
   readonly weightDecay: number;
+  /** Uses the maximum of past second moments (AMSGrad). */
   readonly amsgrad: boolean;
+  /** Maximizes the objective instead of minimizing it. */
   readonly maximize: boolean;
 }
 
-/** `torch.optim.RMSprop`'s settings. */
+/**
+ * `torch.optim.RMSprop`'s settings.
+ *
+ * @example
+ * ```ts
+ * import { rmsprop, type RmspropSettings } from "./optimizers.ts";
+ * const s: RmspropSettings = rmsprop();
+ * if (s.lr !== 0.01 || s.alpha !== 0.99) throw new Error();
+ * ```
+ */
 export interface RmspropSettings {
+  /** Learning rate. */
   readonly lr: number;
+  /** Smoothing constant of the squared-gradient average. */
   readonly alpha: number;
+  /** Added to the denominator for numerical stability. */
   readonly eps: number;
+  /** L2 penalty added to the gradient. */
   readonly weightDecay: number;
+  /** Momentum factor (0: none). */
   readonly momentum: number;
+  /** Normalizes by the estimated variance of the gradient. */
   readonly centered: boolean;
+  /** Maximizes the objective instead of minimizing it. */
   readonly maximize: boolean;
 }
 
-/** `torch.optim.Adagrad`'s settings. */
+/**
+ * `torch.optim.Adagrad`'s settings.
+ *
+ * @example
+ * ```ts
+ * import { adagrad, type AdagradSettings } from "./optimizers.ts";
+ * const s: AdagradSettings = adagrad();
+ * if (s.lr !== 0.01 || s.lrDecay !== 0) throw new Error();
+ * ```
+ */
 export interface AdagradSettings {
+  /** Learning rate. */
   readonly lr: number;
+  /** Learning-rate decay: the rate is `lr / (1 + (t − 1)·lrDecay)`. */
   readonly lrDecay: number;
+  /** L2 penalty added to the gradient. */
   readonly weightDecay: number;
+  /** Starting value of the squared-gradient sums. */
   readonly initialAccumulatorValue: number;
+  /** Added to the denominator for numerical stability. */
   readonly eps: number;
+  /** Maximizes the objective instead of minimizing it. */
   readonly maximize: boolean;
 }
 
-/** Stochastic gradient descent (PyTorch's `optim.SGD`). */
+/**
+ * Stochastic gradient descent (PyTorch's `optim.SGD`).
+ *
+ * @example
+ * ```ts
+ * import { sgd, type SgdOptimizer } from "./optimizers.ts";
+ * const o: SgdOptimizer = sgd({ lr: 0.1 });
+ * if (o.kind !== "sgd") throw new Error();
+ * ```
+ */
 export interface SgdOptimizer extends SgdSettings, Extras<SgdSettings> {
+  /** Discriminates the optimizer union. */
   readonly kind: "sgd";
 }
 
-/** Adam (PyTorch's `optim.Adam`): L2 weight decay added to the gradient. */
+/**
+ * Adam (PyTorch's `optim.Adam`): L2 weight decay added to the gradient.
+ *
+ * @example
+ * ```ts
+ * import { adam, type AdamOptimizer } from "./optimizers.ts";
+ * const o: AdamOptimizer = adam();
+ * if (o.kind !== "adam") throw new Error();
+ * ```
+ */
 export interface AdamOptimizer extends AdamSettings, Extras<AdamSettings> {
+  /** Discriminates the optimizer union. */
   readonly kind: "adam";
 }
 
-/** AdamW (PyTorch's `optim.AdamW`): decoupled weight decay. */
+/**
+ * AdamW (PyTorch's `optim.AdamW`): decoupled weight decay.
+ *
+ * @example
+ * ```ts
+ * import { adamW, type AdamWOptimizer } from "./optimizers.ts";
+ * const o: AdamWOptimizer = adamW();
+ * if (o.kind !== "adamW") throw new Error();
+ * ```
+ */
 export interface AdamWOptimizer extends AdamSettings, Extras<AdamSettings> {
+  /** Discriminates the optimizer union. */
   readonly kind: "adamW";
 }
 
-/** RMSprop (PyTorch's `optim.RMSprop`). */
+/**
+ * RMSprop (PyTorch's `optim.RMSprop`).
+ *
+ * @example
+ * ```ts
+ * import { rmsprop, type RmspropOptimizer } from "./optimizers.ts";
+ * const o: RmspropOptimizer = rmsprop();
+ * if (o.kind !== "rmsprop") throw new Error();
+ * ```
+ */
 export interface RmspropOptimizer extends RmspropSettings, Extras<RmspropSettings> {
+  /** Discriminates the optimizer union. */
   readonly kind: "rmsprop";
 }
 
-/** Adagrad (PyTorch's `optim.Adagrad`). */
+/**
+ * Adagrad (PyTorch's `optim.Adagrad`).
+ *
+ * @example
+ * ```ts
+ * import { adagrad, type AdagradOptimizer } from "./optimizers.ts";
+ * const o: AdagradOptimizer = adagrad();
+ * if (o.kind !== "adagrad") throw new Error();
+ * ```
+ */
 export interface AdagradOptimizer extends AdagradSettings, Extras<AdagradSettings> {
+  /** Discriminates the optimizer union. */
   readonly kind: "adagrad";
 }
 
-/** Any optimizer. */
+/**
+ * Any optimizer.
+ *
+ * @example
+ * ```ts
+ * import { adam, type Optimizer, sgd } from "./optimizers.ts";
+ * const choices: Optimizer[] = [sgd({ lr: 0.1 }), adam({ lr: 1e-3 })];
+ * if (choices[1].lr !== 1e-3) throw new Error();
+ * ```
+ */
 export type Optimizer =
   | SgdOptimizer
   | AdamOptimizer
@@ -118,13 +291,49 @@ export type Optimizer =
 /** The settings of an optimizer: everything but its kind, groups and clipping. */
 export type OptimizerSettings<O extends Optimizer> = Omit<O, "kind" | "groups" | "clipGradNorm">;
 
-/** Options of {@linkcode sgd}. */
+/**
+ * Options of {@linkcode sgd}.
+ *
+ * @example
+ * ```ts
+ * import { sgd, type SgdOptions } from "./optimizers.ts";
+ * const options: SgdOptions = { lr: 0.1, momentum: 0.9, nesterov: true };
+ * if (!sgd(options).nesterov) throw new Error();
+ * ```
+ */
 export type SgdOptions = Partial<SgdSettings> & { readonly lr: number } & ExtraOptions<SgdSettings>;
-/** Options of {@linkcode adam} and {@linkcode adamW}. */
+/**
+ * Options of {@linkcode adam} and {@linkcode adamW}.
+ *
+ * @example
+ * ```ts
+ * import { adam, type AdamOptions } from "./optimizers.ts";
+ * const options: AdamOptions = { lr: 3e-4, amsgrad: true };
+ * if (!adam(options).amsgrad) throw new Error();
+ * ```
+ */
 export type AdamOptions = Partial<AdamSettings> & ExtraOptions<AdamSettings>;
-/** Options of {@linkcode rmsprop}. */
+/**
+ * Options of {@linkcode rmsprop}.
+ *
+ * @example
+ * ```ts
+ * import { rmsprop, type RmspropOptions } from "./optimizers.ts";
+ * const options: RmspropOptions = { centered: true };
+ * if (!rmsprop(options).centered) throw new Error();
+ * ```
+ */
 export type RmspropOptions = Partial<RmspropSettings> & ExtraOptions<RmspropSettings>;
-/** Options of {@linkcode adagrad}. */
+/**
+ * Options of {@linkcode adagrad}.
+ *
+ * @example
+ * ```ts
+ * import { adagrad, type AdagradOptions } from "./optimizers.ts";
+ * const options: AdagradOptions = { initialAccumulatorValue: 0.1 };
+ * if (adagrad(options).initialAccumulatorValue !== 0.1) throw new Error();
+ * ```
+ */
 export type AdagradOptions = Partial<AdagradSettings> & ExtraOptions<AdagradSettings>;
 
 type Check<S> = (s: S, fail: (msg: string) => never) => void;
@@ -173,14 +382,14 @@ function build<S extends object, K extends Optimizer["kind"]>(
   ) as Partial<S>;
   const settings = { ...defaults, ...defined } as S;
   const top = (msg: string): never => {
-    throw new RangeError(`Cannot create ${name}: ${msg}`);
+    throw new UserRangeError(`Cannot create ${name}: ${msg}`);
   };
   const unknownTop = Object.keys(defined).find((k) => !(k in defaults));
   if (unknownTop) top(`unknown option ${unknownTop}`);
   check(settings, top);
   const frozenGroups = groups.map((group, i) => {
     const fail = (msg: string): never => {
-      throw new RangeError(`Cannot create ${name}: parameter group ${i + 1}: ${msg}`);
+      throw new UserRangeError(`Cannot create ${name}: parameter group ${i + 1}: ${msg}`);
     };
     checkSelector(fail, group.params);
     const { params, ...overrides } = group;

@@ -10,11 +10,32 @@ import type { Layer } from "./layers.ts";
 import type { Loss } from "./losses.ts";
 import type { Optimizer } from "./optimizers.ts";
 import type { Schedule } from "./schedules.ts";
+import { UserRangeError, UserTypeError } from "../util/user_error.ts";
 
-/** The parts a pipeline needs before it can run. */
+/**
+ * The parts a pipeline needs before it can run.
+ *
+ * @example
+ * ```ts
+ * import type { Slot } from "./pipeline.ts";
+ * const needed: Slot[] = ["data", "model", "loss", "optimizer"];
+ * if (needed.length !== 4) throw new Error();
+ * ```
+ */
 export type Slot = "data" | "model" | "loss" | "optimizer";
 
-/** Loader settings given with the data. */
+/**
+ * Loader settings given with the data.
+ *
+ * @example
+ * ```ts
+ * import { crossEntropy, fashionMnist, linear, pipeline, sgd } from "../../mod.ts";
+ * import type { DataOptions } from "./pipeline.ts";
+ * const options: DataOptions = { batchSize: 128, shuffle: true, validation: 0.1, dropLast: true };
+ * const p = pipeline().data(fashionMnist(), options);
+ * if (p.props.validation !== 0.1 || !p.props.dropLast) throw new Error();
+ * ```
+ */
 export interface DataOptions {
   /** Samples per batch (default 64, as the tutorial). */
   readonly batchSize?: number;
@@ -66,7 +87,19 @@ export interface DataOptions {
   readonly oneHot?: boolean;
 }
 
-/** Per-channel normalisation of image inputs (see {@linkcode DataOptions.normalize}). */
+/**
+ * Per-channel normalisation of image inputs (see {@linkcode DataOptions.normalize}).
+ *
+ * @example
+ * ```ts
+ * import { crossEntropy, fashionMnist, linear, pipeline, sgd } from "../../mod.ts";
+ * import type { Normalization } from "./pipeline.ts";
+ * const normalize: Normalization = { mean: [0.2860], std: [0.3530] };
+ * if (pipeline().data(fashionMnist(), { normalize }).props.normalize?.std[0] !== 0.3530) {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export interface Normalization {
   /** One mean per channel. */
   readonly mean: readonly number[];
@@ -74,7 +107,17 @@ export interface Normalization {
   readonly std: readonly number[];
 }
 
-/** Random image augmentation of the training batches (see {@linkcode DataOptions.augment}). */
+/**
+ * Random image augmentation of the training batches (see {@linkcode DataOptions.augment}).
+ *
+ * @example
+ * ```ts
+ * import { cifar10, pipeline } from "../../mod.ts";
+ * import type { Augmentation } from "./pipeline.ts";
+ * const augment: Augmentation = { randomCrop: { size: 32, padding: 4 }, horizontalFlip: true };
+ * if (!pipeline().data(cifar10(), { augment }).props.augment?.horizontalFlip) throw new Error();
+ * ```
+ */
 export interface Augmentation {
   /** Zero-pads each side by `padding` (default 0), then crops a random `size`×`size` window. */
   readonly randomCrop?: { readonly size: number; readonly padding?: number };
@@ -82,10 +125,24 @@ export interface Augmentation {
   readonly horizontalFlip?: boolean;
 }
 
-/** What a builder holds; the parts are present once their slot is set. */
+/**
+ * What a builder holds; the parts are present once their slot is set.
+ *
+ * @example
+ * ```ts
+ * import { crossEntropy, fashionMnist, linear, pipeline, sgd } from "../../mod.ts";
+ * import type { PipelineProps } from "./pipeline.ts";
+ * const props: PipelineProps =
+ *   pipeline().data(fashionMnist(), { batchSize: 32, shuffle: true }).epochs(3).props;
+ * if (props.batchSize !== 32 || !props.shuffle || props.epochs !== 3) throw new Error();
+ * ```
+ */
 export interface PipelineProps {
+  /** The dataset (absent until `data()` is called). */
   readonly data?: Dataset;
+  /** Samples per batch. */
   readonly batchSize: number;
+  /** Whether the training set is reshuffled every epoch. */
   readonly shuffle: boolean;
   /** The fraction of the training set held out for validation (absent: none). */
   readonly validation?: number;
@@ -99,16 +156,34 @@ export interface PipelineProps {
   readonly normalize?: Normalization;
   /** Whether class targets become one-hot float vectors in the graphs. */
   readonly oneHot?: boolean;
+  /** The model (absent until `model()` is called). */
   readonly model?: Layer;
+  /** The loss (absent until `loss()` is called). */
   readonly loss?: Loss;
+  /** The optimizer (absent until `optimizer()` is called). */
   readonly optimizer?: Optimizer;
   /** The learning-rate schedule, stepped by the training loop (absent: a constant rate). */
   readonly schedule?: Schedule;
+  /** Passes over the training set. */
   readonly epochs: number;
+  /** The run's seed (absent: the run picks one and reports it). */
   readonly seed?: number;
 }
 
-/** The props of a complete pipeline. */
+/**
+ * The props of a complete pipeline.
+ *
+ * @example
+ * ```ts
+ * import { crossEntropy, fashionMnist, linear, pipeline, sgd } from "../../mod.ts";
+ * import type { CompletePipelineProps } from "./pipeline.ts";
+ * const p = pipeline().data(fashionMnist()).model(linear(784, 10)).loss(crossEntropy()).optimizer(
+ *   sgd({ lr: 0.1 }),
+ * );
+ * const props = p.props as CompletePipelineProps;
+ * if (props.optimizer.kind !== "sgd") throw new Error();
+ * ```
+ */
 export type CompletePipelineProps = PipelineProps & {
   readonly data: Dataset;
   readonly model: Layer;
@@ -116,15 +191,54 @@ export type CompletePipelineProps = PipelineProps & {
   readonly optimizer: Optimizer;
 };
 
-/** Compiles and runs complete pipelines; supplied by the layers below the DSL. */
+/**
+ * Compiles and runs complete pipelines; supplied by the layers below the DSL.
+ *
+ * @example
+ * ```ts
+ * import type { CompletePipelineProps, PipelineExecutor } from "./pipeline.ts";
+ * // What `pipeline()` plugs in; an executor that only counts layers:
+ * const executor: PipelineExecutor<number, never, void> = {
+ *   compile: (
+ *     props: CompletePipelineProps,
+ *   ) => (props.model.kind === "sequential" ? props.model.layers.length : 1),
+ *   run: () => Promise.resolve(),
+ * };
+ * if (typeof executor.compile !== "function") throw new Error();
+ * ```
+ */
 export interface PipelineExecutor<Compiled, RunOpts, Result> {
+  /** Compiles the pipeline's graphs without training. */
   compile(props: CompletePipelineProps): Compiled;
+  /** Trains the pipeline. */
   run(props: CompletePipelineProps, options?: RunOpts): Promise<Result>;
 }
 
-declare const slots: unique symbol;
+/**
+ * The key of {@linkcode Pipeline}'s type-level slot record; it never exists at run time.
+ *
+ * @example
+ * ```ts
+ * import type { Pipeline, slots } from "./pipeline.ts";
+ * // Only a type-level key: a pipeline's filled slots are `Pipeline[typeof slots]`.
+ * type Filled = NonNullable<Pipeline<"data", unknown, unknown, unknown>[typeof slots]>;
+ * const record: Filled = (_set: "data") => {};
+ * record("data");
+ * ```
+ */
+export declare const slots: unique symbol;
 
-/** A pipeline under construction; `Set` names the slots filled so far. */
+/**
+ * A pipeline under construction; `Set` names the slots filled so far.
+ *
+ * @example
+ * ```ts
+ * import { crossEntropy, fashionMnist, linear, pipeline, sgd } from "../../mod.ts";
+ * import type { Pipeline } from "./pipeline.ts";
+ * const p: Pipeline<"model", unknown, unknown, unknown> = pipeline().model(linear(784, 10));
+ * if (p.props.model?.kind !== "linear" || p.props.data !== undefined) throw new Error();
+ * ```
+ */
 export interface Pipeline<Set extends Slot, Compiled, RunOpts, Result> {
   /** Type-level record of the filled slots (never present at run time). */
   readonly [slots]?: (set: Set) => void;
@@ -157,7 +271,7 @@ function fraction(validation: number | undefined): number | undefined {
     validation !== undefined &&
     !(typeof validation === "number" && validation >= 0 && validation < 1)
   ) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${BUILD}: validation must be 0 (none) or a fraction in (0, 1), got ${validation}`,
     );
   }
@@ -167,18 +281,20 @@ function fraction(validation: number | undefined): number | undefined {
 function samplerOf(options: DataOptions): PipelineProps["sampler"] {
   const { sampler, weights } = options;
   if (sampler !== undefined && sampler !== "balanced") {
-    throw new RangeError(`${BUILD}: sampler must be "balanced", got ${JSON.stringify(sampler)}`);
+    throw new UserRangeError(
+      `${BUILD}: sampler must be "balanced", got ${JSON.stringify(sampler)}`,
+    );
   }
   if (weights === undefined) return sampler;
   if (sampler !== undefined) {
-    throw new RangeError(`${BUILD}: give either sampler or weights, not both`);
+    throw new UserRangeError(`${BUILD}: give either sampler or weights, not both`);
   }
   if (
     !Array.isArray(weights) || weights.length === 0 ||
     !weights.every((w) => typeof w === "number" && Number.isFinite(w) && w >= 0) ||
     !weights.some((w) => w > 0)
   ) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${BUILD}: weights must be one finite number ≥ 0 per class, not all 0, got [${weights}]`,
     );
   }
@@ -189,33 +305,33 @@ function augmentOf(dataset: Dataset, augment: Augmentation | false | undefined) 
   if (augment === undefined || augment === false) return undefined;
   const { randomCrop, horizontalFlip } = augment;
   if (horizontalFlip !== undefined && typeof horizontalFlip !== "boolean") {
-    throw new RangeError(
+    throw new UserRangeError(
       `${BUILD}: augment.horizontalFlip must be a boolean, got ${horizontalFlip}`,
     );
   }
   if (randomCrop !== undefined) {
     const { size, padding = 0 } = randomCrop;
     if (!Number.isSafeInteger(size) || size <= 0) {
-      throw new RangeError(
+      throw new UserRangeError(
         `${BUILD}: augment.randomCrop size must be a positive integer, got ${size}`,
       );
     }
     if (!Number.isSafeInteger(padding) || padding < 0) {
-      throw new RangeError(
+      throw new UserRangeError(
         `${BUILD}: augment.randomCrop padding must be an integer ≥ 0, got ${padding}`,
       );
     }
   }
   if (!randomCrop && !horizontalFlip) return undefined;
   if (dataset.kind === "tensor") {
-    throw new RangeError(
+    throw new UserRangeError(
       `${BUILD}: augment needs an image dataset (MNIST, FashionMNIST, CIFAR-10, …), got a ` +
         "tensorDataset",
     );
   }
   const [, height, width] = dataset.sampleShape;
   if (randomCrop && (randomCrop.size !== height || randomCrop.size !== width)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `${BUILD}: augment.randomCrop size ${randomCrop.size} differs from the ${height}x${width} ` +
         "images; validation and test images are not cropped, so the model would see other shapes",
     );
@@ -231,7 +347,7 @@ function augmentOf(dataset: Dataset, augment: Augmentation | false | undefined) 
 function oneHotOf(dataset: Dataset, oneHot: boolean | undefined): boolean | undefined {
   if (!oneHot) return undefined;
   if (!("classes" in dataset) || dataset.classes === undefined) {
-    throw new RangeError(`${BUILD}: oneHot needs a dataset with class-index targets`);
+    throw new UserRangeError(`${BUILD}: oneHot needs a dataset with class-index targets`);
   }
   return true;
 }
@@ -239,7 +355,7 @@ function oneHotOf(dataset: Dataset, oneHot: boolean | undefined): boolean | unde
 function normalizeOf(dataset: Dataset, normalize: Normalization | false | undefined) {
   if (normalize === undefined || normalize === false) return undefined;
   if (dataset.kind === "tensor") {
-    throw new RangeError(
+    throw new UserRangeError(
       `${BUILD}: normalize needs an image dataset (MNIST, FashionMNIST, CIFAR-10, …), got a ` +
         "tensorDataset; normalise its features before building it",
     );
@@ -251,14 +367,14 @@ function normalizeOf(dataset: Dataset, normalize: Normalization | false | undefi
       !Array.isArray(values) || values.length !== channels ||
       !values.every((v) => typeof v === "number" && Number.isFinite(v))
     ) {
-      throw new RangeError(
+      throw new UserRangeError(
         `${BUILD}: normalize.${name} must hold one finite number per channel (${channels}), ` +
           `got [${values}]`,
       );
     }
   }
   if (!std.every((v) => v > 0)) {
-    throw new RangeError(`${BUILD}: normalize.std values must be > 0, got [${std}]`);
+    throw new UserRangeError(`${BUILD}: normalize.std values must be > 0, got [${std}]`);
   }
   return Object.freeze({ mean: Object.freeze([...mean]), std: Object.freeze([...std]) });
 }
@@ -266,7 +382,7 @@ function normalizeOf(dataset: Dataset, normalize: Normalization | false | undefi
 function complete(props: PipelineProps): CompletePipelineProps {
   const missing = (["data", "model", "loss", "optimizer"] as const).filter((k) => !props[k]);
   if (missing.length) {
-    throw new TypeError(`Cannot run pipeline: it has no ${missing.join(", ")}`);
+    throw new UserTypeError(`Cannot run pipeline: it has no ${missing.join(", ")}`);
   }
   return props as CompletePipelineProps;
 }
@@ -307,7 +423,9 @@ export function createPipeline<Compiled, RunOpts, Result>(
       epochs: (epochs: number) => next<S>({ epochs: positiveInt(BUILD, "epochs", epochs) }),
       seed: (seed: number) => {
         if (!Number.isSafeInteger(seed)) {
-          throw new RangeError(`Cannot build pipeline: seed must be a safe integer, got ${seed}`);
+          throw new UserRangeError(
+            `Cannot build pipeline: seed must be a safe integer, got ${seed}`,
+          );
         }
         return next<S>({ seed });
       },

@@ -5,70 +5,186 @@
  * @module
  */
 import { positiveInt } from "./_validate.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
-/** When a schedule steps: after every epoch (PyTorch's usual loop) or after every batch. */
+/**
+ * When a schedule steps: after every epoch (PyTorch's usual loop) or after every batch.
+ *
+ * @example
+ * ```ts
+ * import { cosineAnnealingLR, type ScheduleInterval } from "./schedules.ts";
+ * const interval: ScheduleInterval = "batch";
+ * if (cosineAnnealingLR({ tMax: 1000, interval }).interval !== "batch") throw new Error();
+ * ```
+ */
 export type ScheduleInterval = "epoch" | "batch";
 
-interface Stepped<K extends string> {
+/**
+ * What every schedule holds: its `kind` and when it steps.
+ *
+ * @example
+ * ```ts
+ * import { stepLR, type Stepped } from "./schedules.ts";
+ * const s: Stepped<"stepLR"> = stepLR({ stepSize: 2 });
+ * if (s.kind !== "stepLR" || s.interval !== "epoch") throw new Error();
+ * ```
+ */
+export interface Stepped<K extends string> {
+  /** Discriminates the schedule union. */
   readonly kind: K;
   /** When the schedule steps (see each schedule's default). */
   readonly interval: ScheduleInterval;
 }
 
-/** `StepLR`: multiplies the rate by `gamma` every `stepSize` steps. */
+/**
+ * `StepLR`: multiplies the rate by `gamma` every `stepSize` steps.
+ *
+ * @example
+ * ```ts
+ * import { stepLR, type StepLrSchedule } from "./schedules.ts";
+ * const s: StepLrSchedule = stepLR({ stepSize: 10, gamma: 0.5 });
+ * if (s.stepSize !== 10) throw new Error();
+ * ```
+ */
 export interface StepLrSchedule extends Stepped<"stepLR"> {
+  /** Steps between decays. */
   readonly stepSize: number;
+  /** Multiplicative factor of each decay. */
   readonly gamma: number;
 }
 
-/** `MultiStepLR`: multiplies the rate by `gamma` at each milestone. */
+/**
+ * `MultiStepLR`: multiplies the rate by `gamma` at each milestone.
+ *
+ * @example
+ * ```ts
+ * import { multiStepLR, type MultiStepLrSchedule } from "./schedules.ts";
+ * const s: MultiStepLrSchedule = multiStepLR({ milestones: [5, 8] });
+ * if (s.gamma !== 0.1) throw new Error();
+ * ```
+ */
 export interface MultiStepLrSchedule extends Stepped<"multiStepLR"> {
+  /** Steps at which the rate decays. */
   readonly milestones: readonly number[];
+  /** Multiplicative factor of each decay. */
   readonly gamma: number;
 }
 
-/** `ConstantLR`: the rate times `factor` until step `totalIters`, then the rate. */
+/**
+ * `ConstantLR`: the rate times `factor` until step `totalIters`, then the rate.
+ *
+ * @example
+ * ```ts
+ * import { constantLR, type ConstantLrSchedule } from "./schedules.ts";
+ * const s: ConstantLrSchedule = constantLR();
+ * if (s.totalIters !== 5) throw new Error();
+ * ```
+ */
 export interface ConstantLrSchedule extends Stepped<"constantLR"> {
+  /** Factor applied to the rate until `totalIters`. */
   readonly factor: number;
+  /** Steps the factor applies for. */
   readonly totalIters: number;
 }
 
-/** `LinearLR`: the factor goes linearly from `startFactor` to `endFactor` over `totalIters`. */
+/**
+ * `LinearLR`: the factor goes linearly from `startFactor` to `endFactor` over `totalIters`.
+ *
+ * @example
+ * ```ts
+ * import { linearLR, type LinearLrSchedule } from "./schedules.ts";
+ * const s: LinearLrSchedule = linearLR({ totalIters: 3 });
+ * if (s.startFactor !== 1 / 3) throw new Error();
+ * ```
+ */
 export interface LinearLrSchedule extends Stepped<"linearLR"> {
+  /** Factor at step 0. */
   readonly startFactor: number;
+  /** Factor from step `totalIters` on. */
   readonly endFactor: number;
+  /** Steps of the linear change. */
   readonly totalIters: number;
 }
 
-/** `ExponentialLR`: multiplies the rate by `gamma` every step. */
+/**
+ * `ExponentialLR`: multiplies the rate by `gamma` every step.
+ *
+ * @example
+ * ```ts
+ * import { exponentialLR, type ExponentialLrSchedule } from "./schedules.ts";
+ * const s: ExponentialLrSchedule = exponentialLR({ gamma: 0.95 });
+ * if (s.gamma !== 0.95) throw new Error();
+ * ```
+ */
 export interface ExponentialLrSchedule extends Stepped<"exponentialLR"> {
+  /** Multiplicative factor per step. */
   readonly gamma: number;
 }
 
-/** `CosineAnnealingLR`: cosine from the base rate to `etaMin` over `tMax` steps (and back). */
+/**
+ * `CosineAnnealingLR`: cosine from the base rate to `etaMin` over `tMax` steps (and back).
+ *
+ * @example
+ * ```ts
+ * import { cosineAnnealingLR, type CosineAnnealingLrSchedule } from "./schedules.ts";
+ * const s: CosineAnnealingLrSchedule = cosineAnnealingLR({ tMax: 50, etaMin: 1e-5 });
+ * if (s.tMax !== 50) throw new Error();
+ * ```
+ */
 export interface CosineAnnealingLrSchedule extends Stepped<"cosineAnnealingLR"> {
+  /** Steps of half a cosine period. */
   readonly tMax: number;
+  /** Minimum learning rate. */
   readonly etaMin: number;
 }
 
-/** `OneCycleLR`: warm up to `maxLr`, then anneal far below the start (per batch by default). */
+/**
+ * `OneCycleLR`: warm up to `maxLr`, then anneal far below the start (per batch by default).
+ *
+ * @example
+ * ```ts
+ * import { oneCycleLR, type OneCycleLrSchedule } from "./schedules.ts";
+ * const s: OneCycleLrSchedule = oneCycleLR({ maxLr: 0.1 });
+ * if (s.pctStart !== 0.3 || s.totalSteps !== undefined) throw new Error();
+ * ```
+ */
 export interface OneCycleLrSchedule extends Stepped<"oneCycleLR"> {
+  /** Peak learning rate. */
   readonly maxLr: number;
   /** Total steps; absent: `epochs × stepsPerEpoch` if given, else the run's number of steps. */
   readonly totalSteps?: number;
+  /** Epochs of the cycle (with `stepsPerEpoch`). */
   readonly epochs?: number;
+  /** Steps per epoch (with `epochs`). */
   readonly stepsPerEpoch?: number;
+  /** Fraction of the steps spent increasing the rate. */
   readonly pctStart: number;
+  /** `"cos"` or `"linear"` annealing. */
   readonly annealStrategy: "cos" | "linear";
+  /** Whether momentum (or β₁) cycles inversely to the rate. */
   readonly cycleMomentum: boolean;
+  /** Lowest momentum, at the peak rate. */
   readonly baseMomentum: number;
+  /** Highest momentum, at the start and end. */
   readonly maxMomentum: number;
+  /** Start rate is `maxLr / divFactor`. */
   readonly divFactor: number;
+  /** Final rate is `maxLr / (divFactor · finalDivFactor)`. */
   readonly finalDivFactor: number;
+  /** Whether to use three phases instead of two. */
   readonly threePhase: boolean;
 }
 
-/** A schedule that `sequentialLR` can chain. */
+/**
+ * A schedule that `sequentialLR` can chain.
+ *
+ * @example
+ * ```ts
+ * import { type ChainableSchedule, linearLR, stepLR } from "./schedules.ts";
+ * const parts: ChainableSchedule[] = [linearLR(), stepLR({ stepSize: 5 })];
+ * if (parts.length !== 2) throw new Error();
+ * ```
+ */
 export type ChainableSchedule =
   | StepLrSchedule
   | MultiStepLrSchedule
@@ -78,38 +194,90 @@ export type ChainableSchedule =
   | CosineAnnealingLrSchedule
   | OneCycleLrSchedule;
 
-/** `SequentialLR`: runs `schedules[i]` from `milestones[i − 1]` on. */
+/**
+ * `SequentialLR`: runs `schedules[i]` from `milestones[i − 1]` on.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   constantLR,
+ *   exponentialLR,
+ *   sequentialLR,
+ *   type SequentialLrSchedule,
+ * } from "./schedules.ts";
+ * const s: SequentialLrSchedule = sequentialLR({
+ *   schedules: [constantLR({ factor: 0.1, totalIters: 2 }), exponentialLR({ gamma: 0.9 })],
+ *   milestones: [2],
+ * });
+ * if (s.milestones[0] !== 2) throw new Error();
+ * ```
+ */
 export interface SequentialLrSchedule extends Stepped<"sequentialLR"> {
+  /** The schedules, run one after another. */
   readonly schedules: readonly ChainableSchedule[];
+  /** Steps at which the next schedule takes over. */
   readonly milestones: readonly number[];
 }
 
 /**
  * Which epoch figure `reduceLROnPlateau` watches; `validationLoss` needs a validation split
  * (`data(ds, { validation })`).
+ * @example
+ * ```ts
+ * import { type PlateauMetric, reduceLROnPlateau } from "./schedules.ts";
+ * const metric: PlateauMetric = "validationLoss";
+ * if (reduceLROnPlateau({ metric }).metric !== "validationLoss") throw new Error();
+ * ```
  */
 export type PlateauMetric = "testLoss" | "trainLoss" | "accuracy" | "validationLoss";
 
-/** `ReduceLROnPlateau`: multiplies the rate by `factor` when a metric stops improving. */
+/**
+ * `ReduceLROnPlateau`: multiplies the rate by `factor` when a metric stops improving.
+ *
+ * @example
+ * ```ts
+ * import { reduceLROnPlateau, type ReduceLrOnPlateauSchedule } from "./schedules.ts";
+ * const s: ReduceLrOnPlateauSchedule = reduceLROnPlateau({ mode: "max", metric: "accuracy" });
+ * if (s.interval !== "epoch" || s.patience !== 10) throw new Error();
+ * ```
+ */
 export interface ReduceLrOnPlateauSchedule extends Stepped<"reduceLROnPlateau"> {
+  /** The schedule steps after every epoch. */
   readonly interval: "epoch";
+  /** `"min"`: lower is better; `"max"`: higher is better. */
   readonly mode: "min" | "max";
+  /** Multiplies the rate on a plateau (< 1). */
   readonly factor: number;
+  /** Epochs without improvement tolerated. */
   readonly patience: number;
+  /** Least change that counts as improvement. */
   readonly threshold: number;
+  /** `"rel"`: threshold relative to the best; `"abs"`: absolute. */
   readonly thresholdMode: "rel" | "abs";
+  /** Epochs after a reduction before bad epochs count again. */
   readonly cooldown: number;
+  /** Lowest rate a reduction reaches. */
   readonly minLr: number;
+  /** Smallest change of the rate worth making. */
   readonly eps: number;
   /** The metric fed each epoch (default `testLoss`, the tutorial's "Avg loss"). */
   readonly metric: PlateauMetric;
 }
 
-/** Any learning-rate schedule. */
+/**
+ * Any learning-rate schedule.
+ *
+ * @example
+ * ```ts
+ * import { reduceLROnPlateau, type Schedule, stepLR } from "./schedules.ts";
+ * const schedules: Schedule[] = [stepLR({ stepSize: 5 }), reduceLROnPlateau()];
+ * if (schedules[1].kind !== "reduceLROnPlateau") throw new Error();
+ * ```
+ */
 export type Schedule = ChainableSchedule | SequentialLrSchedule | ReduceLrOnPlateauSchedule;
 
 const fail = (name: string, msg: string): never => {
-  throw new RangeError(`Cannot create ${name}: ${msg}`);
+  throw new UserRangeError(`Cannot create ${name}: ${msg}`);
 };
 
 function finite(name: string, what: string, v: number, min = -Infinity): number {
@@ -138,7 +306,16 @@ function fraction(name: string, what: string, v: number, low: "open" | "closed")
   return v;
 }
 
-/** The interval option every stepped schedule takes. */
+/**
+ * The interval option every stepped schedule takes.
+ *
+ * @example
+ * ```ts
+ * import { exponentialLR, type IntervalOption } from "./schedules.ts";
+ * const option: IntervalOption = { interval: "batch" };
+ * if (exponentialLR({ gamma: 0.99, ...option }).interval !== "batch") throw new Error();
+ * ```
+ */
 export interface IntervalOption {
   /** Step after every epoch (default) or after every batch. */
   readonly interval?: ScheduleInterval;
@@ -299,19 +476,40 @@ export function cosineAnnealingLR(
   });
 }
 
-/** Options of {@linkcode oneCycleLR}. */
+/**
+ * Options of {@linkcode oneCycleLR}.
+ *
+ * @example
+ * ```ts
+ * import { oneCycleLR, type OneCycleOptions } from "./schedules.ts";
+ * const options: OneCycleOptions = { maxLr: 0.05, epochs: 10, stepsPerEpoch: 100 };
+ * if (oneCycleLR(options).stepsPerEpoch !== 100) throw new Error();
+ * ```
+ */
 export interface OneCycleOptions {
+  /** Peak learning rate (required). */
   readonly maxLr: number;
+  /** Total steps of the cycle. */
   readonly totalSteps?: number;
+  /** Epochs of the cycle (with `stepsPerEpoch`). */
   readonly epochs?: number;
+  /** Steps per epoch (with `epochs`). */
   readonly stepsPerEpoch?: number;
+  /** Fraction of the steps spent increasing the rate (default 0.3). */
   readonly pctStart?: number;
+  /** `"cos"` (default) or `"linear"` annealing. */
   readonly annealStrategy?: "cos" | "linear";
+  /** Cycle momentum (or β₁) inversely to the rate (default true). */
   readonly cycleMomentum?: boolean;
+  /** Lowest momentum, at the peak rate (default 0.85). */
   readonly baseMomentum?: number;
+  /** Highest momentum (default 0.95). */
   readonly maxMomentum?: number;
+  /** Start rate is `maxLr / divFactor` (default 25). */
   readonly divFactor?: number;
+  /** Final rate is `maxLr / (divFactor · finalDivFactor)` (default 1e4). */
   readonly finalDivFactor?: number;
+  /** Three phases instead of two (default false). */
   readonly threePhase?: boolean;
   /** Step after every batch (default, as PyTorch's one-cycle policy) or every epoch. */
   readonly interval?: ScheduleInterval;
@@ -418,16 +616,34 @@ export function sequentialLR(
   });
 }
 
-/** Options of {@linkcode reduceLROnPlateau}. */
+/**
+ * Options of {@linkcode reduceLROnPlateau}.
+ *
+ * @example
+ * ```ts
+ * import { type PlateauOptions, reduceLROnPlateau } from "./schedules.ts";
+ * const options: PlateauOptions = { factor: 0.5, patience: 2, cooldown: 1 };
+ * if (reduceLROnPlateau(options).factor !== 0.5) throw new Error();
+ * ```
+ */
 export interface PlateauOptions {
+  /** `"min"` (default): lower is better; `"max"`: higher is better. */
   readonly mode?: "min" | "max";
+  /** Multiplies the rate on a plateau (default 0.1, < 1). */
   readonly factor?: number;
+  /** Epochs without improvement tolerated (default 10). */
   readonly patience?: number;
+  /** Least change that counts as improvement (default 1e-4). */
   readonly threshold?: number;
+  /** `"rel"` (default) or `"abs"` threshold. */
   readonly thresholdMode?: "rel" | "abs";
+  /** Epochs after a reduction before bad epochs count again (default 0). */
   readonly cooldown?: number;
+  /** Lowest rate a reduction reaches (default 0). */
   readonly minLr?: number;
+  /** Smallest change of the rate worth making (default 1e-8). */
   readonly eps?: number;
+  /** The metric watched (default `"testLoss"`). */
   readonly metric?: PlateauMetric;
 }
 

@@ -8,7 +8,16 @@
  */
 import type { DType, TensorData } from "../ir/types.ts";
 
-/** One tensor of a safetensors file. */
+/**
+ * One tensor of a safetensors file.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors, type SafeTensor } from "./safetensors.ts";
+ * const t: SafeTensor = { dtype: "float32", shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) };
+ * if (encodeSafetensors(new Map([["w", t]])).length <= 16) throw new Error();
+ * ```
+ */
 export interface SafeTensor {
   /** Element type (the file's F32, F64, I64, I32, U8 or BOOL). */
   readonly dtype: DType;
@@ -18,7 +27,23 @@ export interface SafeTensor {
   readonly data: TensorData;
 }
 
-/** The contents of a safetensors file. */
+/**
+ * The contents of a safetensors file.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   decodeSafetensors,
+ *   encodeSafetensors,
+ *   type SafetensorsContents,
+ * } from "./safetensors.ts";
+ * const t = { dtype: "uint8" as const, shape: [3], data: Uint8Array.of(1, 2, 3) };
+ * const contents: SafetensorsContents = decodeSafetensors(encodeSafetensors(new Map([["u", t]])));
+ * if (contents.tensors.get("u")!.data[2] !== 3 || Object.keys(contents.metadata).length !== 0) {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export interface SafetensorsContents {
   /** Tensors by name, in the order of their bytes in the file. */
   readonly tensors: ReadonlyMap<string, SafeTensor>;
@@ -26,9 +51,27 @@ export interface SafetensorsContents {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-/** A malformed safetensors file, or a tensor the format cannot hold. */
+/**
+ * A malformed safetensors file, or a tensor the format cannot hold.
+ *
+ * @example
+ * ```ts
+ * import { decodeSafetensors, SafetensorsError } from "./safetensors.ts";
+ * let caught: unknown;
+ * try {
+ *   decodeSafetensors(new Uint8Array(3));
+ * } catch (e) {
+ *   caught = e;
+ * }
+ * if (!(caught instanceof SafetensorsError)) throw new Error();
+ * ```
+ */
 export class SafetensorsError extends Error {
-  /** @param message What failed, naming the file and the problem. */
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, naming the file and the problem.
+   */
   constructor(message: string) {
     super(message);
     this.name = "SafetensorsError";
@@ -79,7 +122,9 @@ const numel = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
  * @example
  * ```ts
  * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
- * const bytes = encodeSafetensors(new Map([["w", { dtype: "float32", shape: [2], data: Float32Array.of(1, 2) }]]));
+ * const bytes = encodeSafetensors(
+ *   new Map([["w", { dtype: "float32", shape: [2], data: Float32Array.of(1, 2) }]]),
+ * );
  * const { tensors } = decodeSafetensors(bytes);
  * if (tensors.get("w")!.data[1] !== 2) throw new Error();
  * ```
@@ -150,6 +195,16 @@ export function encodeSafetensors(
  * @param source The file's name, for error messages.
  * @returns The tensors and metadata.
  * @throws {SafetensorsError} Naming `source` and the problem.
+ * @example
+ * ```ts
+ * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+ * const bytes = encodeSafetensors(
+ *   new Map([["b", { dtype: "int64", shape: [1], data: BigInt64Array.of(7n) }]]),
+ *   { format: "pt" },
+ * );
+ * const { tensors, metadata } = decodeSafetensors(bytes);
+ * if (tensors.get("b")!.data[0] !== 7n || metadata.format !== "pt") throw new Error();
+ * ```
  */
 export function decodeSafetensors(
   bytes: Uint8Array,
@@ -254,6 +309,18 @@ export function decodeSafetensors(
  * @param path The file.
  * @returns Its tensors and metadata.
  * @throws {SafetensorsError} When the file is malformed (Deno's errors when it cannot be read).
+ * @example
+ * ```ts
+ * import { encodeSafetensors, readSafetensors } from "./safetensors.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await Deno.writeFile(
+ *   path,
+ *   encodeSafetensors(new Map([["w", { dtype: "float32", shape: [], data: Float32Array.of(3) }]])),
+ * );
+ * const { tensors } = await readSafetensors(path);
+ * if (tensors.get("w")!.shape.length !== 0) throw new Error();
+ * await Deno.remove(path);
+ * ```
  */
 export async function readSafetensors(path: string): Promise<SafetensorsContents> {
   return decodeSafetensors(await Deno.readFile(path), path);

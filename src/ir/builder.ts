@@ -15,6 +15,7 @@ import type {
   TensorType,
   Value,
 } from "./types.ts";
+import { UserTypeError } from "../util/user_error.ts";
 
 /** Options of one node. */
 export interface OpOptions {
@@ -109,7 +110,7 @@ export function createGraphBuilder(base?: Graph): GraphBuilder {
         : dtype === "float64"
         ? Float64Array.of(value)
         : undefined;
-      if (!data) throw new TypeError(`Cannot make a scalar constant of dtype ${dtype}`);
+      if (!data) throw new UserTypeError(`Cannot make a scalar constant of dtype ${dtype}`);
       return builder.constant(Object.freeze({ dtype, shape: [], data }));
     },
     ints(values) {

@@ -67,7 +67,19 @@ function attribute(
   return { name, type: T.TENSOR, t: tensorProto("", value as ConstTensor) };
 }
 
-/** Options for {@linkcode emitModel}. */
+/**
+ * Options for {@linkcode emitModel}.
+ *
+ * @example
+ * ```ts
+ * import { createGraphBuilder } from "../ir/builder.ts";
+ * import { emitModel, type EmitOptions } from "./emit.ts";
+ * const b = createGraphBuilder();
+ * b.output("y", b.op1("Neg", [b.input("x", { dtype: "float32", shape: [2] })]));
+ * const options: EmitOptions = { docString: "negates", metadata: { class_names: "[]" } };
+ * if (emitModel(b.build("neg"), options).length === 0) throw new Error();
+ * ```
+ */
 export interface EmitOptions {
   /** Stored as the model's doc string. */
   readonly docString?: string;
@@ -141,6 +153,16 @@ export function encodeModel(
  * @param graph The graph; its initializers become ONNX initializers.
  * @param options Optional metadata.
  * @returns The serialised ModelProto.
+ * @example
+ * ```ts
+ * import { createGraphBuilder } from "../ir/builder.ts";
+ * import { emitModel } from "./emit.ts";
+ * const b = createGraphBuilder();
+ * const x = b.input("x", { dtype: "float32", shape: ["N", 2] });
+ * b.output("y", b.op1("Relu", [x]));
+ * const bytes = emitModel(b.build("relu"));
+ * if (bytes.length === 0) throw new Error();
+ * ```
  */
 export function emitModel(graph: Graph, options: EmitOptions = {}): Uint8Array {
   return encodeModel(emitGraph(graph), options);

@@ -11,7 +11,21 @@ import onnxProto from "onnx-proto";
 import type { Graph } from "../ir/types.ts";
 import { emitGraph, encodeModel, valueInfo } from "./emit.ts";
 
-/** Which inputs and outputs of a one-step graph play which part in the loop. */
+/**
+ * Which inputs and outputs of a one-step graph play which part in the loop.
+ *
+ * @example
+ * ```ts
+ * import type { MultiStepSpec } from "./multi_step.ts";
+ * // A train step whose `input` and `target` are sliced per step and whose parameters are carried.
+ * const spec: MultiStepSpec = {
+ *   sliced: ["input", "target"],
+ *   carried: [{ input: "weight", output: "weight.next" }],
+ *   scanned: ["loss"],
+ * };
+ * if (spec.carried[0].output !== "weight.next") throw new Error();
+ * ```
+ */
 export interface MultiStepSpec {
   /** Inputs fed one slice per step from a `[K, …]` slab of the same name. */
   readonly sliced: readonly string[];

@@ -7,27 +7,80 @@
  * @module
  */
 import type { DType, TensorData } from "../ir/types.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
-/** A tensor in host memory: what sessions take and return. */
+/**
+ * A tensor in host memory: what sessions take and return.
+ *
+ * @example
+ * ```ts
+ * import type { HostTensor } from "./session.ts";
+ * const t: HostTensor = { dtype: "int64", dims: [2], data: BigInt64Array.of(3n, 4n) };
+ * if (t.dims.reduce((a, b) => a * b, 1) !== t.data.length) throw new Error();
+ * ```
+ */
 export interface HostTensor {
+  /** Element type. */
   readonly dtype: DType;
+  /** Dimensions. */
   readonly dims: readonly number[];
+  /** Values, row-major. */
   readonly data: TensorData;
 }
 
-/** Where a session runs. */
+/**
+ * Where a session runs.
+ *
+ * @example
+ * ```ts
+ * import type { Device, SessionOptions } from "./session.ts";
+ * const device: Device = "cuda";
+ * const options: SessionOptions = { device };
+ * if (options.device !== "cuda") throw new Error();
+ * ```
+ */
 export type Device = "cpu" | "cuda";
 
 /**
  * Which onnxruntime package runs sessions: `"node"` is onnxruntime-node (native code, CPU or
  * CUDA), `"web"` is onnxruntime-web on WebAssembly (CPU only, runs without `--allow-ffi`).
+ * @example
+ * ```ts
+ * import { type Backend, BACKENDS } from "./session.ts";
+ * const backend: Backend = "web";
+ * if (!BACKENDS.includes(backend)) throw new Error();
+ * ```
  */
 export type Backend = "node" | "web";
 
-/** The backends, for validating user input. */
+/**
+ * The backends, for validating user input.
+ *
+ * @example
+ * ```ts
+ * import { BACKENDS } from "./session.ts";
+ * if (BACKENDS.join() !== "node,web") throw new Error();
+ * ```
+ */
 export const BACKENDS: readonly Backend[] = Object.freeze(["node", "web"]);
 
-/** Options for {@linkcode createSession}. */
+/**
+ * Options for {@linkcode createSession}.
+ *
+ * @example
+ * ```ts
+ * import { createGraphBuilder } from "../ir/builder.ts";
+ * import { emitModel } from "../onnx/emit.ts";
+ * const b = createGraphBuilder();
+ * b.output("y", b.op1("Neg", [b.input("x", { dtype: "float32", shape: [2] })]));
+ * const model = emitModel(b.build("neg"));
+ * import { createSession, type SessionOptions } from "./session.ts";
+ * const options: SessionOptions = { device: "cpu", threads: 1, backend: "node" };
+ * const session = await createSession(model, options);
+ * if (session.outputNames.join() !== "y") throw new Error();
+ * await session.release();
+ * ```
+ */
 export interface SessionOptions {
   /** Execution device (default `"cpu"`). */
   readonly device?: Device;
@@ -41,9 +94,29 @@ export interface SessionOptions {
   readonly backend?: Backend;
 }
 
-/** A loaded model ready to run. */
+/**
+ * A loaded model ready to run.
+ *
+ * @example
+ * ```ts
+ * import { createGraphBuilder } from "../ir/builder.ts";
+ * import { emitModel } from "../onnx/emit.ts";
+ * const b = createGraphBuilder();
+ * b.output("y", b.op1("Neg", [b.input("x", { dtype: "float32", shape: [2] })]));
+ * const model = emitModel(b.build("neg"));
+ * import { createSession, type Session } from "./session.ts";
+ * const session: Session = await createSession(model);
+ * const { y } = await session.run({
+ *   x: { dtype: "float32", dims: [2], data: Float32Array.of(1, -2) },
+ * });
+ * if (session.inputNames.join() !== "x" || y.data[1] !== 2) throw new Error();
+ * await session.release();
+ * ```
+ */
 export interface Session {
+  /** The model's input names, in order. */
   readonly inputNames: readonly string[];
+  /** The model's output names, in order. */
   readonly outputNames: readonly string[];
   /** Runs the model; returns every output (or those named in `fetch`). */
   run(
@@ -54,9 +127,22 @@ export interface Session {
   release(): Promise<void>;
 }
 
-/** A device that cannot be used here, with one line saying how to get it. */
+/**
+ * A device that cannot be used here, with one line saying how to get it.
+ *
+ * @example
+ * ```ts
+ * import { DeviceError } from "./session.ts";
+ * const e = new DeviceError("Cannot use CUDA: no GPU found");
+ * if (e.name !== "DeviceError") throw new Error();
+ * ```
+ */
 export class DeviceError extends Error {
-  /** @param message What failed and how to fix it. */
+  /**
+   * Creates the error.
+   *
+   * @param message What failed and how to fix it.
+   */
   constructor(message: string) {
     super(message);
     this.name = "DeviceError";
@@ -96,7 +182,7 @@ export async function createSession(
   const backend = options.backend ?? "node";
   const load = Object.hasOwn(LOADERS, backend) ? LOADERS[backend] : undefined;
   if (!load) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot create a session: unknown backend '${backend}' (expected ${BACKENDS.join(" or ")})`,
     );
   }

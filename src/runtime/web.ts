@@ -6,6 +6,7 @@
  */
 import * as ort from "onnxruntime-web";
 import { DeviceError, type Session, type SessionOptions, wrapOrtSession } from "./session.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
 /**
  * Threads of the WebAssembly runtime when the first web session names none: onnxruntime-web's own
@@ -50,7 +51,7 @@ export async function createWebSession(
   const threads = options.threads;
   if (poolThreads === undefined) configure(threads ?? DEFAULT_THREADS);
   else if (threads !== undefined && threads !== poolThreads) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot use ${threads} threads on the web backend: its WebAssembly runtime was started ` +
         `with ${poolThreads} by this process's first web session, and its thread pool is sized once`,
     );

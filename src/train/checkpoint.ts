@@ -10,27 +10,83 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { type CompiledModel, NAMES } from "../compile/compile.ts";
-import { writeFileAtomic } from "../io/atomic_write.ts";
-import { encodeSafetensors, readSafetensors, type SafeTensor } from "../io/safetensors.ts";
+import { describeFsError, writeFileAtomic } from "../io/atomic_write.ts";
+import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../io/safetensors.ts";
 import type { HostTensor } from "../runtime/session.ts";
 import type { SchedulerState } from "./schedule.ts";
 import type { Trainer } from "./trainer.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
 /** The `format` metadata value of a checkpoint file. */
 export const CHECKPOINT_FORMAT = "onnxtrain.checkpoint.v1";
 const STATE_PREFIX = "optimizer.";
 const FILE = /^checkpoint-(\d+)\.safetensors$/;
 
-/** A checkpoint that cannot be used: malformed, of another pipeline, or missing. */
+/**
+ * A checkpoint that cannot be used: malformed, of another pipeline, or missing.
+ *
+ * @example
+ * ```ts
+ * import { CheckpointError } from "./checkpoint.ts";
+ * const e = new CheckpointError("Cannot read checkpoint a.safetensors: not a checkpoint");
+ * if (e.name !== "CheckpointError") throw new Error();
+ * ```
+ */
 export class CheckpointError extends Error {
-  /** @param message What failed, naming the file. */
-  constructor(message: string) {
-    super(message);
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, naming the file.
+   * @param options The underlying error as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "CheckpointError";
   }
 }
 
-/** Where a run stands, besides the trainer's tensors. */
+/**
+ * Where a run stands, besides the trainer's tensors.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   type CheckpointInfo,
+ *   compileModel,
+ *   createTrainer,
+ *   crossEntropy,
+ *   linear,
+ *   pipelineFingerprint,
+ *   readCheckpoint,
+ *   saveCheckpoint,
+ *   sgd,
+ * } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * await trainer.step(batch);
+ * const dir = await Deno.makeTempDir();
+ * const info: CheckpointInfo = {
+ *   epoch: 1,
+ *   batch: 1,
+ *   epochLossSum: 0.7,
+ *   epochLr: 0.5,
+ *   seed: 1,
+ *   batchSize: 2,
+ * };
+ * const path = await saveCheckpoint(dir, trainer, info, {
+ *   fingerprint: pipelineFingerprint(compiled),
+ * });
+ * if ((await readCheckpoint(path)).info.epochLossSum !== 0.7) throw new Error();
+ * await trainer.release();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface CheckpointInfo {
   /** Completed epochs. */
   readonly epoch: number;
@@ -55,7 +111,42 @@ export interface CheckpointInfo {
   readonly dataOrder?: string;
 }
 
-/** A checkpoint read back: the trainer's tensors and counters, and the run's position. */
+/**
+ * A checkpoint read back: the trainer's tensors and counters, and the run's position.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   type Checkpoint,
+ *   compileModel,
+ *   createTrainer,
+ *   crossEntropy,
+ *   linear,
+ *   pipelineFingerprint,
+ *   readCheckpoint,
+ *   saveCheckpoint,
+ *   sgd,
+ * } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * await trainer.step(batch);
+ * const dir = await Deno.makeTempDir();
+ * const info = { epoch: 1, batch: 1, epochLossSum: 0, epochLr: 0.5, seed: 1, batchSize: 2 };
+ * const path = await saveCheckpoint(dir, trainer, info, {
+ *   fingerprint: pipelineFingerprint(compiled),
+ * });
+ * const checkpoint: Checkpoint = await readCheckpoint(path);
+ * if (checkpoint.path !== path || checkpoint.hyper.get("lr") !== 0.5) throw new Error();
+ * await trainer.release();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface Checkpoint {
   /** The file it was read from. */
   readonly path: string;
@@ -82,6 +173,19 @@ export interface Checkpoint {
  *
  * @param compiled The compiled pipeline.
  * @returns A hex digest.
+ * @example
+ * ```ts
+ * import { compileModel, crossEntropy, linear, sgd } from "../../mod.ts";
+ * import { pipelineFingerprint } from "./checkpoint.ts";
+ * const spec = {
+ *   data: { sampleShape: [2], classes: 2 },
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.1 }),
+ * };
+ * const a = pipelineFingerprint(compileModel({ ...spec, model: linear(2, 2) }));
+ * const b = pipelineFingerprint(compileModel({ ...spec, model: linear(2, 2, { bias: false }) }));
+ * if (a.length !== 64 || a === b) throw new Error();
+ * ```
  */
 export function pipelineFingerprint(compiled: CompiledModel): string {
   // The augmentation's window indices are data order, which checkpoints record apart.
@@ -111,6 +215,30 @@ export function checkpointPath(dir: string, steps: number): string {
  *
  * @param dir The checkpoint folder.
  * @returns Their paths.
+ * @throws {CheckpointError} When `dir` is a file or cannot be read, naming it.
+ * @example
+ * ```ts
+ * import { compileModel, createTrainer, crossEntropy, linear, sgd } from "../../mod.ts";
+ * import { listCheckpoints, pipelineFingerprint, saveCheckpoint } from "./checkpoint.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * await trainer.step(batch);
+ * const dir = await Deno.makeTempDir();
+ * const fingerprint = pipelineFingerprint(compiled);
+ * const info = { epoch: 1, batch: 1, epochLossSum: 0, epochLr: 0.5, seed: 1, batchSize: 2 };
+ * await saveCheckpoint(dir, trainer, info, { fingerprint });
+ * await trainer.step(batch);
+ * await saveCheckpoint(dir, trainer, info, { fingerprint });
+ * if ((await listCheckpoints(dir)).length !== 2) throw new Error();
+ * await trainer.release();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function listCheckpoints(dir: string): Promise<string[]> {
   const found: [number, string][] = [];
@@ -121,7 +249,10 @@ export async function listCheckpoints(dir: string): Promise<string[]> {
     }
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return [];
-    throw e;
+    const why = e instanceof Deno.errors.NotADirectory
+      ? "it is a file, not a folder"
+      : describeFsError(e);
+    throw new CheckpointError(`Cannot read the checkpoint folder ${dir}: ${why}`, { cause: e });
   }
   return found.sort((a, b) => a[0] - b[0]).map(([, path]) => path);
 }
@@ -131,6 +262,28 @@ export async function listCheckpoints(dir: string): Promise<string[]> {
  *
  * @param dir The checkpoint folder.
  * @returns Its path, or undefined when there is none.
+ * @example
+ * ```ts
+ * import { compileModel, createTrainer, crossEntropy, linear, sgd } from "../../mod.ts";
+ * import { latestCheckpoint, pipelineFingerprint, saveCheckpoint } from "./checkpoint.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * await trainer.step(batch);
+ * const dir = await Deno.makeTempDir();
+ * const fingerprint = pipelineFingerprint(compiled);
+ * const info = { epoch: 1, batch: 1, epochLossSum: 0, epochLr: 0.5, seed: 1, batchSize: 2 };
+ * if (await latestCheckpoint(dir) !== undefined) throw new Error("empty folder");
+ * const path = await saveCheckpoint(dir, trainer, info, { fingerprint });
+ * if (await latestCheckpoint(dir) !== path) throw new Error();
+ * await trainer.release();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function latestCheckpoint(dir: string): Promise<string | undefined> {
   return (await listCheckpoints(dir)).at(-1);
@@ -139,7 +292,42 @@ export async function latestCheckpoint(dir: string): Promise<string | undefined>
 const toSafe = (t: HostTensor): SafeTensor => ({ dtype: t.dtype, shape: t.dims, data: t.data });
 const toHost = (t: SafeTensor): HostTensor => ({ dtype: t.dtype, dims: t.shape, data: t.data });
 
-/** Options of {@linkcode saveCheckpoint}. */
+/**
+ * Options of {@linkcode saveCheckpoint}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   compileModel,
+ *   createTrainer,
+ *   crossEntropy,
+ *   linear,
+ *   pipelineFingerprint,
+ *   readCheckpoint,
+ *   saveCheckpoint,
+ *   type SaveOptions,
+ *   sgd,
+ * } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * await trainer.step(batch);
+ * const dir = await Deno.makeTempDir();
+ * const info = { epoch: 1, batch: 1, epochLossSum: 0, epochLr: 0.5, seed: 1, batchSize: 2 };
+ * const options: SaveOptions = { fingerprint: pipelineFingerprint(compiled), keep: 1 };
+ * await saveCheckpoint(dir, trainer, info, options);
+ * await trainer.step(batch);
+ * await saveCheckpoint(dir, trainer, info, options);
+ * if ([...Deno.readDirSync(dir)].length !== 1) throw new Error("keep: 1 removes older ones");
+ * await trainer.release();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export interface SaveOptions {
   /** {@linkcode pipelineFingerprint} of the trainer's pipeline. */
   readonly fingerprint: string;
@@ -148,7 +336,8 @@ export interface SaveOptions {
 }
 
 /**
- * Saves a trainer's state atomically (`<file>.tmp`, fsync, rename) as
+ * Saves a trainer's state atomically (a temporary file unique to the process, fsync, rename; see
+ * {@linkcode writeFileAtomic}) as
  * `dir/checkpoint-<steps>.safetensors`, then deletes all but the newest `keep` checkpoints.
  *
  * @param dir The checkpoint folder (created when missing).
@@ -156,6 +345,28 @@ export interface SaveOptions {
  * @param info The run's position.
  * @param options Fingerprint and how many to keep.
  * @returns The file written.
+ * @example
+ * ```ts
+ * import { compileModel, createTrainer, crossEntropy, linear, sgd } from "../../mod.ts";
+ * import { pipelineFingerprint, readCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * await trainer.step(batch);
+ * const dir = await Deno.makeTempDir();
+ * const fingerprint = pipelineFingerprint(compiled);
+ * const info = { epoch: 1, batch: 1, epochLossSum: 0, epochLr: 0.5, seed: 1, batchSize: 2 };
+ * const path = await saveCheckpoint(dir, trainer, info, { fingerprint });
+ * const checkpoint = await readCheckpoint(path);
+ * if (checkpoint.steps !== 1 || checkpoint.fingerprint !== fingerprint) throw new Error();
+ * await trainer.release();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function saveCheckpoint(
   dir: string,
@@ -165,7 +376,9 @@ export async function saveCheckpoint(
 ): Promise<string> {
   const keep = options.keep ?? 2;
   if (!Number.isSafeInteger(keep) || keep < 1) {
-    throw new RangeError(`Cannot save a checkpoint: keep must be a positive integer, got ${keep}`);
+    throw new UserRangeError(
+      `Cannot save a checkpoint: keep must be a positive integer, got ${keep}`,
+    );
   }
   const tensors = new Map<string, SafeTensor>();
   for (const [name, t] of [...trainer.params, ...trainer.buffers]) tensors.set(name, toSafe(t));
@@ -200,10 +413,41 @@ export async function saveCheckpoint(
  * @param path The file.
  * @returns Its tensors, counters and position.
  * @throws {CheckpointError} When the file is not an onnxtrain checkpoint or its metadata is
- * malformed ({@linkcode SafetensorsError} when it is not safetensors).
+ * malformed or cannot be read ({@linkcode SafetensorsError} when it is not safetensors).
+ * @example
+ * ```ts
+ * import { compileModel, createTrainer, crossEntropy, linear, sgd } from "../../mod.ts";
+ * import { pipelineFingerprint, readCheckpoint, saveCheckpoint } from "./checkpoint.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * await trainer.step(batch);
+ * const dir = await Deno.makeTempDir();
+ * const fingerprint = pipelineFingerprint(compiled);
+ * const info = { epoch: 1, batch: 1, epochLossSum: 0, epochLr: 0.5, seed: 1, batchSize: 2 };
+ * const checkpoint = await readCheckpoint(
+ *   await saveCheckpoint(dir, trainer, info, { fingerprint }),
+ * );
+ * if (checkpoint.info.epoch !== 1 || !checkpoint.params.has("weight")) throw new Error();
+ * await trainer.release();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function readCheckpoint(path: string): Promise<Checkpoint> {
-  const { tensors, metadata: m } = await readSafetensors(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    throw new CheckpointError(`Cannot read checkpoint ${path}: ${describeFsError(e)}`, {
+      cause: e,
+    });
+  }
+  const { tensors, metadata: m } = decodeSafetensors(bytes, path);
   const fail = (why: string): never => {
     throw new CheckpointError(`Cannot read checkpoint ${path}: ${why}`);
   };
@@ -282,6 +526,39 @@ export function checkFingerprint(checkpoint: Checkpoint, fingerprint: string): v
  * @param checkpoint The checkpoint.
  * @param fingerprint {@linkcode pipelineFingerprint} of the trainer's pipeline.
  * @throws {CheckpointError} When the checkpoint belongs to another pipeline or lacks a tensor.
+ * @example
+ * ```ts
+ * import { compileModel, createTrainer, crossEntropy, linear, sgd } from "../../mod.ts";
+ * import {
+ *   pipelineFingerprint,
+ *   readCheckpoint,
+ *   restoreCheckpoint,
+ *   saveCheckpoint,
+ * } from "./checkpoint.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * await trainer.step(batch);
+ * const dir = await Deno.makeTempDir();
+ * const fingerprint = pipelineFingerprint(compiled);
+ * const info = { epoch: 1, batch: 1, epochLossSum: 0, epochLr: 0.5, seed: 1, batchSize: 2 };
+ * const checkpoint = await readCheckpoint(
+ *   await saveCheckpoint(dir, trainer, info, { fingerprint }),
+ * );
+ * const saved = trainer.params.get("weight")!.data.slice();
+ * await trainer.step(batch);
+ * restoreCheckpoint(trainer, checkpoint, fingerprint);
+ * if (trainer.steps !== 1 || trainer.params.get("weight")!.data.join() !== saved.join()) {
+ *   throw new Error();
+ * }
+ * await trainer.release();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export function restoreCheckpoint(
   trainer: Trainer,

@@ -15,6 +15,22 @@ import { scheduledOptimizer } from "./schedule.ts";
  * @param spec The pipeline.
  * @param lr Overrides the optimizer's learning rate.
  * @returns The compiled graphs.
+ * @example
+ * ```ts
+ * import { crossEntropy, linear, pipeline, sgd, tensorDataset } from "../../mod.ts";
+ * import { compilePipeline } from "./compile_pipeline.ts";
+ * const xs = Float32Array.of(0, 1, 1, 0);
+ * const data = tensorDataset({
+ *   train: { x: xs, y: [0, 1] },
+ *   test: { x: xs, y: [0, 1] },
+ *   sampleShape: [2],
+ * });
+ * const p = pipeline().data(data).model(linear(2, 2)).loss(crossEntropy()).optimizer(
+ *   sgd({ lr: 0.1 }),
+ * );
+ * const compiled = compilePipeline(p.props as Parameters<typeof compilePipeline>[0], 0.1);
+ * if (compiled.sampleShape.join() !== "2") throw new Error();
+ * ```
  */
 export function compilePipeline(spec: CompletePipelineProps, lr?: number): CompiledModel {
   const optimizer = lr === undefined ? spec.optimizer : { ...spec.optimizer, lr };

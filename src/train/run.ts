@@ -2,13 +2,14 @@
  * The training loop: the PyTorch tutorial's `train_loop` and `test_loop`, with its exact log.
  * @module
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import type { CompiledModel } from "../compile/compile.ts";
 import { loadDataset } from "../data/datasets.ts";
 import { type Batch, createLoader, describeAugmentation, holdOut } from "../data/loader.ts";
 import { createWorkerLoader, shareSampleSet, type WorkerLoader } from "../data/worker_loader.ts";
 import type { CompletePipelineProps } from "../dsl/pipeline.ts";
 import { writeFileAtomic } from "../io/atomic_write.ts";
+import { checkOutputDir, checkOutputFile } from "../io/output_paths.ts";
 import { emitModel } from "../onnx/emit.ts";
 import type { Backend, Device } from "../runtime/session.ts";
 import {
@@ -22,23 +23,80 @@ import {
 } from "./checkpoint.ts";
 import { epochHeader, testLines, trainLine, validationLines } from "./format.ts";
 import { createScheduler } from "./schedule.ts";
+import { createReporter, readMetrics, type Reporter } from "./report.ts";
 import { compilePipeline } from "./compile_pipeline.ts";
 
 export { compilePipeline };
 import { createTrainer, type Trainer } from "./trainer.ts";
 import { checkExportPath, warmStart } from "./warm_start.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
-/** A complete pipeline description, as the DSL builds it. */
+/**
+ * A complete pipeline description, as the DSL builds it.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   crossEntropy,
+ *   linear,
+ *   pipeline,
+ *   type PipelineSpec,
+ *   sgd,
+ *   tensorDataset,
+ * } from "../../mod.ts";
+ * const xs = Float32Array.of(0, 1, 1, 0);
+ * const data = tensorDataset({
+ *   train: { x: xs, y: [0, 1] },
+ *   test: { x: xs, y: [0, 1] },
+ *   sampleShape: [2],
+ * });
+ * const p = pipeline().data(data).model(linear(2, 2)).loss(crossEntropy()).optimizer(
+ *   sgd({ lr: 0.1 }),
+ * );
+ * const spec = p.props as PipelineSpec;
+ * if (spec.loss.kind !== "cross-entropy") throw new Error();
+ * ```
+ */
 export type PipelineSpec = CompletePipelineProps;
 
-/** Overrides and settings for one run (the CLI's flags). */
+/**
+ * Overrides and settings for one run (the CLI's flags).
+ *
+ * @example
+ * ```ts
+ * import {
+ *   crossEntropy,
+ *   linear,
+ *   pipeline,
+ *   type RunOptions,
+ *   sgd,
+ *   tensorDataset,
+ * } from "../../mod.ts";
+ * const xs = Float32Array.of(0, 0, 0, 1, 1, 0, 1, 1);
+ * const data = tensorDataset({
+ *   train: { x: xs, y: [0, 1, 1, 1] },
+ *   test: { x: xs, y: [0, 1, 1, 1] },
+ *   sampleShape: [2],
+ * });
+ * const p = pipeline().data(data, { batchSize: 2 }).model(linear(2, 2)).loss(crossEntropy())
+ *   .optimizer(sgd({ lr: 0.5 }));
+ * const options: RunOptions = { epochs: 2, seed: 3, quiet: true };
+ * const result = await p.run(options);
+ * if (result.epochs.length !== 2 || result.seed !== 3) throw new Error();
+ * ```
+ */
 export interface RunOptions {
+  /** Replaces the pipeline's number of epochs. */
   readonly epochs?: number;
+  /** Replaces the pipeline's batch size. */
   readonly batchSize?: number;
+  /** Replaces the optimizer's learning rate (every parameter group's). */
   readonly lr?: number;
   /** Seeds initialisation and shuffling; a run is reproducible bit for bit with it. */
   readonly seed?: number;
+  /** Execution device (default `"cpu"`). */
   readonly device?: Device;
+  /** Intra-op threads of the sessions. */
   readonly threads?: number;
   /** Replaces the dataset's root folder. */
   readonly dataDir?: string;
@@ -130,6 +188,11 @@ export interface RunOptions {
  * The most steps per run {@linkcode autoStepsPerRun} chooses on the CPU: 16 steps per run took
  * the seed MLP's epoch ≈ 20 % below one step per run on the 2-core machine, and larger K gained
  * little more (see the README's benchmark table).
+ * @example
+ * ```ts
+ * import { DEFAULT_STEPS_PER_RUN } from "./run.ts";
+ * if (DEFAULT_STEPS_PER_RUN !== 16) throw new Error();
+ * ```
  */
 export const DEFAULT_STEPS_PER_RUN = 16;
 
@@ -145,6 +208,19 @@ const SLAB_BYTES = 32 * 2 ** 20;
  * @param batchSize Samples per batch.
  * @param device The execution device.
  * @returns K, at least 1.
+ * @example
+ * ```ts
+ * import { compileModel, crossEntropy, linear, sgd } from "../../mod.ts";
+ * import { autoStepsPerRun, DEFAULT_STEPS_PER_RUN } from "./run.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [4], classes: 3 },
+ *   model: linear(4, 3),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.1 }),
+ * });
+ * if (autoStepsPerRun(compiled, 64) !== DEFAULT_STEPS_PER_RUN) throw new Error();
+ * if (autoStepsPerRun(compiled, 64, "cuda") !== 64) throw new Error();
+ * ```
  */
 export function autoStepsPerRun(
   compiled: CompiledModel,
@@ -164,11 +240,27 @@ export function autoStepsPerRun(
   return Math.max(1, Math.min(most, Math.floor(SLAB_BYTES / Math.max(perStep, 1))));
 }
 
-/** A run stopped by its abort signal (Ctrl-C in the CLI). */
+/**
+ * A run stopped by its abort signal (Ctrl-C in the CLI).
+ *
+ * @example
+ * ```ts
+ * import { TrainingInterrupted } from "./run.ts";
+ * const e = new TrainingInterrupted(
+ *   "Training interrupted in epoch 2",
+ *   "ckpt/step-00000100.safetensors",
+ * );
+ * if (e.name !== "TrainingInterrupted" || !e.checkpoint?.endsWith(".safetensors")) {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export class TrainingInterrupted extends Error {
   /** The checkpoint saved on the way out, if any. */
   readonly checkpoint?: string;
   /**
+   * Creates the error.
+   *
    * @param message What happened.
    * @param checkpoint The checkpoint saved, if any.
    */
@@ -179,7 +271,32 @@ export class TrainingInterrupted extends Error {
   }
 }
 
-/** One training step, as `onBatch` receives it. */
+/**
+ * One training step, as `onBatch` receives it.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   type BatchEvent,
+ *   crossEntropy,
+ *   linear,
+ *   pipeline,
+ *   sgd,
+ *   tensorDataset,
+ * } from "../../mod.ts";
+ * const xs = Float32Array.of(0, 0, 0, 1, 1, 0, 1, 1);
+ * const data = tensorDataset({
+ *   train: { x: xs, y: [0, 1, 1, 1] },
+ *   test: { x: xs, y: [0, 1, 1, 1] },
+ *   sampleShape: [2],
+ * });
+ * const p = pipeline().data(data, { batchSize: 2 }).model(linear(2, 2)).loss(crossEntropy())
+ *   .optimizer(sgd({ lr: 0.5 }));
+ * const events: BatchEvent[] = [];
+ * await p.run({ epochs: 1, seed: 1, quiet: true, onBatch: (e) => events.push(e) });
+ * if (events.length !== 2 || events[1].batch !== 1 || events[0].lr !== 0.5) throw new Error();
+ * ```
+ */
 export interface BatchEvent {
   /** The epoch, from 1. */
   readonly epoch: number;
@@ -191,8 +308,34 @@ export interface BatchEvent {
   readonly lr: number;
 }
 
-/** One epoch's figures. */
+/**
+ * One epoch's figures.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   crossEntropy,
+ *   type EpochResult,
+ *   linear,
+ *   pipeline,
+ *   sgd,
+ *   tensorDataset,
+ * } from "../../mod.ts";
+ * const xs = Float32Array.of(0, 0, 0, 1, 1, 0, 1, 1);
+ * const data = tensorDataset({
+ *   train: { x: xs, y: [0, 1, 1, 1] },
+ *   test: { x: xs, y: [0, 1, 1, 1] },
+ *   sampleShape: [2],
+ * });
+ * const p = pipeline().data(data, { batchSize: 2 }).model(linear(2, 2)).loss(crossEntropy())
+ *   .optimizer(sgd({ lr: 0.5 }));
+ * const seen: EpochResult[] = [];
+ * await p.run({ epochs: 2, seed: 1, quiet: true, onEpoch: (r) => seen.push(r) });
+ * if (seen.length !== 2 || !(seen[1].accuracy >= 0 && seen[1].accuracy <= 1)) throw new Error();
+ * ```
+ */
 export interface EpochResult {
+  /** The epoch, from 1. */
   readonly epoch: number;
   /** Mean of the batch losses over the epoch. */
   readonly trainLoss: number;
@@ -212,9 +355,35 @@ export interface EpochResult {
   readonly lr: number;
 }
 
-/** What a run returns. */
+/**
+ * What a run returns.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   crossEntropy,
+ *   linear,
+ *   pipeline,
+ *   type RunResult,
+ *   sgd,
+ *   tensorDataset,
+ * } from "../../mod.ts";
+ * const xs = Float32Array.of(0, 0, 0, 1, 1, 0, 1, 1);
+ * const data = tensorDataset({
+ *   train: { x: xs, y: [0, 1, 1, 1] },
+ *   test: { x: xs, y: [0, 1, 1, 1] },
+ *   sampleShape: [2],
+ * });
+ * const p = pipeline().data(data, { batchSize: 2 }).model(linear(2, 2)).loss(crossEntropy())
+ *   .optimizer(sgd({ lr: 0.5 }));
+ * const result: RunResult = await p.run({ epochs: 1, seed: 1, quiet: true });
+ * if (result.epochs[0].epoch !== 1 || result.exportModel().length === 0) throw new Error();
+ * ```
+ */
 export interface RunResult {
+  /** One result per epoch trained. */
   readonly epochs: readonly EpochResult[];
+  /** The seed the run used. */
   readonly seed: number;
   /** The trained inference model as ONNX bytes (taking uint8 images when `exportRaw` is set). */
   exportModel(): Uint8Array;
@@ -224,9 +393,67 @@ function randomSeed(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0];
 }
 
-async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
-  await Deno.mkdir(dirname(path) || ".", { recursive: true });
-  await Deno.writeFile(path, bytes);
+/**
+ * Training stopped because a step's loss (or, at a checkpoint or the export, a parameter) is NaN
+ * or infinite: nothing is exported and no checkpoint of the broken weights is saved, so the
+ * previous export file and the last good checkpoint stay as they were.
+ */
+export class NonFiniteLossError extends Error {
+  /** The epoch, from 1. */
+  readonly epoch: number;
+  /** The optimizer step, from 1, counted over the whole run. */
+  readonly step: number;
+  /** The batch's index within the epoch, from 0 (as in the log lines). */
+  readonly batch: number;
+  /** The offending loss (NaN, Infinity or -Infinity; a finite loss when a parameter was not). */
+  readonly loss: number;
+  /**
+   * Creates the error.
+   *
+   * @param message What happened, naming the epoch and step.
+   * @param at Where: epoch, step, batch and loss.
+   */
+  constructor(
+    message: string,
+    at: { epoch: number; step: number; batch: number; loss: number },
+  ) {
+    super(message);
+    this.name = "NonFiniteLossError";
+    this.epoch = at.epoch;
+    this.step = at.step;
+    this.batch = at.batch;
+    this.loss = at.loss;
+  }
+}
+
+/** A learning rate for a message: 6 significant digits (196.83, not 196.83000000000004). */
+const rate = (lr: number) => String(Number(lr.toPrecision(6)));
+
+/** The first parameter holding a NaN or infinite value, or undefined. */
+function nonFiniteParameter(trainer: Trainer): string | undefined {
+  for (const [name, t] of trainer.params) {
+    const data = t.data;
+    if (!(data instanceof Float32Array || data instanceof Float64Array)) continue;
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return name;
+  }
+  return undefined;
+}
+
+function checkRunNumber(
+  what: string,
+  v: number | undefined,
+  kind: "count" | "count0" | "rate",
+): void {
+  if (v === undefined) return;
+  const ok = kind === "rate"
+    ? typeof v === "number" && Number.isFinite(v) && v >= 0
+    : Number.isSafeInteger(v) && v >= (kind === "count" ? 1 : 0);
+  if (!ok) {
+    const expected = kind === "rate"
+      ? "a finite number ≥ 0"
+      : `an integer ≥ ${kind === "count" ? 1 : 0}`;
+    throw new UserRangeError(`Invalid ${what}: expected ${expected}, got ${v}`);
+  }
 }
 
 /**
@@ -236,41 +463,85 @@ async function writeFile(path: string, bytes: Uint8Array): Promise<void> {
  * @param spec The pipeline.
  * @param options Overrides and settings.
  * @returns Per-epoch results and the trained model.
+ * @example
+ * ```ts
+ * import { crossEntropy, linear, pipeline, sgd, tensorDataset } from "../../mod.ts";
+ * import { runPipeline } from "./run.ts";
+ * const xs = Float32Array.of(0, 0, 0, 1, 1, 0, 1, 1);
+ * const data = tensorDataset({
+ *   train: { x: xs, y: [0, 1, 1, 1] },
+ *   test: { x: xs, y: [0, 1, 1, 1] },
+ *   sampleShape: [2],
+ * });
+ * const p = pipeline().data(data, { batchSize: 4 }).model(linear(2, 2)).loss(crossEntropy())
+ *   .optimizer(sgd({ lr: 0.5 })).epochs(3);
+ * const result = await runPipeline(p.props as Parameters<typeof runPipeline>[0], {
+ *   seed: 1,
+ *   quiet: true,
+ * });
+ * if (result.epochs.length !== 3 || result.seed !== 1) throw new Error();
+ * if (result.exportModel().length === 0) throw new Error();
+ * ```
  */
 export async function runPipeline(
   spec: PipelineSpec,
   options: RunOptions = {},
 ): Promise<RunResult> {
-  const log = options.log ?? ((line: string) => console.log(line));
+  const baseLog = options.log ?? ((line: string) => console.log(line));
+  // Lines go through the reporter (progress line, --quiet) once the loader exists.
+  let reporter: Reporter | undefined;
+  const log = (line: string) => {
+    if (reporter) reporter.log(line);
+    else if (!options.quiet) baseLog(line);
+  };
   const epochs = options.epochs ?? spec.epochs;
   const batchSize = options.batchSize ?? spec.batchSize;
   const logEvery = options.logEvery ?? 100;
+  // epochs 0 trains nothing and exports the initial (or --init) weights.
+  checkRunNumber("epochs", epochs, "count0");
+  checkRunNumber("batchSize", batchSize, "count");
+  checkRunNumber("lr", options.lr, "rate");
+  checkRunNumber("logEvery", logEvery, "count");
+  checkRunNumber("keep", options.keep, "count");
   if (
     options.stepsPerRun !== undefined &&
     !(Number.isSafeInteger(options.stepsPerRun) && options.stepsPerRun >= 1)
   ) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Invalid stepsPerRun: expected an integer ≥ 1, got ${options.stepsPerRun}`,
     );
   }
   const { checkpointDir, checkpointEvery } = options;
   if (options.resume && !checkpointDir) {
-    throw new RangeError("Cannot resume: no checkpoint folder given (--checkpoint DIR)");
+    throw new UserRangeError("Cannot resume: no checkpoint folder given (--checkpoint DIR)");
   }
   if (
     checkpointEvery !== undefined && !(Number.isSafeInteger(checkpointEvery) && checkpointEvery > 0)
   ) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Invalid checkpointEvery: expected a positive integer, got ${checkpointEvery}`,
     );
   }
 
   if (options.initPartial && options.init === undefined) {
-    throw new RangeError("Cannot load partially: no weights file given (--init PATH)");
+    throw new UserRangeError("Cannot load partially: no weights file given (--init PATH)");
   }
   if (options.exportPath !== undefined) await checkExportPath(options.exportPath);
+  // Every output is checked before the first epoch, naming its path and option.
+  if (options.emitDir !== undefined) {
+    await checkOutputDir(options.emitDir, "the graphs (emitDir, --emit)");
+  }
+  if (options.metricsPath !== undefined) {
+    await checkOutputFile(options.metricsPath, "the metrics (metricsPath, --metrics)");
+  }
+  if (options.plotPath !== undefined) {
+    await checkOutputFile(options.plotPath, "the plot (plotPath, --plot)");
+  }
+  if (checkpointDir !== undefined) {
+    await checkOutputDir(checkpointDir, "checkpoints (checkpointDir, --checkpoint)");
+  }
   if (options.exportRaw && spec.data.kind === "tensor") {
-    throw new RangeError(
+    throw new UserRangeError(
       "Cannot export a raw model: exportRaw needs an image dataset (uint8 pixels), got a " +
         "tensorDataset",
     );
@@ -290,30 +561,30 @@ export async function runPipeline(
   let resumed;
   if (options.resume) {
     const path = await latestCheckpoint(checkpointDir!);
-    if (!path) throw new RangeError(`Cannot resume: no checkpoint in ${checkpointDir}`);
+    if (!path) throw new UserRangeError(`Cannot resume: no checkpoint in ${checkpointDir}`);
     resumed = await readCheckpoint(path);
     checkFingerprint(resumed, fingerprint);
     const { seed: saved, batchSize: savedBatch } = resumed.info;
     if (options.seed !== undefined && options.seed !== saved) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot resume from ${path} with seed ${options.seed}: it was saved with seed ${saved}`,
       );
     }
     if (batchSize !== savedBatch) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot resume from ${path} with batch size ${batchSize}: it was saved with ${savedBatch}`,
       );
     }
     const savedOrder = resumed.info.dataOrder ?? "";
     if (savedOrder !== dataOrder) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot resume from ${path} with data order "${dataOrder || "plain"}": it was saved ` +
           `with "${savedOrder || "plain"}"`,
       );
     }
     const savedValidation = resumed.info.validation ?? 0;
     if ((spec.validation ?? 0) !== savedValidation) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot resume from ${path} with validation ${
           spec.validation ?? 0
         }: it was saved with ${savedValidation}, which holds out other samples`,
@@ -326,12 +597,19 @@ export async function runPipeline(
     schedule?.kind === "reduceLROnPlateau" && schedule.metric === "validationLoss" &&
     spec.validation === undefined
   ) {
-    throw new RangeError(
+    throw new UserRangeError(
       "Cannot run: reduceLROnPlateau watches validationLoss, but the data has no validation " +
         "split (data(dataset, { validation: 0.1 }))",
     );
   }
   const splits = await loadDataset(spec.data, { root: options.dataDir });
+  for (const split of ["train", "test"] as const) {
+    if (splits[split].count === 0) {
+      throw new UserRangeError(
+        `Cannot run: the ${split === "train" ? "training" : "test"} set is empty (0 samples)`,
+      );
+    }
+  }
   // The held-out samples derive from the seed only, so a resumed run holds out the same ones.
   const held = spec.validation === undefined
     ? undefined
@@ -353,9 +631,9 @@ export async function runPipeline(
       await warmStart(trainer, options.init, { partial: options.initPartial, log });
     }
     if (options.emitDir) {
-      await writeFile(join(options.emitDir, "train_step.onnx"), emitModel(compiled.train));
-      await writeFile(join(options.emitDir, "eval_step.onnx"), emitModel(compiled.eval));
-      await writeFile(join(options.emitDir, "inference.onnx"), trainer.exportModel());
+      await writeFileAtomic(join(options.emitDir, "train_step.onnx"), emitModel(compiled.train));
+      await writeFileAtomic(join(options.emitDir, "eval_step.onnx"), emitModel(compiled.eval));
+      await writeFileAtomic(join(options.emitDir, "inference.onnx"), trainer.exportModel());
     }
     const start = resumed?.info ?? { epoch: 0, batch: 0, epochLossSum: 0, epochLr: NaN };
     const trainOptions = {
@@ -376,6 +654,27 @@ export async function runPipeline(
     worker = prefetch === "worker" ? await createWorkerLoader(trainSet, trainOptions) : undefined;
     const validation = held && createLoader(trainSet, { batchSize, indices: held.heldOut });
     const test = createLoader(splits.test, { batchSize });
+    if (train.batches === 0) {
+      throw new UserRangeError(
+        `Cannot run: ${train.size} training samples make no batch of ${batchSize} with dropLast`,
+      );
+    }
+    reporter = createReporter({
+      log: baseLog,
+      epochs,
+      batchesPerEpoch: train.batches,
+      batchSize,
+      samplesPerEpoch: train.size,
+      logEvery,
+      metricsPath: options.metricsPath,
+      plotPath: options.plotPath,
+      quiet: options.quiet,
+      progress: options.progress,
+      initialRecords: resumed && options.metricsPath
+        ? await readMetrics(options.metricsPath)
+        : undefined,
+      resumeAt: resumed?.info,
+    });
     const scheduler = spec.schedule && createScheduler(spec.schedule, trainer.hyper, {
       optimizer: spec.optimizer,
       epochs,
@@ -390,8 +689,30 @@ export async function runPipeline(
         `Resumed from ${resumed.path} (epoch ${epoch + 1}, batch ${batch}, step ${trainer.steps})`,
       );
     }
-    const save = (position: Pick<CheckpointInfo, "epoch" | "batch" | "epochLossSum" | "epochLr">) =>
-      saveCheckpoint(checkpointDir!, trainer, {
+    let where = { epoch: start.epoch + 1, batch: start.batch }, lastLoss = NaN;
+    // Weights that turned NaN or infinite after a finite loss are never saved nor exported.
+    const checkWeights = async () => {
+      const name = nonFiniteParameter(trainer);
+      if (name === undefined) return;
+      const step = trainer.steps;
+      throw new NonFiniteLossError(
+        `Training stopped: the parameter ${name} is NaN or infinite after epoch ${where.epoch}, ` +
+          `step ${step} (batch ${where.batch - 1}); the learning rate ${
+            rate(currentLr())
+          } may be ` +
+          `too high` + await keptNote(),
+        { epoch: where.epoch, step, batch: where.batch - 1, loss: lastLoss },
+      );
+    };
+    const keptNote = async () => {
+      const kept = checkpointDir ? await latestCheckpoint(checkpointDir) : undefined;
+      return kept ? `; the last good checkpoint is ${kept}` : "";
+    };
+    const save = async (
+      position: Pick<CheckpointInfo, "epoch" | "batch" | "epochLossSum" | "epochLr">,
+    ) => {
+      await checkWeights();
+      return await saveCheckpoint(checkpointDir!, trainer, {
         ...position,
         seed,
         batchSize,
@@ -399,6 +720,7 @@ export async function runPipeline(
         ...(dataOrder ? { dataOrder } : {}),
         ...(scheduler ? { schedule: scheduler.exportState() } : {}),
       }, { fingerprint, keep: options.keep });
+    };
     const currentLr = () => scheduler?.lr ?? trainer.hyper.get("lr") ?? NaN;
     const results: EpochResult[] = [];
     for (let epoch = start.epoch + 1; epoch <= epochs; epoch++) {
@@ -436,13 +758,27 @@ export async function runPipeline(
         const losses = await trainer.stepMany(group, rates.map((r) => r.hyper));
         if (!prefetch && limit === 1) next = await nextBatch();
         for (const [j, loss] of losses.entries()) {
+          if (!Number.isFinite(loss)) {
+            // The run's later steps already used the broken weights: stop, save and export nothing.
+            const step = trainer.steps - losses.length + j + 1;
+            throw new NonFiniteLossError(
+              `Training stopped: the loss is ${loss} at epoch ${epoch}, step ${step} ` +
+                `(batch ${index}); the learning rate ${rate(rates[j].lr)} may be too high` +
+                await keptNote(),
+              { epoch, step, batch: index, loss },
+            );
+          }
           lossTotal += loss;
-          options.onBatch?.({ epoch, batch: index, loss, lr: rates[j].lr });
+          lastLoss = loss;
+          const event = { epoch, batch: index, loss, lr: rates[j].lr };
+          reporter.onBatch(event);
+          options.onBatch?.(event);
           if (index % logEvery === 0) {
             log(trainLine(loss, index * batchSize + group[j].size, train.size));
           }
           index++;
         }
+        where = { epoch, batch: index };
         const position = { epoch: epoch - 1, batch: index, epochLossSum: lossTotal, epochLr: lr };
         const atCheckpoint = checkpointEvery !== undefined &&
           trainer.steps % checkpointEvery === 0;
@@ -458,6 +794,7 @@ export async function runPipeline(
         }
       }
       const trainSeconds = (performance.now() - startTime) / 1000;
+      await checkWeights();
       let validated = {};
       if (validation) {
         const v = await trainer.evaluate(validation);
@@ -485,6 +822,7 @@ export async function runPipeline(
       const saved = checkpointDir
         ? await save({ epoch, batch: 0, epochLossSum: 0, epochLr: NaN })
         : undefined;
+      await reporter.onEpoch(result);
       options.onEpoch?.(result);
       if (options.signal?.aborted && epoch < epochs) {
         throw new TrainingInterrupted(
@@ -495,11 +833,13 @@ export async function runPipeline(
       }
     }
     log("Done!");
+    await checkWeights();
     const exported = trainer.exportModel({ raw: options.exportRaw ?? false });
     if (options.exportPath) await writeFileAtomic(options.exportPath, exported);
     return { epochs: results, seed, exportModel: () => exported };
   } finally {
     worker?.close();
+    await reporter?.close();
     await trainer.release();
   }
 }

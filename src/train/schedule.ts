@@ -16,6 +16,7 @@ import type {
   SequentialLrSchedule,
 } from "../dsl/schedules.ts";
 import { hyperName } from "../optim/optimizer.ts";
+import { UserRangeError } from "../util/user_error.ts";
 
 /** The figures of one epoch that `reduceLROnPlateau` can watch. */
 export interface EpochMetrics {
@@ -47,8 +48,18 @@ export interface Scheduler {
   importState(state: SchedulerState): void;
 }
 
-/** A scheduler's position: the number of `step` calls and each one's metric (null when none). */
+/**
+ * A scheduler's position: the number of `step` calls and each one's metric (null when none).
+ *
+ * @example
+ * ```ts
+ * import type { SchedulerState } from "./schedule.ts";
+ * const state: SchedulerState = { steps: 3, metrics: [0.9, 0.8, 0.85] };
+ * if (state.metrics?.length !== state.steps) throw new Error();
+ * ```
+ */
 export interface SchedulerState {
+  /** Number of `step` calls so far. */
   readonly steps: number;
   /** The metrics given to the steps, when any step was given one (reduceLROnPlateau). */
   readonly metrics?: readonly (number | null)[];
@@ -131,7 +142,7 @@ function oneCycleRule(sc: OneCycleLrSchedule, groups: Group[], ctx: Context): Ru
   const total = sc.totalSteps ??
     (sc.epochs !== undefined ? sc.epochs * sc.stepsPerEpoch! : ctx.defaultSteps?.(sc.interval));
   if (total === undefined) {
-    throw new RangeError(
+    throw new UserRangeError(
       "Cannot create oneCycleLR: give totalSteps (or epochs and stepsPerEpoch) outside a run",
     );
   }
@@ -170,7 +181,7 @@ function oneCycleRule(sc: OneCycleLrSchedule, groups: Group[], ctx: Context): Ru
   }
   if (sc.cycleMomentum) {
     if (!ctx.momentum) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot use oneCycleLR with cycleMomentum: ${ctx.optimizerKind} has no momentum or betas; set cycleMomentum: false`,
       );
     }
@@ -184,7 +195,7 @@ function oneCycleRule(sc: OneCycleLrSchedule, groups: Group[], ctx: Context): Ru
     getLr(s) {
       const stepNum = s.lastEpoch;
       if (stepNum > total) {
-        throw new RangeError(
+        throw new UserRangeError(
           `Cannot step oneCycleLR: tried to step ${stepNum + 1} times, but totalSteps is ${total}`,
         );
       }
@@ -317,7 +328,7 @@ function plateau(sc: ReduceLrOnPlateauSchedule, groups: Group[]) {
   return {
     step(metric?: number) {
       if (metric === undefined || Number.isNaN(metric)) {
-        throw new RangeError(`Cannot step reduceLROnPlateau: it needs a metric, got ${metric}`);
+        throw new UserRangeError(`Cannot step reduceLROnPlateau: it needs a metric, got ${metric}`);
       }
       if (isBetter(metric)) {
         best = metric;
@@ -384,7 +395,7 @@ export function scheduledOptimizer(optimizer: Optimizer, schedule?: Schedule): O
       return { ...optimizer, betas: [m, optimizer.betas[1]], groups } as Optimizer;
     }
     default:
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot use oneCycleLR with cycleMomentum: ${optimizer.kind} has no momentum or betas; set cycleMomentum: false`,
       );
   }
@@ -422,7 +433,7 @@ export function createScheduler(
     return m ? [m[1] === undefined ? 0 : Number(m[1])] : [];
   }).sort((a, b) => a - b);
   if (indices.length === 0) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot schedule the learning rate: the train graph has no lr input (hyperparameters: ${
         [...hyper.keys()].join(", ") || "none"
       })`,
@@ -445,7 +456,7 @@ export function createScheduler(
       if (momentum && m !== undefined) {
         const name = hyperName(momentum, k);
         if (!hyper.has(name)) {
-          throw new RangeError(
+          throw new UserRangeError(
             `Cannot cycle ${momentum} with oneCycleLR: the train graph has no ${name} input; compile scheduledOptimizer(optimizer, schedule)`,
           );
         }
@@ -501,12 +512,12 @@ export function createScheduler(
     importState(state) {
       const given = state.metrics;
       if (history.length > 0 || !Number.isSafeInteger(state.steps) || state.steps < 0) {
-        throw new RangeError(
+        throw new UserRangeError(
           `Cannot restore the ${schedule.kind} schedule to ${state.steps} steps: it needs a fresh scheduler and a step count ≥ 0`,
         );
       }
       if (given && given.length !== state.steps) {
-        throw new RangeError(
+        throw new UserRangeError(
           `Cannot restore the ${schedule.kind} schedule: ${given.length} metrics for ${state.steps} steps`,
         );
       }

@@ -18,11 +18,48 @@ import {
 } from "../runtime/session.ts";
 import { createRng, deriveSeed, hashedUint32s, type Rng } from "../util/random.ts";
 import denoJson from "../../deno.json" with { type: "json" };
+import { UserRangeError } from "../util/user_error.ts";
 
-/** The version of onnxtrain (deno.json's), stored as exported models' producer version. */
+/**
+ * The version of onnxtrain (deno.json's), stored as exported models' producer version.
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "./trainer.ts";
+ * if (!/^\d+\.\d+\.\d+/.test(VERSION)) throw new Error();
+ * ```
+ */
 export const VERSION: string = denoJson.version;
 
-/** Options for {@linkcode createTrainer}. */
+/**
+ * Options for {@linkcode createTrainer}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   compileModel,
+ *   createTrainer,
+ *   crossEntropy,
+ *   linear,
+ *   sgd,
+ *   type TrainerOptions,
+ * } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * const options: TrainerOptions = {
+ *   seed: 7,
+ *   initial: new Map([["bias", Float32Array.of(1, -1)]]),
+ * };
+ * const trainer = await createTrainer(compiled, options);
+ * if (trainer.params.get("bias")!.data[0] !== 1) throw new Error();
+ * await trainer.release();
+ * ```
+ */
 export interface TrainerOptions extends SessionOptions {
   /**
    * Most optimizer steps {@linkcode Trainer.stepMany} takes in one `session.run` (default 1: only
@@ -38,7 +75,32 @@ export interface TrainerOptions extends SessionOptions {
   readonly metadata?: Readonly<Record<string, string>>;
 }
 
-/** Totals of one pass over evaluation data. */
+/**
+ * Totals of one pass over evaluation data.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   compileModel,
+ *   createTrainer,
+ *   crossEntropy,
+ *   type EvalResult,
+ *   linear,
+ *   sgd,
+ * } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * const result: EvalResult = await trainer.evaluate([batch, batch]);
+ * if (result.batches !== 2 || result.samples !== 4) throw new Error();
+ * await trainer.release();
+ * ```
+ */
 export interface EvalResult {
   /** Sum over batches of each batch's mean loss (the tutorial's `test_loss` before division). */
   readonly batchLossSum: number;
@@ -49,11 +111,38 @@ export interface EvalResult {
    * NaN when the loss has no accuracy (regression losses), so accuracy is NaN.
    */
   readonly correct: number;
+  /** Batches evaluated. */
   readonly batches: number;
+  /** Samples evaluated. */
   readonly samples: number;
 }
 
-/** Runs training steps and evaluation for one compiled model. */
+/**
+ * Runs training steps and evaluation for one compiled model.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   compileModel,
+ *   createTrainer,
+ *   crossEntropy,
+ *   linear,
+ *   sgd,
+ *   type Trainer,
+ * } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * const trainer: Trainer = await createTrainer(compiled, { seed: 1 });
+ * const losses = await trainer.stepMany([batch, batch]);
+ * if (losses.length !== 2 || trainer.steps !== 2 || !trainer.params.has("bias")) throw new Error();
+ * await trainer.release();
+ * ```
+ */
 export interface Trainer {
   /** Current parameter values by name (PyTorch state_dict names). */
   readonly params: ReadonlyMap<string, HostTensor>;
@@ -95,7 +184,36 @@ export interface Trainer {
   release(): Promise<void>;
 }
 
-/** Values for {@linkcode Trainer.load}. */
+/**
+ * Values for {@linkcode Trainer.load}.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   compileModel,
+ *   createTrainer,
+ *   crossEntropy,
+ *   linear,
+ *   sgd,
+ *   type TrainerSnapshot,
+ * } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * const snapshot: TrainerSnapshot = {
+ *   params: new Map([["bias", { dtype: "float32", dims: [2], data: Float32Array.of(5, 6) }]]),
+ *   steps: 10,
+ * };
+ * trainer.load(snapshot);
+ * if (trainer.steps !== 10 || trainer.params.get("bias")!.data[1] !== 6) throw new Error();
+ * await trainer.release();
+ * ```
+ */
 export interface TrainerSnapshot {
   /** Parameter values by name. */
   readonly params?: ReadonlyMap<string, HostTensor>;
@@ -116,14 +234,14 @@ function loadInto(
   for (const [name, t] of given ?? []) {
     const now = current.get(name);
     if (!now) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot load ${kind} ${name}: the model has no such ${kind} (it has ${
           [...current.keys()].join(", ") || "none"
         })`,
       );
     }
     if (now.dtype !== t.dtype || now.dims.join() !== t.dims.join()) {
-      throw new RangeError(
+      throw new UserRangeError(
         `Cannot load ${kind} ${name}: expected ${now.dtype} [${now.dims}], got ${t.dtype} [${t.dims}]`,
       );
     }
@@ -170,7 +288,7 @@ export function initTensor(shape: readonly number[], init: Init, rng: Rng): Floa
       break;
     case "tensor":
       if (init.data.length !== data.length) {
-        throw new RangeError(
+        throw new UserRangeError(
           `Cannot initialise a tensor of shape [${shape}] from ${init.data.length} values`,
         );
       }
@@ -220,6 +338,11 @@ function batchFeeds(
 /**
  * Most evaluation batches in one `session.run` of the K-step eval graph (a `Loop` with per-batch
  * loss sums and correct counts as scan outputs; nothing is carried, so K costs only input memory).
+ * @example
+ * ```ts
+ * import { EVAL_STEPS_PER_RUN } from "./trainer.ts";
+ * if (EVAL_STEPS_PER_RUN !== 64) throw new Error();
+ * ```
  */
 export const EVAL_STEPS_PER_RUN = 64;
 
@@ -238,6 +361,23 @@ function stack(tensors: readonly HostTensor[]): HostTensor {
  * @param compiled The compiled model.
  * @param options Seed, device, threads.
  * @returns The trainer.
+ * @example
+ * ```ts
+ * import { compileModel, createTrainer, crossEntropy, linear, sgd } from "../../mod.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.5 }),
+ * });
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * const batch = { x: Float32Array.of(0, 1, 1, 0), y: BigInt64Array.of(1n, 0n), size: 2 };
+ * const first = await trainer.step(batch);
+ * for (let i = 0; i < 20; i++) await trainer.step(batch);
+ * const { lossSum, correct, samples } = await trainer.evaluate([batch]);
+ * if (!(lossSum / samples < first) || correct !== 2 || trainer.steps !== 21) throw new Error();
+ * await trainer.release();
+ * ```
  */
 export async function createTrainer(
   compiled: CompiledModel,
@@ -250,7 +390,7 @@ export async function createTrainer(
     const given = options.initial?.get(p.name);
     if (given) {
       if (given.length !== data.length) {
-        throw new RangeError(
+        throw new UserRangeError(
           `Cannot set parameter ${p.name}: expected ${data.length} values for shape [${p.shape}], got ${given.length}`,
         );
       }
@@ -277,7 +417,7 @@ export async function createTrainer(
   const evaluator = await createSession(emitModel(compiled.eval), options);
   const stepsPerRun = options.stepsPerRun ?? 1;
   if (!Number.isSafeInteger(stepsPerRun) || stepsPerRun < 1) {
-    throw new RangeError(`Invalid stepsPerRun: expected an integer ≥ 1, got ${stepsPerRun}`);
+    throw new UserRangeError(`Invalid stepsPerRun: expected an integer ≥ 1, got ${stepsPerRun}`);
   }
   const trainOutputs = new Set(compiled.train.outputs.map((p) => p.name));
   const carried = [...params.keys(), ...state.keys(), ...buffers.keys()]
@@ -365,14 +505,14 @@ export async function createTrainer(
       const k = batches.length, size = batches[0]?.size;
       if (k === 0) return [];
       if (!batches.every((b) => b.size === size)) {
-        throw new RangeError(
+        throw new UserRangeError(
           `Cannot take several steps in one run: batches must have equal sizes, got ${
             batches.map((b) => b.size).join(", ")
           }`,
         );
       }
       if (hyperPerStep && hyperPerStep.length !== k) {
-        throw new RangeError(
+        throw new UserRangeError(
           `Cannot take ${k} steps: got hyperparameters for ${hyperPerStep.length} steps`,
         );
       }
@@ -386,7 +526,7 @@ export async function createTrainer(
           : slabFeeds(part, (j) => hyperAt(done + j));
         for (const name of augmentInputs) {
           if (!feeds[name]) {
-            throw new RangeError(
+            throw new UserRangeError(
               `Cannot run a training step: the train graph augments its images and needs the ` +
                 `batch's ${name} (batches from createLoader with the pipeline's augment option)`,
             );
@@ -465,7 +605,7 @@ export async function createTrainer(
     load(snapshot) {
       const { steps: at = steps } = snapshot;
       if (!Number.isSafeInteger(at) || at < 0) {
-        throw new RangeError(`Cannot load steps: expected an integer ≥ 0, got ${at}`);
+        throw new UserRangeError(`Cannot load steps: expected an integer ≥ 0, got ${at}`);
       }
       const commits = [
         loadInto("parameter", params, snapshot.params),

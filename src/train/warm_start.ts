@@ -6,26 +6,65 @@
  * starts, {@linkcode checkExportPath} makes sure the exported model can be written at the end.
  * @module
  */
-import { dirname } from "node:path";
 import { decodeOnnx } from "../onnx/import.ts";
 import { decodeSafetensors } from "../io/safetensors.ts";
+import { outputFileProblem } from "../io/output_paths.ts";
+import { describeFsError } from "../io/atomic_write.ts";
 import type { HostTensor } from "../runtime/session.ts";
 import { CHECKPOINT_FORMAT } from "./checkpoint.ts";
 import type { Trainer } from "./trainer.ts";
 
-/** A weights file that cannot be used: unreadable, of another format, or not matching the model. */
+/**
+ * A weights file that cannot be used: unreadable, of another format, or not matching the model.
+ *
+ * @example
+ * ```ts
+ * import { WeightsFileError } from "./warm_start.ts";
+ * const e = new WeightsFileError("Cannot read weights from a.bin: neither safetensors nor ONNX");
+ * if (e.name !== "WeightsFileError") throw new Error();
+ * ```
+ */
 export class WeightsFileError extends Error {
-  /** @param message What failed, naming the file. */
-  constructor(message: string) {
-    super(message);
+  /**
+   * Creates the error.
+   *
+   * @param message What failed, naming the file.
+   * @param options The underlying error as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = "WeightsFileError";
   }
 }
 
-/** The kinds of file {@linkcode readWeights} reads. */
+/**
+ * The kinds of file {@linkcode readWeights} reads.
+ *
+ * @example
+ * ```ts
+ * import { decodeWeights, encodeSafetensors, type WeightsFormat } from "../../mod.ts";
+ * const bytes = encodeSafetensors(
+ *   new Map([["weight", { dtype: "float32", shape: [2], data: Float32Array.of(1, 2) }]]),
+ * );
+ * const format: WeightsFormat = decodeWeights(bytes, "w.safetensors").format;
+ * if (format !== "safetensors") throw new Error();
+ * ```
+ */
 export type WeightsFormat = "checkpoint" | "safetensors" | "onnx";
 
-/** Named tensors read from a weights file. */
+/**
+ * Named tensors read from a weights file.
+ *
+ * @example
+ * ```ts
+ * import { decodeWeights, encodeSafetensors, type Weights } from "../../mod.ts";
+ * const bytes = encodeSafetensors(
+ *   new Map([["weight", { dtype: "float32", shape: [2], data: Float32Array.of(1, 2) }]]),
+ * );
+ * const w: Weights = decodeWeights(bytes, "w.safetensors");
+ * if (w.path !== "w.safetensors" || w.tensors.get("weight")!.data[0] !== 1) throw new Error();
+ * ```
+ */
 export interface Weights {
   /** The file they were read from. */
   readonly path: string;
@@ -42,6 +81,15 @@ export interface Weights {
  *
  * @param bytes The file's contents.
  * @returns `"safetensors"` or `"onnx"`.
+ * @example
+ * ```ts
+ * import { encodeSafetensors } from "../io/safetensors.ts";
+ * const bytes = encodeSafetensors(
+ *   new Map([["weight", { dtype: "float32", shape: [2], data: Float32Array.of(1, 2) }]]),
+ * );
+ * import { detectWeightsFormat } from "./warm_start.ts";
+ * if (detectWeightsFormat(bytes) !== "safetensors") throw new Error();
+ * ```
  */
 export function detectWeightsFormat(bytes: Uint8Array): "safetensors" | "onnx" {
   if (bytes.length >= 9) {
@@ -62,6 +110,18 @@ const CHECKPOINT_STATE = "optimizer.";
  * @param path The file's name, for messages.
  * @returns The tensors by name and the format found.
  * @throws {WeightsFileError} When the file is neither, naming it and what failed.
+ * @example
+ * ```ts
+ * import { encodeSafetensors } from "../io/safetensors.ts";
+ * const bytes = encodeSafetensors(
+ *   new Map([["weight", { dtype: "float32", shape: [2], data: Float32Array.of(1, 2) }]]),
+ * );
+ * import { decodeWeights } from "./warm_start.ts";
+ * const w = decodeWeights(bytes, "w.safetensors");
+ * if (w.format !== "safetensors" || w.tensors.get("weight")!.dims.join() !== "2") {
+ *   throw new Error();
+ * }
+ * ```
  */
 export function decodeWeights(bytes: Uint8Array, path: string): Weights {
   if (detectWeightsFormat(bytes) === "safetensors") {
@@ -101,19 +161,53 @@ export function decodeWeights(bytes: Uint8Array, path: string): Weights {
  * @param path The file.
  * @returns Its tensors by name and its format.
  * @throws {WeightsFileError} When the file cannot be read or is of no known format.
+ * @example
+ * ```ts
+ * import { encodeSafetensors } from "../io/safetensors.ts";
+ * const bytes = encodeSafetensors(
+ *   new Map([["weight", { dtype: "float32", shape: [2], data: Float32Array.of(1, 2) }]]),
+ * );
+ * import { readWeights } from "./warm_start.ts";
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await Deno.writeFile(path, bytes);
+ * const w = await readWeights(path);
+ * if (w.path !== path || w.tensors.size !== 1) throw new Error();
+ * await Deno.remove(path);
+ * ```
  */
 export async function readWeights(path: string): Promise<Weights> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
-    throw new WeightsFileError(`Cannot initialise from ${path}: ${(e as Error).message}`);
+    throw new WeightsFileError(`Cannot initialise from ${path}: ${describeFsError(e)}`, {
+      cause: e,
+    });
   }
   return decodeWeights(bytes, path);
 }
 
-/** A tensor whose dtype or shape differs between the file and the model. */
+/**
+ * A tensor whose dtype or shape differs between the file and the model.
+ *
+ * @example
+ * ```ts
+ * import { matchWeights, type MismatchedTensor } from "./warm_start.ts";
+ * const t = (...dims: number[]) => ({
+ *   dtype: "float32" as const,
+ *   dims,
+ *   data: new Float32Array(dims.reduce((a, b) => a * b, 1)),
+ * });
+ * const model = { params: new Map([["weight", t(2, 2)], ["bias", t(2)]]), buffers: new Map() };
+ * const [bad]: readonly MismatchedTensor[] =
+ *   matchWeights(model, new Map([["bias", t(3)]])).mismatched;
+ * if (bad.name !== "bias" || bad.file !== "float32 [3]" || bad.model !== "float32 [2]") {
+ *   throw new Error();
+ * }
+ * ```
+ */
 export interface MismatchedTensor {
+  /** The tensor's state_dict name. */
   readonly name: string;
   /** The file's dtype and shape, as `float32 [8, 4]`. */
   readonly file: string;
@@ -121,7 +215,22 @@ export interface MismatchedTensor {
   readonly model: string;
 }
 
-/** How a weights file matches a model: what loads and what does not. */
+/**
+ * How a weights file matches a model: what loads and what does not.
+ *
+ * @example
+ * ```ts
+ * import { matchWeights, type WeightsMatch } from "./warm_start.ts";
+ * const t = (...dims: number[]) => ({
+ *   dtype: "float32" as const,
+ *   dims,
+ *   data: new Float32Array(dims.reduce((a, b) => a * b, 1)),
+ * });
+ * const model = { params: new Map([["weight", t(2, 2)], ["bias", t(2)]]), buffers: new Map() };
+ * const match: WeightsMatch = matchWeights(model, new Map([["weight", t(2, 2)]]));
+ * if (match.missing.join() !== "bias" || match.params.size !== 1) throw new Error();
+ * ```
+ */
 export interface WeightsMatch {
   /** Parameters to load, by name. */
   readonly params: ReadonlyMap<string, HostTensor>;
@@ -145,6 +254,22 @@ const describe = (t: HostTensor) => `${t.dtype} [${t.dims.join(", ")}]`;
  * @param model The model's current parameters and buffers (a {@linkcode Trainer}).
  * @param tensors The file's tensors by name.
  * @returns What loads, and what is missing, unexpected or mis-shaped.
+ * @example
+ * ```ts
+ * import { matchWeights } from "./warm_start.ts";
+ * const t = (...dims: number[]) => ({
+ *   dtype: "float32" as const,
+ *   dims,
+ *   data: new Float32Array(dims.reduce((a, b) => a * b, 1)),
+ * });
+ * const model = { params: new Map([["0.weight", t(2, 3)], ["0.bias", t(2)]]), buffers: new Map() };
+ * const match = matchWeights(
+ *   model,
+ *   new Map([["0.weight", t(2, 3)], ["0.bias", t(3)], ["extra", t(1)]]),
+ * );
+ * if (match.params.size !== 1 || match.unexpected.join() !== "extra") throw new Error();
+ * if (match.mismatched[0].name !== "0.bias" || match.missing.length !== 0) throw new Error();
+ * ```
  */
 export function matchWeights(
   model: Pick<Trainer, "params" | "buffers">,
@@ -180,6 +305,24 @@ export function matchWeights(
  *
  * @param match A match from {@linkcode matchWeights}.
  * @returns The "missing …", "unexpected …" and "mis-shaped …" parts, empty ones left out.
+ * @example
+ * ```ts
+ * import { describeMismatch, matchWeights } from "./warm_start.ts";
+ * const t = (...dims: number[]) => ({
+ *   dtype: "float32" as const,
+ *   dims,
+ *   data: new Float32Array(dims.reduce((a, b) => a * b, 1)),
+ * });
+ * const model = { params: new Map([["0.weight", t(2, 3)], ["0.bias", t(2)]]), buffers: new Map() };
+ * const match = matchWeights(
+ *   model,
+ *   new Map([["0.weight", t(2, 3)], ["0.bias", t(3)], ["extra", t(1)]]),
+ * );
+ * const lines = describeMismatch(match);
+ * if (!lines.some((l) => l.includes("extra")) || !lines.some((l) => l.includes("0.bias"))) {
+ *   throw new Error();
+ * }
+ * ```
  */
 export function describeMismatch(match: WeightsMatch): string[] {
   const list = (names: readonly string[]) => names.join(", ");
@@ -197,7 +340,18 @@ export function describeMismatch(match: WeightsMatch): string[] {
   return parts;
 }
 
-/** Options of {@linkcode warmStart}. */
+/**
+ * Options of {@linkcode warmStart}.
+ *
+ * @example
+ * ```ts
+ * import type { WarmStartOptions } from "./warm_start.ts";
+ * const lines: string[] = [];
+ * const options: WarmStartOptions = { partial: true, log: (line) => lines.push(line) };
+ * options.log?.("loaded 2 of 4 tensors");
+ * if (!options.partial || lines.length !== 1) throw new Error();
+ * ```
+ */
 export interface WarmStartOptions {
   /** Load what matches and report the rest, instead of refusing any difference (default false). */
   readonly partial?: boolean;
@@ -216,6 +370,34 @@ export interface WarmStartOptions {
  * @param options `partial` and `log`.
  * @returns The match (what loaded and what did not).
  * @throws {WeightsFileError} When the file cannot be read, or (strict) does not match the model.
+ * @example
+ * ```ts
+ * import {
+ *   compileModel,
+ *   createTrainer,
+ *   crossEntropy,
+ *   encodeSafetensors,
+ *   linear,
+ *   sgd,
+ * } from "../../mod.ts";
+ * import { warmStart } from "./warm_start.ts";
+ * const compiled = compileModel({
+ *   data: { sampleShape: [2], classes: 2 },
+ *   model: linear(2, 2),
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.1 }),
+ * });
+ * const trainer = await createTrainer(compiled, { seed: 1 });
+ * const weight = { dtype: "float32" as const, shape: [2, 2], data: Float32Array.of(1, 2, 3, 4) };
+ * const path = await Deno.makeTempFile({ suffix: ".safetensors" });
+ * await Deno.writeFile(path, encodeSafetensors(new Map([["weight", weight]])));
+ * const match = await warmStart(trainer, path, { partial: true, log: () => {} });
+ * if (match.missing.join() !== "bias" || trainer.params.get("weight")!.data[3] !== 4) {
+ *   throw new Error();
+ * }
+ * await trainer.release();
+ * await Deno.remove(path);
+ * ```
  */
 export async function warmStart(
   trainer: Trainer,
@@ -242,33 +424,26 @@ export async function warmStart(
 }
 
 /**
- * Checks, before training starts, that a model can be written to `path` at the end: creates its
- * folder, then creates and removes the temporary file the atomic write uses (`<path>.tmp`), and
- * refuses a path that is a folder.
+ * Checks, before training starts, that a model can be written to `path` at the end (see
+ * {@linkcode outputFileProblem}): creates its folder, refuses a path that is a folder or whose
+ * folder is a file or cannot be written; an existing file is left as it is.
  *
  * @param path Where the model will be written.
  * @returns Resolves when the path is writable.
  * @throws {WeightsFileError} Naming the path and why it cannot be written.
+ * @example
+ * ```ts
+ * import { checkExportPath } from "./warm_start.ts";
+ * const dir = await Deno.makeTempDir();
+ * await checkExportPath(`${dir}/model.onnx`);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function checkExportPath(path: string): Promise<void> {
-  const fail = (why: string): never => {
+  const why = await outputFileProblem(path);
+  if (why !== undefined) {
     throw new WeightsFileError(
       `Cannot export the model to ${path}: ${why} (checked before training)`,
     );
-  };
-  try {
-    if ((await Deno.stat(path)).isDirectory) fail("it is a folder");
-  } catch (e) {
-    if (e instanceof WeightsFileError) throw e;
-    if (!(e instanceof Deno.errors.NotFound)) fail((e as Error).message);
-  }
-  const tmp = `${path}.tmp`;
-  try {
-    await Deno.mkdir(dirname(path) || ".", { recursive: true });
-    const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-    file.close();
-    await Deno.remove(tmp);
-  } catch (e) {
-    fail((e as Error).message);
   }
 }

@@ -5,6 +5,7 @@
  * bit for bit.
  * @module
  */
+import { UserRangeError } from "./user_error.ts";
 
 /** A seeded generator of uniform random numbers. */
 export interface Rng {
@@ -50,7 +51,7 @@ function add64(aHi: number, aLo: number, bHi: number, bLo: number): [number, num
  */
 export function createRng(seed: number): Rng {
   if (!Number.isSafeInteger(seed)) {
-    throw new RangeError(
+    throw new UserRangeError(
       `Cannot create a random generator: seed must be a safe integer, got ${seed}`,
     );
   }
