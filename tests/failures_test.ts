@@ -466,3 +466,29 @@ Deno.test("data: a cached archive failing its checksum is named even when the do
     assert.ok(listDir(dir).every((n) => !n.endsWith(".tmp")));
   });
 });
+
+Deno.test("run: an explicit data folder that does not exist, or is a file, is named", async () => {
+  await withTempDir(async (dir) => {
+    const { crossEntropy, fashionMnist, flatten } = await import("../mod.ts");
+    const p = pipeline()
+      .data(fashionMnist({ root: dir }))
+      .model(sequential(flatten(), linear(784, 10)))
+      .loss(crossEntropy())
+      .optimizer(sgd({ lr: 0.1 }));
+    const missing = join(dir, "nope");
+    await assertRejectsMatch(
+      () => p.run({ dataDir: missing, log: () => {} }),
+      RangeError,
+      `Cannot load data: the data folder ${missing} (dataDir, --data-dir) does not exist`,
+    );
+    await Deno.writeTextFile(join(dir, "file"), "x");
+    await assertRejectsMatch(
+      () => p.run({ dataDir: join(dir, "file"), log: () => {} }),
+      RangeError,
+      `Cannot load data: the data folder ${
+        join(dir, "file")
+      } (dataDir, --data-dir) is a file, not a folder`,
+    );
+    assert.ok(!existsSync(missing), "nothing is created");
+  });
+});

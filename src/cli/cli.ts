@@ -170,7 +170,7 @@ const FLAGS: readonly FlagSpec[] = [
   {
     name: "data-dir",
     value: "ROOT",
-    help: "dataset root in torchvision's layout (ROOT/MNIST/raw/)",
+    help: "dataset root in torchvision's layout (ROOT/FashionMNIST/raw/, …)",
     default: (p) => p === undefined ? "the pipeline's" : dataRoot(p.data) ?? "none",
     inapplicable: (p) =>
       dataRoot(p.data) === undefined

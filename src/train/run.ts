@@ -602,6 +602,17 @@ export async function runPipeline(
         "split (data(dataset, { validation: 0.1 }))",
     );
   }
+  if (options.dataDir !== undefined && spec.data.kind !== "tensor") {
+    // An explicit data folder must exist (a typo would otherwise start a download elsewhere).
+    const info = await Deno.stat(options.dataDir).catch(() => undefined);
+    if (!info?.isDirectory) {
+      throw new UserRangeError(
+        `Cannot load data: the data folder ${options.dataDir} (dataDir, --data-dir) ${
+          info ? "is a file, not a folder" : "does not exist"
+        }`,
+      );
+    }
+  }
   const splits = await loadDataset(spec.data, { root: options.dataDir });
   for (const split of ["train", "test"] as const) {
     if (splits[split].count === 0) {
