@@ -54,7 +54,18 @@ export type CliPipeline = TrainingPipeline<"data" | "model" | "loss" | "optimize
  */
 export type CliFlags = Readonly<Record<string, string | undefined>>;
 
-/** Where {@linkcode runCli} writes, how it exits, and what it knows of the machine. */
+/**
+ * Where {@linkcode runCli} writes, how it exits, and what it knows of the machine.
+ *
+ * @example
+ * ```ts
+ * import type { CliIo } from "./cli.ts";
+ * const lines: string[] = [];
+ * const io: CliIo = { out: (line) => lines.push(line), err: (line) => lines.push(line), cores: 2 };
+ * io.out?.("Done!");
+ * if (lines[0] !== "Done!") throw new Error();
+ * ```
+ */
 export interface CliIo {
   /** Writes a line to stdout (default `console.log`). */
   readonly out?: (line: string) => void;
@@ -268,6 +279,12 @@ const FLAG_NAMES = new Set(["help", ...FLAGS.map((f) => f.name)]);
  * @param props The pipeline's description (undefined: a pipeline built from the script's flags).
  * @param own The script's own flags, as {@linkcode CliOptions.flags}.
  * @returns The text.
+ * @example
+ * ```ts
+ * import { usage } from "./cli.ts";
+ * const text = usage(undefined, { csv: "PATH  the CSV file" });
+ * if (!text.includes("--epochs") || !text.includes("--csv PATH")) throw new Error(text);
+ * ```
  */
 export function usage(
   props?: PipelineProps,
@@ -560,7 +577,11 @@ const systemErrors = () => [
  * @example
  * ```ts
  * import { isUserError } from "./cli.ts";
- * if (isUserError(new UserTypeError("Cannot read properties of undefined (reading 'x')"))) {
+ * import { UserRangeError } from "../util/user_error.ts";
+ * if (isUserError(new TypeError("Cannot read properties of undefined (reading 'x')"))) {
+ *   throw new Error("an engine TypeError is a bug");
+ * }
+ * if (!isUserError(new UserRangeError("Invalid --lr: expected a number ≥ 0, got -1"))) {
  *   throw new Error();
  * }
  * ```

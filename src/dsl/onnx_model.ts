@@ -110,11 +110,36 @@ export interface FromOnnxOptions {
  * @param options trainable, shared, output.
  * @returns A layer of kind `"onnx"`.
  * @example
- * ```ts ignore
+ * ```ts
+ * import {
+ *   compileModel,
+ *   crossEntropy,
+ *   emitModel,
+ *   linear,
+ *   relu,
+ *   sequential,
+ *   sgd,
+ * } from "../../mod.ts";
  * import { fromOnnx } from "./onnx_model.ts";
- * import { linear, sequential } from "./layers.ts";
- * // Fine-tune only the last Gemm of an exported MLP, with a new 3-class head after it.
- * const model = sequential(fromOnnx("mlp.onnx", { trainable: /^4\./ }), linear(4, 3));
+ * // An exported 2-layer MLP (any ONNX model: `fromOnnx("mlp.onnx")` reads a file).
+ * const spec = {
+ *   data: { sampleShape: [4], classes: 3 },
+ *   loss: crossEntropy(),
+ *   optimizer: sgd({ lr: 0.1 }),
+ * };
+ * const mlp = compileModel({ ...spec, model: sequential(linear(4, 8), relu(), linear(8, 3)) });
+ * const values = new Map(mlp.params.map((p) => [p.name, {
+ *   dtype: "float32" as const,
+ *   shape: p.shape,
+ *   data: new Float32Array(p.shape.reduce((a, b) => a * b, 1)).fill(0.1),
+ * }]));
+ * const bytes = emitModel(mlp.inference(values));
+ * // Fine-tune only its last layer, with a new 2-class head after it.
+ * const model = sequential(fromOnnx(bytes, { trainable: /^2\./ }), linear(3, 2));
+ * const tuned = compileModel({ ...spec, data: { sampleShape: [4], classes: 2 }, model });
+ * if (tuned.params.map((p) => p.name).join() !== "0.2.weight,0.2.bias,1.weight,1.bias") {
+ *   throw new Error(tuned.params.map((p) => p.name).join());
+ * }
  * ```
  */
 export function fromOnnx(

@@ -166,7 +166,7 @@ export interface PipelineProps {
   readonly schedule?: Schedule;
   /** Passes over the training set. */
   readonly epochs: number;
-  /** The run's seed (absent: the run picks one and reports it). */
+  /** The run's seed (absent: a random one, returned as the run result's `seed`). */
   readonly seed?: number;
 }
 

@@ -169,9 +169,18 @@ const LOADERS: Record<Backend, () => Promise<SessionFactory>> = {
  * @throws {RangeError} On an unknown backend, or (web) a thread count other than the one the
  * process's WebAssembly runtime was started with.
  * @example
- * ```ts ignore
- * const session = await createSession(modelBytes, { backend: "web", threads: 1 });
- * const out = await session.run({ x: { dtype: "float32", dims: [1, 2], data: Float32Array.of(1, -2) } });
+ * ```ts
+ * import { createGraphBuilder } from "../ir/builder.ts";
+ * import { emitModel } from "../onnx/emit.ts";
+ * import { createSession } from "./session.ts";
+ * const b = createGraphBuilder();
+ * b.output("y", b.op1("Relu", [b.input("x", { dtype: "float32", shape: [1, 2] })]));
+ * const modelBytes = emitModel(b.build("relu"));
+ * const session = await createSession(modelBytes, { threads: 1 }); // or { backend: "web" }
+ * const out = await session.run({
+ *   x: { dtype: "float32", dims: [1, 2], data: Float32Array.of(1, -2) },
+ * });
+ * if (out.y.data.join() !== "1,0") throw new Error();
  * await session.release();
  * ```
  */

@@ -10,10 +10,28 @@
  * @module
  */
 
-/** A `RangeError` for a value the user gave (a flag, an option, a setting, a file's content). */
+/**
+ * A `RangeError` for a value the user gave (a flag, an option, a setting, a file's content).
+ *
+ * @example
+ * ```ts
+ * import { UserRangeError } from "./user_error.ts";
+ * const e = new UserRangeError("Invalid --epochs: expected an integer ≥ 1, got 0");
+ * if (!(e instanceof RangeError) || e.name !== "RangeError") throw new Error();
+ * ```
+ */
 export class UserRangeError extends RangeError {}
 
-/** A `TypeError` for a value of the wrong kind the user gave. */
+/**
+ * A `TypeError` for a value of the wrong kind the user gave.
+ *
+ * @example
+ * ```ts
+ * import { UserTypeError } from "./user_error.ts";
+ * const e = new UserTypeError("Cannot create tensor dataset: x must be a Float32Array");
+ * if (!(e instanceof TypeError) || e.name !== "TypeError") throw new Error();
+ * ```
+ */
 export class UserTypeError extends TypeError {}
 
 /**
