@@ -1,15 +1,37 @@
 /**
- * Benchmark: seconds per training epoch (batch 64, 938 steps) on a generated FashionMNIST-shaped
- * set of 60 000 + 10 000 images, for the tutorial's MLP (`--pipeline mlp`, the default; target
- * ≤ 3 s per epoch on the 2-core machine), the CNN of `pipelines/fmnist_cnn.ts` (`cnn`) or the
- * residual network of `pipelines/fmnist_resnet.ts` (`resnet`).
- * `bench/crosscheck/torch_epoch.py` times the same models in PyTorch.
- * Each epoch also reports the data pipeline's share of its training time (producing batches; the
- * target is under 5 %); `--no-prefetch` turns off building the next batch before awaiting the
- * current step, and `--compare-prefetch` runs with and without it and prints both.
+ * Benchmark: trains a FashionMNIST pipeline on a generated FashionMNIST-shaped set of 60 000 +
+ * 10 000 images (written to `--data-dir` when missing) and prints ONE JSON object:
  *
- *     deno run -P bench/epoch.ts [--pipeline mlp|cnn|resnet] [--epochs N] [--threads N]
- *       [--device cpu|cuda] [--data-dir ROOT] [--no-prefetch | --compare-prefetch]
+ * - `train_s_per_epoch`: median of the measured epochs' training seconds (one warm-up epoch runs
+ *   first and is not counted), with every epoch's figure, warm-up first, in `train_s_epochs`
+ *   (the 2-core machine is shared: look there for outliers);
+ * - `eval_s`: median seconds of one evaluation of the 10 000 test images. The run tests after every
+ *   epoch but reports no time for it, so it is measured around the run's callbacks: from the
+ *   epoch's last `onBatch` (called right after its last training step) to its `onEpoch` (called
+ *   right after the test). Nothing else runs in between here (no checkpoints, no validation split,
+ *   a no-op log). Every epoch's figure, warm-up first, is in `eval_s_epochs`.
+ * - `gflops`: achieved training GFLOP/s, the training FLOPs of one epoch / `train_s_per_epoch`.
+ *   FLOPs are counted over the compiled train graph's nodes ({@linkcode trainFlopsPerStep}): every
+ *   Gemm, MatMul, Conv and ConvTranspose, at 2 FLOPs per multiply-add, from the shapes of their
+ *   inputs with the batch dimension `N` set to each batch's size (the forward pass and exactly the
+ *   backward GEMMs/convolutions autodiff emitted; element-wise ops and the optimizer update are not
+ *   counted). For the MLP this is 2·B·Σ(in·out) forward + 2·B·Σ(in·out) for dW + 2·B·(512·512 +
+ *   512·10) for dX (no dX for the first layer), not the rough 6·B·Σ(in·out).
+ * - `compile_ms` (one cold `pipeline.compile()`, before the run), `peak_rss_mb` (VmHWM of the
+ *   whole process from /proc/self/status; `Deno.memoryUsage().rss` at the end elsewhere),
+ *   `data_share` (seconds spent producing training batches / training seconds, over the measured
+ *   epochs), the settings, the onnxruntime package and version, and the machine's cores.
+ *
+ * `--peak-gemm` also times a 1024×1024×1024 float32 MatMul in a session of the same backend and
+ * threads and adds `peak_gemm_gflops` and `arith_limit_s_per_epoch` (the epoch's FLOPs at that
+ * rate). `bench/crosscheck/torch_epoch.py` times the same models in PyTorch.
+ *
+ *     deno run -P bench/epoch.ts [--model mlp|cnn|resnet] [--batch-size N] [--epochs N]
+ *       [--backend node|web] [--steps-per-run K] [--threads N] [--device cpu|cuda]
+ *       [--data-dir ROOT] [--peak-gemm]
+ *
+ * Without `--steps-per-run` the run picks K itself (`autoStepsPerRun`: 16 on the CPU, 64 on CUDA,
+ * fewer for large batches); `steps_per_run` reports the K used.
  * @module
  */
 import { existsSync } from "node:fs";
@@ -18,77 +40,294 @@ import { parseArgs } from "node:util";
 import { fmnist } from "../pipelines/fmnist.ts";
 import { fmnistCnn } from "../pipelines/fmnist_cnn.ts";
 import { fmnistResnet } from "../pipelines/fmnist_resnet.ts";
+import type { CompiledModel } from "../src/compile/compile.ts";
 import { writeSyntheticFashionMnist } from "../src/data/synthetic.ts";
-import type { Device } from "../src/runtime/session.ts";
-import type { EpochResult } from "../src/train/run.ts";
+import { createGraphBuilder } from "../src/ir/builder.ts";
+import type { Dim, Graph, Node } from "../src/ir/types.ts";
+import { emitModel } from "../src/onnx/emit.ts";
+import { type Backend, createSession, type Device } from "../src/runtime/session.ts";
+import { autoStepsPerRun, type EpochResult } from "../src/train/run.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    epochs: { type: "string", default: "3" },
-    pipeline: { type: "string", default: "mlp" },
-    threads: { type: "string" },
-    device: { type: "string", default: "cpu" },
-    "data-dir": { type: "string", default: "bench/data" },
-    "no-prefetch": { type: "boolean", default: false },
-    "compare-prefetch": { type: "boolean", default: false },
-  },
-});
-const root = values["data-dir"];
-if (!existsSync(join(root, "FashionMNIST", "raw", "t10k-labels-idx1-ubyte"))) {
-  await writeSyntheticFashionMnist(root, { train: 60000, test: 10000, seed: 1 });
+/**
+ * Evaluates a dimension: a number, or a symbolic expression such as `N` or `196*N` (integers,
+ * `N`, `+ - * /` and parentheses) with `N` set to the batch size.
+ *
+ * @param dim The dimension.
+ * @param batch The value of `N`.
+ * @returns Its value.
+ * @throws {RangeError} On any other symbol or syntax.
+ */
+export function evalDim(dim: Dim, batch: number): number {
+  if (typeof dim === "number") return dim;
+  const tokens = dim.match(/\d+|[A-Za-z_]\w*|[-+*/()]|\S/g) ?? [];
+  let i = 0;
+  const fail = (): never => {
+    throw new RangeError(`Cannot evaluate dimension '${dim}' (only N and + - * / ( ) are known)`);
+  };
+  const atom = (): number => {
+    const t = tokens[i++];
+    if (t === "(") {
+      const v = sum();
+      if (tokens[i++] !== ")") fail();
+      return v;
+    }
+    if (t === "-") return -atom();
+    if (t === "N") return batch;
+    if (t !== undefined && /^\d+$/.test(t)) return Number(t);
+    return fail();
+  };
+  const product = (): number => {
+    let v = atom();
+    while (tokens[i] === "*" || tokens[i] === "/") {
+      v = tokens[i++] === "*" ? v * atom() : v / atom();
+    }
+    return v;
+  };
+  const sum = (): number => {
+    let v = product();
+    while (tokens[i] === "+" || tokens[i] === "-") {
+      v = tokens[i++] === "+" ? v + product() : v - product();
+    }
+    return v;
+  };
+  const value = sum();
+  if (i !== tokens.length) fail();
+  return value;
 }
 
-const pipelines = { mlp: fmnist, cnn: fmnistCnn, resnet: fmnistResnet } as const;
-const name = values.pipeline as keyof typeof pipelines;
-if (!(name in pipelines)) {
-  throw new RangeError(`Unknown --pipeline ${name}: use mlp, cnn or resnet`);
+/**
+ * FLOPs of one node at batch size `batch` (2 per multiply-add): Gemm, MatMul, Conv and
+ * ConvTranspose; 0 for every other op.
+ *
+ * @param node The node.
+ * @param batch The value of the symbolic batch dimension `N`.
+ * @returns Its FLOPs.
+ */
+export function nodeFlops(node: Node, batch: number): number {
+  const shape = (k: number) => (node.inputs[k]?.type.shape ?? []).map((d) => evalDim(d, batch));
+  const product = (dims: readonly number[]) => dims.reduce((p, d) => p * d, 1);
+  const out = () => node.outputs[0].type.shape.map((d) => evalDim(d, batch));
+  switch (node.op) {
+    case "Gemm": {
+      const [a0, a1] = shape(0), [b0, b1] = shape(1);
+      const [m, k] = node.attrs.transA ? [a1, a0] : [a0, a1];
+      const n = node.attrs.transB ? b0 : b1;
+      return 2 * m * n * k;
+    }
+    case "MatMul": {
+      const a = shape(0);
+      return 2 * product(out()) * a[a.length - 1];
+    }
+    case "Conv": // W: [C_out, C_in / group, k...]; each output element takes C_in / group · k MACs.
+      return 2 * product(out()) * product(shape(1).slice(1));
+    case "ConvTranspose": // W: [C_in, C_out / group, k...]; each input element scatters to those.
+      return 2 * product(shape(0)) * product(shape(1).slice(1));
+    default:
+      return 0;
+  }
 }
-const train = (prefetch: boolean) =>
-  pipelines[name].run({
-    dataDir: root,
-    epochs: Number(values.epochs),
-    seed: 1,
-    device: values.device as Device,
-    threads: values.threads ? Number(values.threads) : undefined,
-    log: () => {},
-    prefetch,
+
+/**
+ * Training FLOPs of one optimizer step on a batch of `batch` samples: the sum of
+ * {@linkcode nodeFlops} over the train graph (forward, the backward GEMMs and convolutions, and
+ * nothing element-wise).
+ *
+ * @param compiled The compiled pipeline.
+ * @param batch The batch size.
+ * @returns The step's FLOPs.
+ */
+export function trainFlopsPerStep(compiled: Pick<CompiledModel, "train">, batch: number): number {
+  return compiled.train.nodes.reduce((sum, node) => sum + nodeFlops(node, batch), 0);
+}
+
+/** Median of a non-empty list. */
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b), mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/** Peak resident set of this process in MiB: VmHWM on Linux, else the current RSS. */
+function peakRssMb(): number {
+  try {
+    const m = Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\s+(\d+)\s+kB/m);
+    if (m) return Number(m[1]) / 1024;
+  } catch { /* not Linux */ }
+  return Deno.memoryUsage().rss / 2 ** 20;
+}
+
+/** The installed version of an onnxruntime package, read from its package.json. */
+function packageVersion(name: string): string {
+  const candidates: string[] = [];
+  try {
+    // With a node_modules folder this resolves to the package's file; npm: specifiers are skipped.
+    const main = import.meta.resolve(name);
+    if (main.startsWith("file:")) {
+      const path = new URL(main).pathname;
+      const at = path.lastIndexOf(`/node_modules/${name}/`);
+      if (at >= 0) candidates.push(path.slice(0, at) + `/node_modules/${name}/package.json`);
+    }
+  } catch { /* not resolvable */ }
+  candidates.push(new URL(`../node_modules/${name}/package.json`, import.meta.url).pathname);
+  for (const path of candidates) {
+    try {
+      return JSON.parse(Deno.readTextFileSync(path)).version;
+    } catch { /* next */ }
+  }
+  return "unknown";
+}
+
+/** The train-set size from the IDX labels header (falls back to FashionMNIST's 60 000). */
+function trainCount(root: string): number {
+  try {
+    const path = join(root, "FashionMNIST", "raw", "train-labels-idx1-ubyte");
+    const file = Deno.openSync(path);
+    const head = new Uint8Array(8);
+    file.readSync(head);
+    file.close();
+    return new DataView(head.buffer).getUint32(4);
+  } catch {
+    return 60000;
+  }
+}
+
+/**
+ * GFLOP/s of a float32 MatMul `[n, n] × [n, n]` on one session of the given backend: the best of
+ * `repeats` timed runs after two warm-up runs.
+ */
+async function peakGemmGflops(
+  options: { backend: Backend; threads?: number; device: Device },
+  n = 1024,
+  repeats = 10,
+): Promise<number> {
+  const b = createGraphBuilder();
+  const type = { dtype: "float32" as const, shape: [n, n] };
+  b.output("y", b.op1("MatMul", [b.input("a", type), b.input("b", type)]));
+  const graph: Graph = b.build("peak_gemm");
+  const session = await createSession(emitModel(graph), options);
+  try {
+    const data = new Float32Array(n * n).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+    const feeds = {
+      a: { dtype: "float32" as const, dims: [n, n], data },
+      b: { dtype: "float32" as const, dims: [n, n], data },
+    };
+    let best = Infinity;
+    for (let r = 0; r < repeats + 2; r++) {
+      const t = performance.now();
+      await session.run(feeds);
+      if (r >= 2) best = Math.min(best, (performance.now() - t) / 1000);
+    }
+    return 2 * n ** 3 / best / 1e9;
+  } finally {
+    await session.release();
+  }
+}
+
+const PIPELINES = { mlp: fmnist, cnn: fmnistCnn, resnet: fmnistResnet } as const;
+
+function positive(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new RangeError(`Invalid --${flag} '${text}': expected a positive integer`);
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      model: { type: "string", default: "mlp" },
+      "batch-size": { type: "string", default: "64" },
+      epochs: { type: "string", default: "3" },
+      backend: { type: "string", default: "node" },
+      "steps-per-run": { type: "string" },
+      threads: { type: "string" },
+      device: { type: "string", default: "cpu" },
+      "data-dir": { type: "string", default: "bench/data" },
+      "peak-gemm": { type: "boolean", default: false },
+    },
   });
-/** The data pipeline's share of the training time over all epochs of a run. */
-function dataShare(label: string, epochs: readonly EpochResult[]) {
-  const data = epochs.reduce((a, e) => a + e.dataSeconds, 0);
-  const total = epochs.reduce((a, e) => a + e.trainSeconds, 0);
-  console.log(
-    `data pipeline (${label}): ${data.toFixed(3)} s of ${total.toFixed(2)} s training ` +
-      `(${(100 * data / total).toFixed(2)} %, target < 5 %)`,
-  );
+  const model = values.model as keyof typeof PIPELINES;
+  if (!Object.hasOwn(PIPELINES, model)) {
+    throw new RangeError(`Unknown --model ${model}: use mlp, cnn or resnet`);
+  }
+  if (values.backend !== "node" && values.backend !== "web") {
+    throw new RangeError(`Unknown --backend ${values.backend}: use node or web`);
+  }
+  if (values.device !== "cpu" && values.device !== "cuda") {
+    throw new RangeError(`Unknown --device ${values.device}: use cpu or cuda`);
+  }
+  const backend: Backend = values.backend, device: Device = values.device;
+  const batchSize = positive("batch-size", values["batch-size"])!;
+  const measured = positive("epochs", values.epochs)!;
+  const stepsPerRun = positive("steps-per-run", values["steps-per-run"]);
+  const threads = positive("threads", values.threads);
+  const root = values["data-dir"];
+  if (!existsSync(join(root, "FashionMNIST", "raw", "t10k-labels-idx1-ubyte"))) {
+    await writeSyntheticFashionMnist(root, { train: 60000, test: 10000, seed: 1 });
+  }
+
+  const pipeline = PIPELINES[model];
+  const compileStart = performance.now();
+  const compiled = pipeline.compile();
+  const compileMs = performance.now() - compileStart;
+  const count = trainCount(root), full = Math.floor(count / batchSize), rest = count % batchSize;
+  // Without --steps-per-run the run chooses K itself (autoStepsPerRun); report that K.
+  const steps = stepsPerRun ?? autoStepsPerRun(compiled, batchSize, device);
+  const epochFlops = full * trainFlopsPerStep(compiled, batchSize) +
+    (rest ? trainFlopsPerStep(compiled, rest) : 0);
+
+  let lastBatchAt = 0;
+  const evalSeconds: number[] = [];
+  const start = performance.now();
+  const result = await pipeline.run({
+    dataDir: root,
+    epochs: measured + 1,
+    batchSize,
+    seed: 1,
+    log: () => {},
+    stepsPerRun,
+    backend,
+    threads,
+    device,
+    onBatch: () => lastBatchAt = performance.now(),
+    onEpoch: () => evalSeconds.push((performance.now() - lastBatchAt) / 1000),
+  });
+  const totalSeconds = (performance.now() - start) / 1000;
+  const epochs: readonly EpochResult[] = result.epochs.slice(1);
+  const trainSPerEpoch = median(epochs.map((e) => e.trainSeconds));
+  const sum = (f: (e: EpochResult) => number) => epochs.reduce((a, e) => a + f(e), 0);
+  const peakRss = peakRssMb();
+  const peak = values["peak-gemm"] ? await peakGemmGflops({ backend, threads, device }) : undefined;
+  const last = epochs[epochs.length - 1];
+  const round = (x: number, digits = 3) => Number(x.toFixed(digits));
+  const ortPackage = `onnxruntime-${backend}`;
+  console.log(JSON.stringify({
+    model,
+    backend,
+    device,
+    batch_size: batchSize,
+    steps_per_run: steps,
+    threads: threads ?? "default",
+    cores: navigator.hardwareConcurrency,
+    onnxruntime: `${ortPackage}@${packageVersion(ortPackage)}`,
+    train_s_per_epoch: round(trainSPerEpoch),
+    train_s_epochs: result.epochs.map((e) => round(e.trainSeconds)),
+    eval_s: round(median(evalSeconds.slice(1))),
+    eval_s_epochs: evalSeconds.map((s) => round(s)),
+    gflops: round(epochFlops / trainSPerEpoch / 1e9, 2),
+    train_gflop_per_epoch: round(epochFlops / 1e9, 2),
+    ...(peak === undefined ? {} : {
+      peak_gemm_gflops: round(peak, 1),
+      arith_limit_s_per_epoch: round(epochFlops / (peak * 1e9)),
+    }),
+    compile_ms: round(compileMs, 1),
+    peak_rss_mb: round(peakRss, 1),
+    data_share: round(sum((e) => e.dataSeconds) / sum((e) => e.trainSeconds), 4),
+    total_s: round(totalSeconds, 2),
+    accuracy: round(last.accuracy, 4),
+  }));
 }
-if (values["compare-prefetch"]) dataShare("prefetch off", (await train(false)).epochs);
-const prefetch = !values["no-prefetch"];
-const result = await train(prefetch);
-const seconds = result.epochs.map((e) => e.trainSeconds);
-const best = Math.min(...seconds);
-const mean = seconds.reduce((a, s) => a + s, 0) / seconds.length;
-const rssMiB = Deno.memoryUsage().rss / 2 ** 20;
-console.log(
-  `${name}: device ${values.device}, threads ${
-    values.threads ?? "default"
-  }, cores ${navigator.hardwareConcurrency}`,
-);
-for (const e of result.epochs) {
-  console.log(
-    `epoch ${e.epoch}: train ${e.trainSeconds.toFixed(2)} s (${
-      (e.trainSeconds / 938 * 1000).toFixed(2)
-    } ms/step), ` +
-      `train loss ${e.trainLoss.toFixed(4)}, test loss ${e.testLoss.toFixed(4)}, accuracy ${
-        (100 * e.accuracy).toFixed(1)
-      }%`,
-  );
-}
-console.log(
-  `seconds per training epoch: best ${best.toFixed(2)}, mean ${mean.toFixed(2)}${
-    name === "mlp" ? " (target ≤ 3.00)" : ""
-  }`,
-);
-dataShare(prefetch ? "prefetch on" : "prefetch off", result.epochs);
-console.log(`peak-ish RSS: ${rssMiB.toFixed(0)} MiB`);
+
+if (import.meta.main) await main();
