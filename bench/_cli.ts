@@ -3,19 +3,34 @@
  * numeric flags.
  * @module
  */
+import { isUserError } from "../src/cli/cli.ts";
+import { UserRangeError } from "../src/util/user_error.ts";
+
+/** Whether an error is the user's (a bad flag, missing data) rather than a bug in the script. */
+function isUsersError(error: unknown): boolean {
+  // node:util parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes.
+  const code = (error as { code?: unknown })?.code;
+  return isUserError(error) || (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"));
+}
 
 /**
- * Makes any uncaught error of the script print one line, `<script>: <message>`, on stderr and
- * exit with status 1 (a bad flag, a missing data folder, an unreadable file: the messages name
- * what failed). Call it first, at the top of the script.
+ * Makes an uncaught user error of the script (a bad flag, a missing data folder, an unreadable
+ * file: the messages name what failed) print one line, `<script>: <message>`, on stderr and exit
+ * with status 1, as the CLI does; anything else is a bug: it prints "Internal error" with its
+ * stack and exits with status 70. Call it first, at the top of the script.
  *
  * @param script The script's name, as shown before the message.
  */
 export function oneLineErrors(script: string): void {
   const report = (error: unknown) => {
-    const message = error instanceof Error ? error.message : String(error);
-    console.error(`${script}: ${message.split("\n")[0]}`);
-    Deno.exit(1);
+    if (isUsersError(error)) {
+      const message = error instanceof Error ? error.message : String(error);
+      console.error(`${script}: ${message.split("\n")[0]}`);
+      Deno.exit(1);
+    }
+    console.error(`${script}: Internal error (a bug — please report it):`);
+    console.error(error instanceof Error ? error.stack ?? error.message : String(error));
+    Deno.exit(70);
   };
   globalThis.addEventListener("error", (e) => {
     e.preventDefault();
@@ -27,19 +42,10 @@ export function oneLineErrors(script: string): void {
   });
 }
 
-/**
- * Parses an integer flag or argument.
- *
- * @param name The flag as the user writes it, such as `--epochs` or `STEPS`.
- * @param text Its text.
- * @param min The least value allowed (default 1).
- * @returns The integer.
- * @throws {RangeError} `--epochs must be an integer ≥ 1, got "x"`.
- */
 export function intArg(name: string, text: string, min = 1): number {
   const n = Number(text);
   if (text.trim() === "" || !Number.isSafeInteger(n) || n < min) {
-    throw new RangeError(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(text)}`);
+    throw new UserRangeError(`${name} must be an integer ≥ ${min}, got ${JSON.stringify(text)}`);
   }
   return n;
 }

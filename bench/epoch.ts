@@ -47,6 +47,8 @@ import type { Dim, Graph, Node } from "../src/ir/types.ts";
 import { emitModel } from "../src/onnx/emit.ts";
 import { type Backend, createSession, type Device } from "../src/runtime/session.ts";
 import { autoStepsPerRun, type EpochResult } from "../src/train/run.ts";
+import { oneLineErrors } from "./_cli.ts";
+import { UserRangeError } from "../src/util/user_error.ts";
 
 /**
  * Evaluates a dimension: a number, or a symbolic expression such as `N` or `196*N` (integers,
@@ -228,7 +230,7 @@ function positive(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 1) {
-    throw new RangeError(`Invalid --${flag} '${text}': expected a positive integer`);
+    throw new UserRangeError(`Invalid --${flag} '${text}': expected a positive integer`);
   }
   return n;
 }
@@ -250,13 +252,13 @@ async function main(): Promise<void> {
   });
   const model = values.model as keyof typeof PIPELINES;
   if (!Object.hasOwn(PIPELINES, model)) {
-    throw new RangeError(`Unknown --model ${model}: use mlp, cnn or resnet`);
+    throw new UserRangeError(`Unknown --model ${model}: use mlp, cnn or resnet`);
   }
   if (values.backend !== "node" && values.backend !== "web") {
-    throw new RangeError(`Unknown --backend ${values.backend}: use node or web`);
+    throw new UserRangeError(`Unknown --backend ${values.backend}: use node or web`);
   }
   if (values.device !== "cpu" && values.device !== "cuda") {
-    throw new RangeError(`Unknown --device ${values.device}: use cpu or cuda`);
+    throw new UserRangeError(`Unknown --device ${values.device}: use cpu or cuda`);
   }
   const backend: Backend = values.backend, device: Device = values.device;
   const batchSize = positive("batch-size", values["batch-size"])!;
@@ -330,4 +332,7 @@ async function main(): Promise<void> {
   }));
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  oneLineErrors("bench");
+  await main();
+}

@@ -32,6 +32,7 @@ import { writeSyntheticFashionMnist } from "../src/data/synthetic.ts";
 import { createWorkerLoader } from "../src/data/worker_loader.ts";
 import { compilePipeline, type PipelineSpec } from "../src/train/run.ts";
 import { createTrainer, type Trainer } from "../src/train/trainer.ts";
+import { UserRangeError } from "../src/util/user_error.ts";
 
 oneLineErrors("loader_overlap");
 const { values } = parseArgs({
@@ -52,7 +53,7 @@ if (!existsSync(join(root, "FashionMNIST", "raw", "t10k-labels-idx1-ubyte"))) {
 }
 const pipelines = { mlp: fmnist, cnn: fmnistCnn } as const;
 const name = values.pipeline as keyof typeof pipelines;
-if (!(name in pipelines)) throw new RangeError(`Unknown --pipeline ${name}: use mlp or cnn`);
+if (!(name in pipelines)) throw new UserRangeError(`Unknown --pipeline ${name}: use mlp or cnn`);
 const augment = values.augment
   ? { randomCrop: { size: 28, padding: 2 }, horizontalFlip: true }
   : undefined;
