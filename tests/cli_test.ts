@@ -260,7 +260,7 @@ Deno.test("CLI: --help lists every flag with the pipeline's defaults", async () 
   row("--seed N", "seed of initialisation and shuffling \\(default random\\)");
   row(
     "--data-dir ROOT",
-    "dataset root in torchvision's layout \\(ROOT/MNIST/raw/\\) \\(default data\\)",
+    "dataset root in torchvision's layout \\(ROOT/FashionMNIST/raw/, …\\) \\(default data\\)",
   );
   row("--device cpu\\|cuda", "execution device \\(default cpu\\)");
   row("--backend node\\|web", "[^\\n]* \\(default node\\)");

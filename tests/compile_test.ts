@@ -75,7 +75,11 @@ Deno.test("the train step graph: passes, inputs, outputs, only standard ai.onnx 
   ]);
   const names = ["1.weight", "1.bias", "3.weight", "3.bias", "5.weight", "5.bias"];
   assert.deepEqual(c.train.inputs.map((p) => p.name), ["input", "target", ...names, "lr"]);
-  assert.deepEqual(c.train.outputs.map((p) => p.name), ["loss", ...names.map((n) => `${n}.next`)]);
+  assert.deepEqual(c.train.outputs.map((p) => p.name), [
+    "loss",
+    "correct",
+    ...names.map((n) => `${n}.next`),
+  ]);
   assert.deepEqual(c.train.inputs[0].value.type.shape, ["N", 1, 28, 28]);
   assert.deepEqual(c.eval.outputs.map((p) => p.name), ["loss_sum", "correct", "logits"]);
 

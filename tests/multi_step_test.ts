@@ -268,3 +268,30 @@ Deno.test("autoStepsPerRun: 16 on the CPU, 64 on CUDA, fewer when K slabs exceed
   assert.equal(autoStepsPerRun(cifar10Cnn.compile(), 2048), 4);
   assert.equal(autoStepsPerRun(cifar10Cnn.compile(), 65536), 1);
 });
+
+Deno.test("run: the training accuracy counts each batch's hits before its step", async () => {
+  const { tensorDataset } = await import("../mod.ts");
+  const n = 50;
+  const x = Float32Array.from({ length: 4 * n }, (_, i) => Math.cos(0.9 * i));
+  const y = Array.from({ length: n }, (_, i) => (x[4 * i] > x[4 * i + 1] ? 1 : 0));
+  const data = tensorDataset({ train: { x, y }, test: { x, y }, sampleShape: [4] });
+  const p = (lr: number) =>
+    pipeline()
+      .data(data, { batchSize: 8 })
+      .model(sequential(linear(4, 8), relu(), linear(8, 2)))
+      .loss(crossEntropy())
+      .optimizer(sgd({ lr }))
+      .seed(9)
+      .epochs(2);
+  // At lr 0 the weights never move: training accuracy is the test accuracy on the same samples.
+  for (const stepsPerRun of [1, 4]) {
+    const frozen = await p(0).run({ log: () => {}, stepsPerRun });
+    for (const e of frozen.epochs) assert.equal(e.trainAccuracy, e.accuracy);
+    assert.ok(frozen.epochs[0].accuracy > 0 && frozen.epochs[0].accuracy < 1);
+  }
+  // Training: a fraction of the 50 samples, the same for every K.
+  const a = await p(0.5).run({ log: () => {}, stepsPerRun: 1 });
+  const b = await p(0.5).run({ log: () => {}, stepsPerRun: 16 });
+  assert.deepEqual(b.epochs.map((e) => e.trainAccuracy), a.epochs.map((e) => e.trainAccuracy));
+  assert.ok(a.epochs.every((e) => Number.isInteger(e.trainAccuracy * 50)));
+});

@@ -54,6 +54,7 @@ const epochResult = (epoch: number, extra: Partial<EpochResult> = {}): EpochResu
   trainLoss: 1 / epoch,
   testLoss: 1.25 / epoch,
   accuracy: 0.5 + epoch / 10,
+  trainAccuracy: 0.375 + epoch / 10,
   trainSeconds: 1.5,
   dataSeconds: 0.125,
   lr: 0.1,
@@ -87,7 +88,7 @@ Deno.test("metrics: a record per logged step and per epoch, rewritten atomically
       '{"type":"step","epoch":1,"step":0,"samples":4,"loss":1.5,"lr":0.1}',
       '{"type":"step","epoch":1,"step":2,"samples":12,"loss":1.3,"lr":0.1}',
       '{"type":"step","epoch":1,"step":4,"samples":18,"loss":1.1,"lr":0.1}',
-      '{"type":"epoch","epoch":1,"train_loss":1,"test_loss":1.25,"accuracy":0.6,' +
+      '{"type":"epoch","epoch":1,"train_loss":1,"test_loss":1.25,"accuracy":0.6,"train_accuracy":0.475,' +
       '"validation_loss":0.75,"validation_accuracy":0.625,"seconds":1.5,"data_seconds":0.125,' +
       '"samples_per_s":12,"lr":0.1}',
     ];
@@ -95,12 +96,17 @@ Deno.test("metrics: a record per logged step and per epoch, rewritten atomically
     assert.equal(await Deno.readTextFile(path), epoch1.join("\n") + "\n");
     assert.deepEqual(listDir(join(dir, "out")), ["metrics.jsonl"]);
     // A NaN accuracy (regression) and loss are written as null.
-    await feedEpoch(r, 2, 0, { ...validation, accuracy: NaN, validationAccuracy: NaN });
+    await feedEpoch(r, 2, 0, {
+      ...validation,
+      accuracy: NaN,
+      trainAccuracy: NaN,
+      validationAccuracy: NaN,
+    });
     const epoch2 = [
       '{"type":"step","epoch":2,"step":0,"samples":4,"loss":1,"lr":0.1}',
       '{"type":"step","epoch":2,"step":2,"samples":12,"loss":0.8,"lr":0.1}',
       '{"type":"step","epoch":2,"step":4,"samples":18,"loss":0.6,"lr":0.1}',
-      '{"type":"epoch","epoch":2,"train_loss":0.5,"test_loss":0.625,"accuracy":null,' +
+      '{"type":"epoch","epoch":2,"train_loss":0.5,"test_loss":0.625,"accuracy":null,"train_accuracy":null,' +
       '"validation_loss":0.75,"validation_accuracy":null,"seconds":1.5,"data_seconds":0.125,' +
       '"samples_per_s":12,"lr":0.1}',
     ];

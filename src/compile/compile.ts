@@ -467,6 +467,9 @@ export function compileModel(spec: ModelSpec): CompiledModel {
   );
   const train = pass(passes, "validate train step", () => {
     b.output(NAMES.loss, lossValue);
+    // The batch's correct count, for the epoch's training accuracy (a few ops on the logits).
+    const correct = loss.correct?.(b, fwd.logits, fwd.target);
+    if (correct) b.output(NAMES.correct, correct);
     fwd.registry.params.forEach((p, i) => b.output(nextName(p.spec.name), step.updated[i]));
     for (const s of step.state) b.output(nextName(s.spec.name), s.next);
     for (const buf of fwd.registry.buffers) {

@@ -48,6 +48,8 @@ export interface LossLowering {
   readonly train: (b: GraphBuilder, output: Value, target: Value) => Value;
   /** Loss sum and correct count of a batch (see {@linkcode EvalMetrics}). */
   readonly eval: (b: GraphBuilder, output: Value, target: Value) => EvalMetrics;
+  /** The correct count alone (absent for losses without an accuracy, such as regression). */
+  readonly correct?: (b: GraphBuilder, output: Value, target: Value) => Value;
 }
 
 /** What each kind of loss defines; train and eval derive from it. */
@@ -410,6 +412,7 @@ export function lossLowering(loss: Loss): LossLowering {
     check: def.check,
     value: def.value,
     train,
+    ...(def.correct ? { correct: def.correct } : {}),
     eval: (b: GraphBuilder, output: Value, target: Value): EvalMetrics => {
       const lossSum = def.lossSum
         ? def.lossSum(b, output, target)

@@ -96,6 +96,11 @@ export interface CheckpointInfo {
   readonly epochLossSum: number;
   /** The learning rate of the current epoch's first step (NaN at an epoch boundary). */
   readonly epochLr: number;
+  /**
+   * Correct training predictions of those batches (for the epoch's training accuracy; NaN for
+   * losses without an accuracy; absent in checkpoints written before it was recorded).
+   */
+  readonly epochCorrect?: number;
   /** The run's seed: initialisation, data order and dropout masks derive from it. */
   readonly seed: number;
   /** Samples per batch (the data order's position depends on it). */
@@ -392,6 +397,7 @@ export async function saveCheckpoint(
     batch: json(info.batch),
     epoch_loss_sum: json(info.epochLossSum),
     epoch_lr: json(info.epochLr),
+    ...(info.epochCorrect === undefined ? {} : { epoch_correct: json(info.epochCorrect) }),
     seed: json(info.seed),
     batch_size: json(info.batchSize),
     validation: json(info.validation ?? 0),
@@ -482,6 +488,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     batch: int("batch"),
     epochLossSum: float("epoch_loss_sum"),
     epochLr: float("epoch_lr"),
+    ...(m.epoch_correct === undefined ? {} : { epochCorrect: float("epoch_correct") }),
     seed,
     batchSize: int("batch_size"),
     validation: m.validation === undefined ? 0 : float("validation"),

@@ -34,7 +34,7 @@ export interface StepRecord {
 /**
  * One epoch in the metrics file.
  *
- * `{"type":"epoch","epoch":1,"train_loss":0.71,"test_loss":0.52,"accuracy":0.812,"seconds":9.871,
+ * `{"type":"epoch","epoch":1,"train_loss":0.71,"test_loss":0.52,"accuracy":0.812,"train_accuracy":0.776,"seconds":9.871,
  * "data_seconds":0.213,"samples_per_s":6078.4,"lr":0.001}`
  */
 export interface EpochRecord {
@@ -47,6 +47,11 @@ export interface EpochRecord {
   readonly test_loss: number | null;
   /** Fraction of test samples right, 0 to 1 (null for regression losses). */
   readonly accuracy: number | null;
+  /**
+   * Fraction of the epoch's training samples right at their step, 0 to 1 (null for regression
+   * losses; absent in records written before it was recorded).
+   */
+  readonly train_accuracy?: number | null;
   /** The validation report's "Avg loss" (absent without a validation split). */
   readonly validation_loss?: number | null;
   /** The validation accuracy, 0 to 1 (absent without a validation split). */
@@ -364,6 +369,7 @@ export function createReporter(options: ReporterOptions): Reporter {
         train_loss: finite(result.trainLoss),
         test_loss: finite(result.testLoss),
         accuracy: finite(result.accuracy),
+        train_accuracy: finite(result.trainAccuracy),
         ...(result.validationLoss === undefined ? {} : {
           validation_loss: finite(result.validationLoss),
           validation_accuracy: finite(result.validationAccuracy),
@@ -577,6 +583,7 @@ export function plotSvg(
     series("validation loss", COLORS.validation, (r) => r.validation_loss, 1, "6 4"),
   ].filter((s) => s.points.length);
   const accuracies = [
+    series("train accuracy", COLORS.train, (r) => r.train_accuracy, 100),
     series("test accuracy", COLORS.test, (r) => r.accuracy, 100),
     series("validation accuracy", COLORS.validation, (r) => r.validation_accuracy, 100, "6 4"),
   ].filter((s) => s.points.length);

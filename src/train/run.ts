@@ -343,6 +343,12 @@ export interface EpochResult {
   readonly testLoss: number;
   /** Fraction of test samples classified correctly (NaN for regression losses; element-wise for bceWithLogits). */
   readonly accuracy: number;
+  /**
+   * Fraction of the epoch's training samples classified correctly at their step (before the
+   * step's update, as a PyTorch loop that counts `pred.argmax(1) == y` during training); NaN for
+   * regression losses.
+   */
+  readonly trainAccuracy: number;
   /** The validation split's "Avg loss", as `testLoss` (undefined without a validation split). */
   readonly validationLoss?: number;
   /** The validation split's accuracy, as `accuracy` (undefined without a validation split). */
@@ -646,7 +652,10 @@ export async function runPipeline(
       await writeFileAtomic(join(options.emitDir, "eval_step.onnx"), emitModel(compiled.eval));
       await writeFileAtomic(join(options.emitDir, "inference.onnx"), trainer.exportModel());
     }
-    const start = resumed?.info ?? { epoch: 0, batch: 0, epochLossSum: 0, epochLr: NaN };
+    const start: Pick<
+      CheckpointInfo,
+      "epoch" | "batch" | "epochLossSum" | "epochLr" | "epochCorrect" | "schedule"
+    > = resumed?.info ?? { epoch: 0, batch: 0, epochLossSum: 0, epochLr: NaN, epochCorrect: 0 };
     const trainOptions = {
       batchSize,
       shuffle: spec.shuffle,
@@ -720,7 +729,10 @@ export async function runPipeline(
       return kept ? `; the last good checkpoint is ${kept}` : "";
     };
     const save = async (
-      position: Pick<CheckpointInfo, "epoch" | "batch" | "epochLossSum" | "epochLr">,
+      position: Pick<
+        CheckpointInfo,
+        "epoch" | "batch" | "epochLossSum" | "epochLr" | "epochCorrect"
+      >,
     ) => {
       await checkWeights();
       return await saveCheckpoint(checkpointDir!, trainer, {
@@ -739,6 +751,9 @@ export async function runPipeline(
       const startTime = performance.now();
       const midEpoch = epoch === start.epoch + 1 && start.batch > 0;
       let index = midEpoch ? start.batch : 0, lossTotal = midEpoch ? start.epochLossSum : 0;
+      // Correct training predictions and samples so far (mid-epoch batches are all full).
+      let correctTotal = midEpoch ? start.epochCorrect ?? NaN : 0;
+      let samplesTotal = index * batchSize;
       const lr = midEpoch ? start.epochLr : currentLr();
       let dataMs = 0;
       const batches: Iterator<Batch> | AsyncIterator<Batch> = worker
@@ -780,6 +795,8 @@ export async function runPipeline(
             );
           }
           lossTotal += loss;
+          correctTotal += trainer.lastCorrect[j] ?? NaN;
+          samplesTotal += group[j].size;
           lastLoss = loss;
           const event = { epoch, batch: index, loss, lr: rates[j].lr };
           reporter.onBatch(event);
@@ -790,7 +807,13 @@ export async function runPipeline(
           index++;
         }
         where = { epoch, batch: index };
-        const position = { epoch: epoch - 1, batch: index, epochLossSum: lossTotal, epochLr: lr };
+        const position = {
+          epoch: epoch - 1,
+          batch: index,
+          epochLossSum: lossTotal,
+          epochLr: lr,
+          epochCorrect: correctTotal,
+        };
         const atCheckpoint = checkpointEvery !== undefined &&
           trainer.steps % checkpointEvery === 0;
         const saved = checkpointDir && (atCheckpoint || options.signal?.aborted)
@@ -821,6 +844,7 @@ export async function runPipeline(
       const result: EpochResult = {
         epoch,
         trainLoss: lossTotal / index,
+        trainAccuracy: correctTotal / samplesTotal,
         testLoss,
         accuracy,
         ...validated,
@@ -831,7 +855,7 @@ export async function runPipeline(
       results.push(result);
       scheduler?.afterEpoch(result);
       const saved = checkpointDir
-        ? await save({ epoch, batch: 0, epochLossSum: 0, epochLr: NaN })
+        ? await save({ epoch, batch: 0, epochLossSum: 0, epochLr: NaN, epochCorrect: 0 })
         : undefined;
       await reporter.onEpoch(result);
       options.onEpoch?.(result);

@@ -150,6 +150,11 @@ export interface Trainer {
   readonly state: ReadonlyMap<string, HostTensor>;
   /** Current buffer values by name (batch norm running statistics). */
   readonly buffers: ReadonlyMap<string, HostTensor>;
+  /**
+   * The correct predictions of each batch of the latest `step` or `stepMany` call (empty when the
+   * loss has no accuracy, such as a regression loss), for the training accuracy.
+   */
+  readonly lastCorrect: readonly number[];
   /** Training steps taken; dropout masks are drawn from the seed and this number. */
   readonly steps: number;
   /** Current hyperparameter values by name (`lr`), fed each step. */
@@ -409,7 +414,7 @@ export async function createTrainer(
     const data = s.dtype === "int64" ? BigInt64Array.from(values, (v) => BigInt(v)) : values;
     buffers.set(s.name, { dtype: s.dtype, dims: s.shape, data });
   }
-  let steps = 0;
+  let steps = 0, lastCorrect: number[] = [];
   const augmentInputs = compiled.train.inputs.map((p) => p.name)
     .filter((name) => name === NAMES.augmentRows || name === NAMES.augmentCols);
 
@@ -445,7 +450,7 @@ export async function createTrainer(
       emitMultiStep(compiled.train, {
         sliced,
         carried: carried.map((name) => ({ input: name, output: nextName(name) })),
-        scanned: [NAMES.loss],
+        scanned: trainOutputs.has(NAMES.correct) ? [NAMES.loss, NAMES.correct] : [NAMES.loss],
       }),
       options,
     );
@@ -497,6 +502,9 @@ export async function createTrainer(
     get steps() {
       return steps;
     },
+    get lastCorrect() {
+      return lastCorrect;
+    },
     hyper,
     async step(batch) {
       return (await trainer.stepMany([batch]))[0];
@@ -518,6 +526,7 @@ export async function createTrainer(
       }
       const hyperAt = (j: number) => hyperPerStep?.[j] ?? hyper;
       const results: number[] = [];
+      lastCorrect = [];
       for (let done = 0; done < k;) {
         const n = Math.min(stepsPerRun, k - done);
         const part = batches.slice(done, done + n);
@@ -543,6 +552,8 @@ export async function createTrainer(
         steps += n;
         done += n;
         results.push(...(out[NAMES.loss].data as Float32Array));
+        const hits = out[NAMES.correct]?.data;
+        if (hits) { for (const h of hits) lastCorrect.push(Number(h)); }
       }
       return results;
     },
