@@ -88,9 +88,16 @@ Deno.test("the train step graph: passes, inputs, outputs, only standard ai.onnx 
   const ops = new Set(model.graph!.node!.map((n) => n.opType!));
   for (const op of ops) assert.ok(!/Grad|SGD|Adam/.test(op), `non-standard op ${op}`);
   assert.ok(model.graph!.node!.every((n) => !n.domain), "every node is in the ai.onnx domain");
-  // Backward of the three Gemms: dW for each layer, dX only where a parameter needs it (2 of 3).
+  // Backward of the three Gemms: dW for each layer, dX only where a parameter needs it (2 of 3),
+  // and each bias gradient as a Gemm of a [1, N] row of ones with dY (onnxruntime's ReduceSum
+  // over the batch axis is ≈ 40× slower).
   const gemms = model.graph!.node!.filter((n) => n.opType === "Gemm");
-  assert.equal(gemms.length, 3 + 3 + 2);
+  assert.equal(gemms.length, 3 + 3 + 2 + 3);
+  const ones = model.graph!.node!.filter((n) =>
+    n.opType === "Unsqueeze" && n.input![0].startsWith("ConstantOfShape")
+  );
+  assert.equal(ones.length, 1, "one row of ones, shared by the three bias gradients");
+  assert.equal(gemms.filter((n) => n.input![0] === ones[0].output![0]).length, 3);
   // Each weight's SGD update is its gradient Gemm accumulating onto the weight (C, beta 1).
   const updates = gemms.filter((n) => n.input!.length === 3 && n.input![2].endsWith(".weight"));
   assert.deepEqual(updates.map((n) => n.input![2]), ["1.weight", "3.weight", "5.weight"]);

@@ -14,6 +14,29 @@ function sameShape(a: Value, b: Value): boolean {
   return sa.length === sb.length && sa.every((d, i) => dimsEqual(d, sb[i]));
 }
 
+/** The `[1, N]` row of ones of each builder and batch dimension, built once per graph. */
+const onesRows = new WeakMap<GraphBuilder, Map<string, Value>>();
+
+/**
+ * Sums a `[N, M]` gradient over its rows as `Gemm(ones[1, N], g)`: onnxruntime's ReduceSum over
+ * the outer axis of a row-major tensor took ≈ 47 µs for `[64, 512]` on the 2-core machine, the
+ * Gemm ≈ 1 µs (bias gradients of every linear layer).
+ */
+function sumRows(b: GraphBuilder, g: Value): Value {
+  const n = g.type.shape[0], key = String(n);
+  let rows = onesRows.get(b);
+  if (!rows) onesRows.set(b, rows = new Map());
+  let ones = rows.get(key);
+  if (!ones) {
+    const count = b.op1("Gather", [b.op1("Shape", [g]), b.ints([0])], { axis: 0 });
+    const one = { dtype: g.type.dtype, shape: [1], data: Float32Array.of(1) } as const;
+    const column = b.op1("ConstantOfShape", [count], { value: one });
+    ones = b.op1("Unsqueeze", [column, b.ints([0])]);
+    rows.set(key, ones);
+  }
+  return b.op1("Gemm", [ones, g]);
+}
+
 /** Sums a broadcast gradient back to the shape of the input it flows to. */
 function unbroadcast(b: GraphBuilder, g: Value, input: Value): Value {
   if (sameShape(g, input)) return g;
@@ -27,6 +50,9 @@ function unbroadcast(b: GraphBuilder, g: Value, input: Value): Value {
   const axes = [...Array(gs.length).keys()].filter((i) =>
     i < lead || (xs[i - lead] === 1 && gs[i] !== 1)
   );
+  if (gs.length === 2 && axes.length === 1 && axes[0] === 0 && g.type.dtype === "float32") {
+    return reshapeLike(b, sumRows(b, g), input);
+  }
   const summed = axes.length ? b.op1("ReduceSum", [g, b.ints(axes)], { keepdims: 1 }) : g;
   return reshapeLike(b, summed, input);
 }
