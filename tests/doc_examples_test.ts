@@ -1,6 +1,7 @@
 // Every public export's @example runs: `deno test --doc mod.ts src/` in a subprocess (the plain
 // `deno test` runs only the *_test.ts files), so CI's one test command checks the docs too.
 import { fileURLToPath } from "node:url";
+import { stripVTControlCharacters } from "node:util";
 import { assert } from "./_assert.ts";
 
 Deno.test("the JSDoc examples of mod.ts and src/ type-check and run", async () => {
@@ -12,7 +13,7 @@ Deno.test("the JSDoc examples of mod.ts and src/ type-check and run", async () =
     stderr: "piped",
   }).output();
   const out = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
-  const plain = out.replace(/\x1b\[[0-9;]*m/g, "");
+  const plain = stripVTControlCharacters(out);
   const summary = plain.match(/(ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/);
   assert.ok(summary, `no summary in the doc tests' output:\n${plain.slice(-3000)}`);
   assert.equal(code, 0, plain.slice(-3000));
