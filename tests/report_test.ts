@@ -4,7 +4,6 @@
 import { join } from "node:path";
 import { downloadMessage } from "../src/data/idx_download.ts";
 import {
-  checkReportPaths,
   createReporter,
   type EpochRecord,
   formatCount,
@@ -182,18 +181,6 @@ Deno.test("metrics: a resumed run keeps the records before its position", async 
       RangeError,
       `Cannot read metrics ${path}: line 2 is not a metrics record`,
     );
-  });
-});
-
-Deno.test("checkReportPaths refuses a folder and creates missing parents", async () => {
-  await withTempDir(async (dir) => {
-    await assertRejectsMatch(
-      () => checkReportPaths({ plotPath: dir }),
-      RangeError,
-      `Cannot write the plot to ${dir}: it is a folder (checked before training)`,
-    );
-    await checkReportPaths({ metricsPath: join(dir, "a", "m.jsonl") });
-    assert.deepEqual(listDir(join(dir, "a")), []);
   });
 });
 

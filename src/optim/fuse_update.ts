@@ -9,7 +9,6 @@
  * @module
  */
 import type { Graph, Node, Value } from "../ir/types.ts";
-import { isStatic, numElements } from "../ir/types.ts";
 
 /** Size of a tensor for choosing the operand to scale, a symbolic dimension counted as 64. */
 function sizeOf(v: Value): number {
@@ -47,9 +46,7 @@ export function fuseGemmUpdates(graph: Graph): Graph {
     const gemm = g && producer.get(g.id);
     if (!g || !lr || !gemm || gemm.op !== "Gemm" || uses.get(g.id) !== 1) continue;
     if (gemm.inputs.length > 2 && gemm.inputs[2]) continue;
-    if (!isStatic(lr.type.shape) || numElements(lr.type.shape) !== 1 || lr.type.shape.length) {
-      continue;
-    }
+    if (lr.type.shape.length !== 0) continue;
     const same = (a: Value, b: Value) =>
       a.type.dtype === b.type.dtype && a.type.shape.join() === b.type.shape.join();
     if (!same(w, sub.outputs[0]) || !same(g, w)) continue;

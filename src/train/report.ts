@@ -5,7 +5,6 @@
  * {@linkcode Reporter}.
  * @module
  */
-import { dirname } from "node:path";
 import { writeFileAtomic } from "../io/atomic_write.ts";
 import { testLines } from "./format.ts";
 import type { BatchEvent, EpochResult } from "./run.ts";
@@ -172,45 +171,14 @@ export async function readMetrics(path: string): Promise<MetricsRecord[]> {
   });
 }
 
-/**
- * Checks that the metrics file and the plot can be written, before training starts.
- *
- * @param paths The files (either may be absent).
- * @throws {RangeError} Naming the file and why.
- */
-export async function checkReportPaths(
-  paths: { readonly metricsPath?: string; readonly plotPath?: string },
-): Promise<void> {
-  for (const [what, path] of [["metrics", paths.metricsPath], ["plot", paths.plotPath]]) {
-    if (path === undefined) continue;
-    const fail = (why: string): never => {
-      throw new UserRangeError(
-        `Cannot write the ${what} to ${path}: ${why} (checked before training)`,
-      );
-    };
-    try {
-      if ((await Deno.stat(path)).isDirectory) fail("it is a folder");
-    } catch (e) {
-      if (e instanceof RangeError) throw e;
-      if (!(e instanceof Deno.errors.NotFound)) fail((e as Error).message);
-    }
-    try {
-      await Deno.mkdir(dirname(path) || ".", { recursive: true });
-      (await Deno.open(`${path}.tmp`, { write: true, create: true, truncate: true })).close();
-      await Deno.remove(`${path}.tmp`);
-    } catch (e) {
-      fail((e as Error).message);
-    }
-  }
-}
-
 /** The least time between two progress redraws (at most 10 per second). */
 const REDRAW_MS = 100;
 const CLEAR = "\r\x1b[K";
 
 /**
  * Creates the reporter a run routes its output through. The run loop, in order:
- * 1. `checkReportPaths(options)` before training, and when resuming
+ * 1. before training, check the metrics and plot paths (`checkOutputFile` of
+ *    `src/io/output_paths.ts`), and when resuming pass
  *    `initialRecords: await readMetrics(metricsPath)` with `resumeAt` the checkpoint's position;
  * 2. `createReporter({...})` once the training loader is known (`batchesPerEpoch`,
  *    `samplesPerEpoch`);

@@ -24,17 +24,7 @@ import { createReporter, readMetrics, type Reporter } from "./report.ts";
 import { compilePipeline } from "./compile_pipeline.ts";
 
 export { compilePipeline };
-export {
-  autoStepsPerRun,
-  type BatchEvent,
-  DEFAULT_STEPS_PER_RUN,
-  type EpochResult,
-  NonFiniteLossError,
-  type PipelineSpec,
-  type RunOptions,
-  type RunResult,
-  TrainingInterrupted,
-} from "./run_types.ts";
+export * from "./run_types.ts";
 import {
   autoStepsPerRun,
   type EpochResult,
@@ -129,14 +119,7 @@ export async function runPipeline(
   checkRunNumber("lr", options.lr, "rate");
   checkRunNumber("logEvery", logEvery, "count");
   checkRunNumber("keep", options.keep, "count");
-  if (
-    options.stepsPerRun !== undefined &&
-    !(Number.isSafeInteger(options.stepsPerRun) && options.stepsPerRun >= 1)
-  ) {
-    throw new UserRangeError(
-      `Invalid stepsPerRun: expected an integer ≥ 1, got ${options.stepsPerRun}`,
-    );
-  }
+  checkRunNumber("stepsPerRun", options.stepsPerRun, "count");
   const { checkpointDir, checkpointEvery } = options;
   if (options.resume && !checkpointDir) {
     throw new UserRangeError("Cannot resume: no checkpoint folder given (--checkpoint DIR)");

@@ -455,16 +455,25 @@ export async function createTrainer(
       options,
     );
 
-  /** Feeds of one step: the batch, current tensors, the step's dropout masks and hyperparameters. */
-  const oneStepFeeds = (batch: Batch, stepHyper: ReadonlyMap<string, number>) => {
-    const feeds = batchFeeds(batch, compiled, params, buffers, state);
-    if (batch.feeds) Object.assign(feeds, batch.feeds);
+  /**
+   * The per-step feeds of the batch taken `ahead` steps from now: the batch (and its own feeds,
+   * such as augmentation windows), its dropout masks and its hyperparameters.
+   */
+  const stepFeeds = (batch: Batch, ahead: number, stepHyper: ReadonlyMap<string, number>) => {
+    const feeds: Record<string, HostTensor> = { ...batchFeeds(batch, compiled), ...batch.feeds };
     compiled.random.forEach((spec, i) => {
-      feeds[spec.name] = dropoutMask(spec, batch.size, deriveSeed(options.seed, steps, i));
+      feeds[spec.name] = dropoutMask(spec, batch.size, deriveSeed(options.seed, steps + ahead, i));
     });
     for (const [name, v] of stepHyper) {
       feeds[name] = { dtype: "float32", dims: [], data: Float32Array.of(v) };
     }
+    return feeds;
+  };
+
+  /** Feeds of one step: its per-step feeds and the current tensors. */
+  const oneStepFeeds = (batch: Batch, stepHyper: ReadonlyMap<string, number>) => {
+    const feeds = stepFeeds(batch, 0, stepHyper);
+    for (const [name, t] of [...params, ...buffers, ...state]) feeds[name] = t;
     return feeds;
   };
 
@@ -473,19 +482,7 @@ export async function createTrainer(
     batches: readonly Batch[],
     stepHyper: (j: number) => ReadonlyMap<string, number>,
   ) => {
-    const perStep = batches.map((batch, j) => {
-      const feeds: Record<string, HostTensor> = {
-        ...batchFeeds(batch, compiled),
-        ...batch.feeds,
-      };
-      compiled.random.forEach((spec, i) => {
-        feeds[spec.name] = dropoutMask(spec, batch.size, deriveSeed(options.seed, steps + j, i));
-      });
-      for (const [name, v] of stepHyper(j)) {
-        feeds[name] = { dtype: "float32", dims: [], data: Float32Array.of(v) };
-      }
-      return feeds;
-    });
+    const perStep = batches.map((batch, j) => stepFeeds(batch, j, stepHyper(j)));
     const feeds: Record<string, HostTensor> = {};
     for (const name of sliced) {
       if (!perStep[0][name]) continue;
