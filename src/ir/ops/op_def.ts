@@ -24,7 +24,10 @@ export type OpName =
   | import("./nn.ts").NnOpName
   | import("./conv.ts").ConvOpName
   | import("./scatter.ts").ScatterOpName
-  | import("./import_ops.ts").ImportOpName;
+  | import("./import_ops.ts").ImportOpName
+  | import("./activation.ts").ActivationOpName
+  | import("./index_ops.ts").IndexOpName
+  | import("./resample.ts").ResampleOpName;
 
 /** What a gradient rule receives. */
 export interface GradArgs {
