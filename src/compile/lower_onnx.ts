@@ -7,8 +7,9 @@
  */
 import type { OnnxModelLayer } from "../dsl/onnx_model.ts";
 import { CompileError } from "../ir/errors.ts";
-import type { OpName } from "../ir/ops/mod.ts";
 import type { GraphBuilder } from "../ir/builder.ts";
+import { dimArith } from "../ir/dims.ts";
+import { type OpName, OPS } from "../ir/ops/mod.ts";
 import { type Dim, formatShape, formatType, type Value } from "../ir/types.ts";
 import { type ImportedGraph, type ImportedNode, importOnnx } from "../onnx/import.ts";
 import { join, type LowerContext, type Lowerings } from "./lower_model.ts";
@@ -61,83 +62,182 @@ function equalSplit(b: GraphBuilder, x: Value | null, n: ImportedNode): Value {
   return b.ints(Array(k).fill(d / k));
 }
 
-const FOLD: Readonly<Record<string, (a: bigint, b: bigint) => bigint>> = {
-  Add: (a, b) => a + b,
-  Sub: (a, b) => a - b,
-  Mul: (a, b) => a * b,
-  Div: (a, b) => a / b,
+/** A known element: a number (bools as 0/1), a symbolic dimension, or unknown. */
+type Known = readonly Dim[];
+
+const ARITH = new Set(["Add", "Sub", "Mul", "Div"]);
+const COMPARE: Readonly<Record<string, (a: number, b: number) => boolean>> = {
+  Equal: (a, b) => a === b,
+  Less: (a, b) => a < b,
+  Greater: (a, b) => a > b,
+  LessOrEqual: (a, b) => a <= b,
+  GreaterOrEqual: (a, b) => a >= b,
 };
+const INT_TYPES = new Set(["int64", "int32", "bool"]);
 
 /**
- * Tracks the values of small int64 tensors through the shape arithmetic exporters write
- * (`Shape → Gather → Unsqueeze → Concat → Reshape`, `d // heads` as Div and Cast), as ONNX's
- * data propagation does, where the IR's rows do not: known elements may be symbolic (`N`).
- * Arithmetic on numbers only is folded to constants; a Reshape's target holding symbols becomes a
- * constant with 0 (copy the input's dimension) or −1 in their place.
+ * ONNX data propagation over the shape arithmetic exporters write (`Shape → Gather/Slice →
+ * Unsqueeze → Concat → Add/Sub/Mul/Div → Cast → Reshape/Expand/ConstantOfShape`, and the
+ * `Where(Equal(shape, −1), 1, shape)` of `expand(N, −1, −1)`), as onnxruntime's symbolic shape
+ * inference does, where the IR's rows do not: elements are numbers or dimension expressions over
+ * the batch symbols (`N`, `4*N`, `N+1`, {@linkcode dimArith}). Values known as numbers become
+ * constants; values known symbolically keep their nodes (the graph computes them at run time) and
+ * carry the expressions as their type's `known`, so Reshape, Expand and ConstantOfShape get
+ * symbolic output shapes.
  */
 function shapeTracker(b: GraphBuilder) {
-  const side = new Map<number, readonly Dim[]>();
-  const knownOf = (v: Value | null | undefined): readonly Dim[] | undefined =>
-    v && v.type.dtype === "int64" && v.type.shape.length <= 1
-      ? v.type.known ?? side.get(v.id)
+  const knownOf = (v: Value | null | undefined): Known | undefined => {
+    if (!v || v.type.shape.length > 1 || !INT_TYPES.has(v.type.dtype)) return undefined;
+    if (v.type.known) return v.type.known;
+    const c = v.constant;
+    return c && c.data.length <= 64
+      ? Array.from(c.data as ArrayLike<number | bigint>, Number)
       : undefined;
-  const numeric = (k: readonly Dim[] | undefined): k is readonly number[] =>
+  };
+  const numeric = (k: Known | undefined): k is readonly number[] =>
     !!k && k.every((d) => typeof d === "number");
-  const make = (shape: readonly Dim[], values: readonly number[]) =>
-    b.constant({
-      dtype: "int64",
-      shape: shape.length ? [values.length] : [],
-      data: BigInt64Array.from(values, BigInt),
-    });
-
-  /** A constant replacing node `n`'s output, where its inputs are all known numbers. */
-  function fold(n: ImportedNode, inputs: readonly (Value | null)[]): Value | undefined {
-    const ks = inputs.map(knownOf);
-    if (inputs.length === 0 || !ks.every(numeric)) return undefined;
-    const [p, q] = ks as (readonly number[])[];
-    const shape0 = inputs[0]!.type.shape;
-    if ((n.op === "Cast" && n.attrs.to === "int64") || n.op === "Identity") return make(shape0, p);
-    const f = FOLD[n.op];
-    if (!f || ks.length !== 2) return undefined;
-    const len = Math.max(p.length, q.length);
-    if ((p.length !== len && p.length !== 1) || (q.length !== len && q.length !== 1)) {
+  /** Elementwise over broadcast one-dimensional operands. */
+  const zip = (ks: Known[], f: (xs: Dim[]) => Dim | undefined): Known | undefined => {
+    const len = Math.max(...ks.map((k) => k.length));
+    if (ks.some((k) => k.length !== len && k.length !== 1)) return undefined;
+    const out: Dim[] = [];
+    for (let i = 0; i < len; i++) {
+      const d = f(ks.map((k) => k[k.length === 1 ? 0 : i]));
+      if (d === undefined) return undefined;
+      out.push(d);
+    }
+    return out;
+  };
+  /** A comparison with a symbolic side: dimensions are ≥ 1, which settles comparisons with ≤ 0. */
+  const compare = (op: string, a: Dim, c: Dim): Dim | undefined => {
+    if (typeof a === "number" && typeof c === "number") return COMPARE[op](a, c) ? 1 : 0;
+    if (a === c) return ["Equal", "LessOrEqual", "GreaterOrEqual"].includes(op) ? 1 : 0;
+    const [sym, n, flipped] = typeof a === "string" ? [a, c, false] : [c as string, a, true];
+    // A product of symbols with a positive coefficient is at least 1.
+    if (
+      typeof n !== "number" || n > 0 || !/^(\d+\*)?[A-Za-z_][\w.:]*(\*[A-Za-z_][\w.:]*)*$/.test(sym)
+    ) {
       return undefined;
     }
-    const at = (k: readonly number[], i: number) => BigInt(k[k.length === 1 ? 0 : i]);
-    const shape = shape0.length >= inputs[1]!.type.shape.length ? shape0 : inputs[1]!.type.shape;
-    return make(shape, Array.from({ length: len }, (_, i) => Number(f(at(p, i), at(q, i)))));
-  }
+    // sym ≥ 1 > n
+    const greater = !flipped;
+    switch (op) {
+      case "Equal":
+        return 0;
+      case "Greater":
+      case "GreaterOrEqual":
+        return greater ? 1 : 0;
+      default:
+        return greater ? 0 : 1;
+    }
+  };
 
-  /** Records the known elements of node `n`'s outputs that the IR's shape rules left out. */
-  function track(n: ImportedNode, inputs: readonly (Value | null)[], outs: readonly Value[]) {
-    const y = outs[0];
-    if (!y || y.type.known || y.type.dtype !== "int64" || y.type.shape.length > 1) return;
+  /** The values of node `n`'s first output where its inputs' values are known. */
+  function evaluate(n: ImportedNode, inputs: readonly (Value | null)[]): Known | undefined {
     const ks = inputs.map(knownOf);
-    let k: readonly Dim[] | undefined;
-    if (["Unsqueeze", "Squeeze", "Identity", "Cast"].includes(n.op)) k = ks[0];
-    else if (n.op === "Concat" && ks.every((v) => v)) k = ks.flatMap((v) => v!);
-    else if (n.op === "Gather" && ks[0] && numeric(ks[1])) {
-      k = ks[1].map((i) => ks[0]![i < 0 ? i + ks[0]!.length : i]);
+    const k0 = ks[0];
+    switch (n.op) {
+      case "Identity":
+      case "Squeeze":
+      case "Unsqueeze":
+        return k0;
+      case "Cast":
+        if (!k0 || !INT_TYPES.has(String(n.attrs.to))) return undefined;
+        return n.attrs.to === "bool" ? (numeric(k0) ? k0.map((d) => (d ? 1 : 0)) : undefined) : k0;
+      case "Concat":
+        return ks.every((k) => k) ? ks.flatMap((k) => k!) : undefined;
+      case "Gather": {
+        const i = ks[1];
+        if (!k0 || !numeric(i) || inputs[0]!.type.shape.length !== 1) return undefined;
+        const picked = i.map((j) => k0[j < 0 ? j + k0.length : j]);
+        return picked.some((d) => d === undefined) ? undefined : picked;
+      }
+      case "Slice": {
+        const [, starts, ends, axes, steps] = ks;
+        if (!k0 || !numeric(starts) || !numeric(ends) || starts.length !== 1) return undefined;
+        if (
+          (axes && (!numeric(axes) || axes[0] !== 0 && axes[0] !== -1)) ||
+          (steps && !numeric(steps))
+        ) {
+          return undefined;
+        }
+        const step = steps ? steps[0] : 1, len = k0.length;
+        const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+        const norm = (v: number) => (v < 0 ? v + len : v);
+        const out: Dim[] = [];
+        if (step > 0) {
+          for (
+            let i = clamp(norm(starts[0]), 0, len);
+            i < clamp(norm(ends[0]), 0, len);
+            i += step
+          ) {
+            out.push(k0[i]);
+          }
+        } else if (step < 0) {
+          for (
+            let i = clamp(norm(starts[0]), -1, len - 1);
+            i > clamp(norm(ends[0]), -1, len - 1);
+            i += step
+          ) out.push(k0[i]);
+        } else return undefined;
+        return out;
+      }
+      case "Neg":
+        return k0 && zip([k0], ([a]) => dimArith("Mul", a, -1));
+      case "Not":
+        return numeric(k0) ? k0.map((d) => (d ? 0 : 1)) : undefined;
+      case "Where":
+        return ks.every((k) => k) && numeric(k0)
+          ? zip(ks as Known[], ([c, x, y]) => (c ? x : y))
+          : undefined;
+      case "ConstantOfShape": {
+        const t = n.attrs.value as { data?: ArrayLike<number | bigint> } | undefined;
+        if (!numeric(k0) || k0.length > 1 || (k0[0] ?? 1) > 64) return undefined;
+        const fill = t?.data ? Number(t.data[0]) : 0;
+        return Array(k0[0] ?? 1).fill(fill);
+      }
+      case "Max":
+      case "Min":
+        return ks.every(numeric)
+          ? zip(ks as Known[], (xs) => (n.op === "Max" ? Math.max : Math.min)(...(xs as number[])))
+          : undefined;
     }
-    if (k) side.set(y.id, k);
+    if (ARITH.has(n.op) && ks.length === 2 && ks.every((k) => k)) {
+      return zip(ks as Known[], ([a, c]) => dimArith(n.op as "Add", a, c));
+    }
+    if (n.op in COMPARE && ks.length === 2 && ks.every((k) => k)) {
+      return zip(ks as Known[], ([a, c]) => compare(n.op, a, c));
+    }
+    return undefined;
   }
 
-  /** Inputs the IR needs as compile-time constants, made so from tracked values. */
-  function constInputs(n: ImportedNode, inputs: (Value | null)[]): void {
-    const slot = n.op === "ConstantOfShape" ? 0 : ["Reshape", "Expand"].includes(n.op) ? 1 : -1;
-    const v = inputs[slot];
-    if (slot < 0 || !v || v.type.known) return;
-    const k = side.get(v.id);
-    if (!k) return;
+  /**
+   * A constant for node `n`'s output where its value is known as numbers (the node is then not
+   * emitted), else the node, its output annotated with what is known.
+   */
+  function lower(
+    n: ImportedNode,
+    inputs: readonly (Value | null)[],
+    emit: (known?: Known) => Value[],
+  ): Value[] {
+    if (n.outputs.length !== 1) return emit();
+    const k = evaluate(n, inputs);
+    if (!k) return emit();
     if (numeric(k)) {
-      inputs[slot] = make(v.type.shape, k);
-    } else if (n.op === "Reshape") {
-      const xs = inputs[0]!.type.shape;
-      const target = k.map((d, i) => (typeof d === "number" ? d : d === xs[i] ? 0 : -1));
-      if (target.filter((d) => d === -1).length <= 1) inputs[slot] = make(v.type.shape, target);
+      const [type] = OPS[n.op as OpName]?.infer(inputs, n.attrs) ?? [];
+      if (type && INT_TYPES.has(type.dtype) && type.shape.length <= 1) {
+        const shape = type.shape.length ? [k.length] : [];
+        const data = type.dtype === "int64"
+          ? BigInt64Array.from(k, BigInt)
+          : type.dtype === "int32"
+          ? Int32Array.from(k)
+          : Uint8Array.from(k);
+        return [b.constant({ dtype: type.dtype, shape, data })];
+      }
     }
+    return emit(k);
   }
-  return { fold, track, constInputs };
+  return { lower };
 }
 
 function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: string): Value {
@@ -262,12 +362,11 @@ function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: str
     const outs = b.scope(`${origin} ONNX node ${n.name} (${n.op})`, () => {
       if (trainStats(n)) return [importedBatchNorm(n, inputs)];
       if (n.op === "Split" && !inputs[1]) inputs[1] = equalSplit(b, inputs[0], n);
-      const folded = shapes.fold(n, inputs);
-      if (folded) return [folded];
-      shapes.constInputs(n, inputs);
-      const ys = b.op(n.op as OpName, inputs, n.attrs, { outputs: n.outputs.length });
-      shapes.track(n, inputs, ys);
-      return ys;
+      return shapes.lower(n, inputs, (known) =>
+        b.op(n.op as OpName, inputs, n.attrs, {
+          outputs: n.outputs.length,
+          ...(known ? { known } : {}),
+        }));
     });
     n.outputs.forEach((o, i) => {
       if (o && outs[i]) env.set(o, outs[i]);

@@ -7,6 +7,7 @@ import { type OpName, OPS } from "./ops/mod.ts";
 import type {
   Attrs,
   ConstTensor,
+  Dim,
   DType,
   Graph,
   GraphPort,
@@ -23,6 +24,11 @@ export interface OpOptions {
   readonly outputs?: number;
   /** A readable name for the first output. */
   readonly name?: string;
+  /**
+   * Values of the first output known at compile time (possibly symbolic), for a small integer
+   * tensor whose shape rule does not track them: ONNX data propagation done by the caller.
+   */
+  readonly known?: readonly Dim[];
 }
 
 /** Appends typed nodes to a graph under construction. */
@@ -130,6 +136,10 @@ export function createGraphBuilder(base?: Graph): GraphBuilder {
         throw new CompileError(`${origin}: ${e.message}`);
       }
       const count = options.outputs ?? 1;
+      const k = options.known;
+      if (k && types[0] && !types[0].known && types[0].shape.length <= 1) {
+        types[0] = Object.freeze({ ...types[0], known: Object.freeze([...k]) });
+      }
       const outs = types.slice(0, count).map((t, i) =>
         newValue(i === 0 && options.name ? options.name : `${op}_${nextId}`, t)
       );

@@ -17,8 +17,20 @@ type Long = { toNumber(): number };
 /** The lowest and highest `ai.onnx` opsets the importer reads (their ops match the IR's rows). */
 export const IMPORT_OPSETS: Readonly<{ min: number; max: number }> = Object.freeze({
   min: 13,
-  max: 17,
+  // The newest opset onnxruntime 1.30 loads.
+  max: 26,
 });
+
+/**
+ * Where an imported model's external data comes from: a reader of the files its tensors name
+ * (`location`, relative to the model's folder), given when the model was read from a path.
+ */
+export interface ImportOptions {
+  /** Returns the bytes of an external data file, by its `location` in the model. */
+  readonly externalData?: (location: string) => Uint8Array;
+  /** Where the model came from (a path or "ONNX bytes"), for messages. */
+  readonly source?: string;
+}
 
 /** One node of an imported graph, with inputs and outputs by value name ("" = omitted). */
 export interface ImportedNode {
@@ -95,15 +107,52 @@ function dtypeOf(elemType: number, what: string): DType {
   return DTYPES[elemType] ?? fail(`${what} has element type ${name}, which the IR does not hold`);
 }
 
-/** Decodes a TensorProto (raw or typed data; external data is refused). */
-function tensorOf(t: onnxProto.onnx.ITensorProto, what: string): ConstTensor {
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || t.externalData?.length) {
-    fail(`${what} keeps its data in an external file, which is not supported`);
+/** The bytes of a tensor stored outside the model (`location`, `offset`, `length` entries). */
+function externalBytes(
+  t: onnxProto.onnx.ITensorProto,
+  what: string,
+  options: ImportOptions,
+): Uint8Array {
+  const entry = (key: string) => t.externalData?.find((e) => e.key === key)?.value ?? undefined;
+  const location = entry("location");
+  if (!location) return fail(`${what} is stored externally but names no location`);
+  if (!options.externalData) {
+    return fail(
+      `${what} keeps its data in the external file ${location}, and only the model's bytes were given: pass fromOnnx the path of the .onnx file (with ${location} beside it), or the file's bytes as the externalData option`,
+    );
   }
+  if (/^(\/|[A-Za-z]:)/.test(location) || location.split(/[\\/]/).includes("..")) {
+    return fail(`${what} names external file ${location}, outside the model's folder`);
+  }
+  const file = options.externalData(location);
+  const offset = Number(entry("offset") ?? 0);
+  const length = entry("length") !== undefined ? Number(entry("length")) : file.length - offset;
+  if (offset + length > file.length) {
+    return fail(
+      `${what} reads bytes ${offset}–${
+        offset + length
+      } of ${location}, which holds ${file.length} (truncated?)`,
+    );
+  }
+  return file.subarray(offset, offset + length);
+}
+
+/** Decodes a TensorProto (raw, typed or external data). */
+function tensorOf(
+  t: onnxProto.onnx.ITensorProto,
+  what: string,
+  options: ImportOptions = {},
+): ConstTensor {
   const dtype = dtypeOf(t.dataType ?? 0, what);
   const shape = (t.dims ?? []).map(num);
   const n = shape.reduce((a, d) => a * d, 1);
-  const raw = t.rawData && t.rawData.length ? t.rawData : undefined;
+  const external = t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL ||
+    !!t.externalData?.length;
+  const raw = external
+    ? externalBytes(t, what, options)
+    : t.rawData && t.rawData.length
+    ? t.rawData
+    : undefined;
   // Copies raw bytes to an aligned buffer (protobuf slices need not be aligned).
   const bytes = raw ? Uint8Array.from(raw).buffer : undefined;
   let data: ConstTensor["data"];
@@ -137,6 +186,7 @@ function attrOf(
   a: onnxProto.onnx.IAttributeProto,
   op: string,
   where: string,
+  options: ImportOptions,
 ): { value: AttrValue; isFloat: boolean } {
   const T = onnx.AttributeProto.AttributeType;
   const name = a.name ?? "";
@@ -154,7 +204,10 @@ function attrOf(
     case T.STRING:
       return { value: new TextDecoder().decode(a.s ?? new Uint8Array()), isFloat: false };
     case T.TENSOR:
-      return { value: tensorOf(a.t ?? {}, `attribute ${name} of ${where}`), isFloat: false };
+      return {
+        value: tensorOf(a.t ?? {}, `attribute ${name} of ${where}`, options),
+        isFloat: false,
+      };
     default:
       return fail(
         `attribute ${name} of ${where} has type ${T[a.type ?? 0]}, which the IR does not hold`,
@@ -171,15 +224,67 @@ function typeOf(v: onnxProto.onnx.IValueInfoProto): TensorType {
   return { dtype: dtypeOf(tt.elemType ?? 0, `graph input ${v.name}`), shape };
 }
 
+type NodeProto = onnxProto.onnx.INodeProto;
+type FunctionProto = onnxProto.onnx.IFunctionProto;
+
 /**
- * Decodes ModelProto bytes into an imported graph, as the model stores it (no rewriting).
+ * The graph's nodes with calls of the model's local functions (the dynamo exporter writes them)
+ * replaced by the functions' bodies, recursively: body values are renamed under the call's name,
+ * formal inputs and outputs bound to the call's, and attributes that refer to the caller's
+ * (`ref_attr_name`) take the caller's values (an attribute the caller omits is dropped, so the
+ * op's default applies).
+ */
+function inlineFunctions(
+  nodes: readonly NodeProto[],
+  functions: readonly FunctionProto[],
+): NodeProto[] {
+  if (!functions.length) return [...nodes];
+  const byKey = new Map(functions.map((f) => [`${f.domain ?? ""}::${f.name}`, f]));
+  const out: NodeProto[] = [];
+  let calls = 0;
+  const expand = (n: NodeProto, depth: number) => {
+    const f = byKey.get(`${n.domain ?? ""}::${n.opType}`);
+    if (!f) {
+      out.push(n);
+      return;
+    }
+    if (depth > 64) fail(`local function ${f.name} calls itself too deeply`);
+    const prefix = `${n.name || `${f.name}_call`}#${calls++}/`;
+    const bind = new Map<string, string>();
+    (f.input ?? []).forEach((name, i) => bind.set(name, n.input?.[i] ?? ""));
+    (f.output ?? []).forEach((name, i) => bind.set(name, n.output?.[i] ?? ""));
+    const rename = (v: string) => (v === "" ? "" : bind.get(v) ?? prefix + v);
+    const callerAttrs = new Map((n.attribute ?? []).map((a) => [a.name ?? "", a]));
+    for (const inner of f.node ?? []) {
+      const attribute = (inner.attribute ?? []).flatMap((a) => {
+        if (!a.refAttrName) return [a];
+        const given = callerAttrs.get(a.refAttrName);
+        return given ? [{ ...given, name: a.name }] : [];
+      });
+      expand({
+        ...inner,
+        name: prefix + (inner.name ?? inner.opType),
+        input: (inner.input ?? []).map(rename),
+        output: (inner.output ?? []).map(rename),
+        attribute,
+      }, depth + 1);
+    }
+  };
+  for (const n of nodes) expand(n, 0);
+  return out;
+}
+
+/**
+ * Decodes ModelProto bytes into an imported graph, as the model stores it (no rewriting but the
+ * inlining of local functions).
  *
  * @param bytes A serialised ONNX model.
+ * @param options Where external data comes from.
  * @returns The graph with `shared` empty and no notes.
- * @throws {CompileError} On an unreadable model, an opset outside 13–17, or a tensor the IR
+ * @throws {CompileError} On an unreadable model, an opset outside 13–26, or a tensor the IR
  * cannot hold.
  */
-export function decodeOnnx(bytes: Uint8Array): ImportedGraph {
+export function decodeOnnx(bytes: Uint8Array, options: ImportOptions = {}): ImportedGraph {
   let model: onnxProto.onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
@@ -193,15 +298,17 @@ export function decodeOnnx(bytes: Uint8Array): ImportedGraph {
     fail(
       `it uses ai.onnx opset ${
         opsetEntry ? opset : "(none)"
-      }; supported are opsets ${IMPORT_OPSETS.min} to ${IMPORT_OPSETS.max} (re-export with opset_version=17)`,
+      }; supported are opsets ${IMPORT_OPSETS.min} to ${IMPORT_OPSETS.max}, the range onnxruntime 1.30 runs${
+        opset < IMPORT_OPSETS.min ? " (re-export with opset_version=17 or newer)" : ""
+      }`,
     );
   }
   if (g.sparseInitializer?.length) fail("sparse initializers are not supported");
   const initializers = new Map<string, ConstTensor>();
   for (const t of g.initializer ?? []) {
-    initializers.set(t.name ?? "", tensorOf(t, `initializer ${t.name}`));
+    initializers.set(t.name ?? "", tensorOf(t, `initializer ${t.name}`, options));
   }
-  const nodes = (g.node ?? []).map((n, i): ImportedNode => {
+  const nodes = inlineFunctions(g.node ?? [], model.functions ?? []).map((n, i): ImportedNode => {
     const op = n.opType ?? "";
     const name = n.name || `${op}_${i}`;
     const where = `node ${name} (${op})`;
@@ -209,7 +316,7 @@ export function decodeOnnx(bytes: Uint8Array): ImportedGraph {
     const floatAttrs: string[] = [];
     for (const a of n.attribute ?? []) {
       if (a.refAttrName) fail(`${where} refers to a function attribute`);
-      const { value, isFloat } = attrOf(a, op, where);
+      const { value, isFloat } = attrOf(a, op, where, options);
       attrs[a.name ?? ""] = value;
       if (isFloat) floatAttrs.push(a.name ?? "");
     }
@@ -241,10 +348,6 @@ export function decodeOnnx(bytes: Uint8Array): ImportedGraph {
   });
 }
 
-/** Ops the IR takes `axes` as an input of (ONNX opset 13+), and as an attribute of (to 17). */
-const AXES_INPUT = new Set(["Squeeze", "Unsqueeze", "ReduceSum"]);
-const AXES_ATTR = new Set(["ReduceMean", "ReduceMax"]);
-
 function scalarConstant(attrs: Readonly<Record<string, AttrValue>>, where: string): ConstTensor {
   const v = attrs.value;
   if (v !== undefined && typeof v === "object" && !Array.isArray(v)) return v as ConstTensor;
@@ -261,6 +364,117 @@ function scalarConstant(attrs: Readonly<Record<string, AttrValue>>, where: strin
       : { dtype: "float32", shape: [ints.length], data: Float32Array.from(ints) };
   }
   return fail(`${where} has no value the importer reads`);
+}
+
+/** The value of a one-element constant or initializer (bools as 0/1), else undefined. */
+function scalarOf(
+  name: string,
+  constants: ReadonlyMap<string, ConstTensor>,
+  initializers: ReadonlyMap<string, ConstTensor>,
+): number | undefined {
+  const t = constants.get(name) ?? initializers.get(name);
+  return t && t.data.length === 1 ? Number(t.data[0]) : undefined;
+}
+
+/** Ops whose `axes` the IR takes as an input (ONNX opset 13+). */
+const AXES_INPUT = new Set(["Squeeze", "Unsqueeze", "ReduceSum"]);
+/** Ops whose `axes` the IR takes as an attribute (their form up to opset 17). */
+const AXES_ATTR = new Set(["ReduceMean", "ReduceMax"]);
+
+/**
+ * The reductions in the IR's forms, whatever the model's opset: `axes` as an input for
+ * ReduceSum, Squeeze and Unsqueeze (opset 13), as an attribute for ReduceMean and ReduceMax (opset
+ * 17; opset 18 moved it to an input); `noop_with_empty_axes` resolved (no axes and noop → the node
+ * is an identity, reported as `"identity"`; no axes otherwise → every axis).
+ */
+function reduceForm(
+  n: ImportedNode,
+  constants: Map<string, ConstTensor>,
+  initializers: ReadonlyMap<string, ConstTensor>,
+  note: (what: string) => void,
+): ImportedNode | "identity" {
+  const where = `node ${n.name} (${n.op})`;
+  if (!AXES_INPUT.has(n.op) && !AXES_ATTR.has(n.op)) return n;
+  let axes: number[] | undefined = Array.isArray(n.attrs.axes) ? [...n.attrs.axes] : undefined;
+  if (n.inputs[1]) {
+    const t = constants.get(n.inputs[1]) ?? initializers.get(n.inputs[1]);
+    if (t && t.data instanceof BigInt64Array) axes = Array.from(t.data, Number);
+    else if (AXES_ATTR.has(n.op) || n.op === "ReduceSum") {
+      fail(`${where} takes its axes from a non-constant`);
+    } else return n;
+  }
+  const { axes: _a, noop_with_empty_axes: noop, ...rest } = n.attrs;
+  const isReduce = n.op.startsWith("Reduce");
+  if (isReduce && (!axes || axes.length === 0)) {
+    if (noop) {
+      note(`${n.op} nodes without axes and noop_with_empty_axes=1 became Identity`);
+      return "identity";
+    }
+    axes = undefined;
+  }
+  if (noop !== undefined) note(`${n.op} noop_with_empty_axes resolved`);
+  if (AXES_ATTR.has(n.op)) {
+    if (n.inputs[1]) note(`${n.op} axes moved from input to attribute (opset 18 form)`);
+    return {
+      ...n,
+      inputs: [n.inputs[0]],
+      refs: n.refs?.slice(0, 1),
+      attrs: { ...rest, ...(axes ? { axes } : {}) },
+    };
+  }
+  if (!Array.isArray(n.attrs.axes)) {
+    return { ...n, inputs: axes ? n.inputs.slice(0, 2) : [n.inputs[0]], attrs: rest };
+  }
+  const name = `${n.name}/axes`;
+  constants.set(name, {
+    dtype: "int64",
+    shape: [axes!.length],
+    data: BigInt64Array.from(axes!, BigInt),
+  });
+  note(`${n.op} axes moved from attribute to input`);
+  return { ...n, inputs: [n.inputs[0], name], refs: n.refs && [n.refs[0], name], attrs: rest };
+}
+
+/**
+ * Attributes later opsets added with a default that keeps the opset-17 meaning are dropped (the
+ * graphs are emitted at opset 17); a non-default value is refused, naming the node.
+ */
+const LATER_ATTRS: Readonly<Record<string, Readonly<Record<string, AttrValue>>>> = {
+  Cast: { saturate: 1 },
+  Reshape: { allowzero: 0 },
+  AveragePool: { dilations: [] },
+  Resize: { antialias: 0, keep_aspect_ratio_policy: "stretch" },
+  Pad: {},
+};
+
+function stripOpsetAttrs(n: ImportedNode, note: (what: string) => void): ImportedNode {
+  const later = LATER_ATTRS[n.op];
+  if (!later) return n;
+  const attrs = { ...n.attrs };
+  for (const [name, fallback] of Object.entries(later)) {
+    const v = attrs[name];
+    if (v === undefined) continue;
+    const isDefault = Array.isArray(fallback)
+      ? Array.isArray(v) && v.every((d) => d === 1)
+      : v === fallback;
+    // Reshape's allowzero only matters for a literal 0 in the target, which exporters do not write.
+    if (!isDefault && !(n.op === "Reshape" && name === "allowzero")) {
+      fail(`node ${n.name} (${n.op}) has ${name}=${v}, which the importer does not support`);
+    }
+    delete attrs[name];
+    note(`${n.op} attribute ${name} (a later opset's) dropped`);
+  }
+  if (n.op === "Pad" && n.inputs[3]) {
+    fail(
+      `node ${n.name} (Pad) pads selected axes (opset 18 axes input), which the importer does not support`,
+    );
+  }
+  if (n.op === "Resize" && attrs.axes !== undefined) {
+    fail(
+      `node ${n.name} (Resize) resizes selected axes (opset 18), which the importer does not support`,
+    );
+  }
+  return { ...n, attrs };
 }
 
 /**
@@ -309,47 +523,47 @@ export function normalizeExporterQuirks(graph: ImportedGraph): ImportedGraph {
       note("Constant nodes became constants");
       continue;
     }
-    if (n.op === "Dropout" && !n.outputs.slice(1).some((o) => o && used.has(o)) && !n.inputs[2]) {
-      n = {
-        ...n,
-        op: "Identity",
-        inputs: [n.inputs[0]],
-        refs: undefined,
-        outputs: [n.outputs[0]],
-        attrs: {},
-      };
-      note("Dropout nodes (inference form) became Identity");
+    if (n.op === "Dropout") {
+      if (n.outputs.slice(1).some((o) => o && used.has(o))) {
+        fail(`${where} has its mask output used, which the importer does not support`);
+      }
+      const ratio = n.inputs[1] ? scalarOf(n.inputs[1], constants, initializers) : 0.5;
+      const training = n.inputs[2] ? scalarOf(n.inputs[2], constants, initializers) : 0;
+      if (ratio === undefined || training === undefined) {
+        fail(`${where} takes its ratio or training_mode from a computed value`);
+      }
+      if (!training || ratio === 0) {
+        n = { ...n, op: "Identity", inputs: [n.inputs[0]], refs: undefined, attrs: {} };
+        note(
+          training
+            ? "Dropout nodes in training form with ratio 0 became Identity"
+            : "Dropout nodes (inference form) became Identity",
+        );
+      } else {
+        // Training form, ratio > 0: the lowering applies it as the DSL's dropout where asked.
+        n = { ...n, inputs: [n.inputs[0]], refs: undefined, attrs: { ratio: ratio! } };
+      }
+      n = { ...n, outputs: [n.outputs[0]] };
+    }
+    if (n.op === "BatchNormalization" && n.attrs.training_mode) {
+      if (n.outputs.slice(1).some((o) => o && used.has(o))) {
+        fail(`${where} (training form) has its running-statistics outputs used`);
+      }
+      // The lowering reads it as its inference form, or trains it with trainBatchNorm.
+      n = { ...n, outputs: [n.outputs[0]] };
+      note("BatchNormalization nodes in training form (training_mode=1) were found");
     }
     if (n.op === "Identity" && !graphOutputs.has(n.outputs[0])) {
       alias.set(n.outputs[0], n.inputs[0]);
       note("Identity nodes were bypassed");
       continue;
     }
-    const axes = n.attrs.axes;
-    if (AXES_INPUT.has(n.op) && Array.isArray(axes)) {
-      const name = `${n.name}/axes`;
-      constants.set(name, {
-        dtype: "int64",
-        shape: [axes.length],
-        data: BigInt64Array.from(axes, BigInt),
-      });
-      const { axes: _, ...rest } = n.attrs;
-      n = { ...n, inputs: [n.inputs[0], name], refs: n.refs && [n.refs[0], name], attrs: rest };
-      note(`${n.op} axes moved from attribute to input`);
+    const reduced = reduceForm(n, constants, initializers, note);
+    if (reduced === "identity") {
+      alias.set(n.outputs[0], n.inputs[0]);
+      continue;
     }
-    if (AXES_ATTR.has(n.op) && n.inputs[1]) {
-      const t = constants.get(n.inputs[1]) ?? initializers.get(n.inputs[1]);
-      if (!t || !(t.data instanceof BigInt64Array)) {
-        fail(`${where} takes its axes from a non-constant`);
-      }
-      n = {
-        ...n,
-        inputs: [n.inputs[0]],
-        refs: n.refs?.slice(0, 1),
-        attrs: { ...n.attrs, axes: Array.from(t!.data as BigInt64Array, Number) },
-      };
-      note(`${n.op} axes moved from input to attribute`);
-    }
+    n = stripOpsetAttrs(reduced, note);
     nodes.push(n);
   }
   const outputs = graph.outputs.map(resolve);
@@ -381,6 +595,19 @@ export function normalizeExporterQuirks(graph: ImportedGraph): ImportedGraph {
 }
 
 /**
+ * Ops the importer lowers as compositions of the IR's ops (`src/compile/lower_onnx.ts`): ops newer
+ * than opset 17, which the emitted graphs use (Gelu 20, Mish 18, GroupNormalization 18), CastLike,
+ * and Dropout in training form.
+ */
+export const IMPORT_COMPOSITES: ReadonlySet<string> = new Set([
+  "Gelu",
+  "Mish",
+  "GroupNormalization",
+  "CastLike",
+  "Dropout",
+]);
+
+/**
  * The ops of a graph the IR has no row for, with counts, as a CompileError listing all of them;
  * also FLOAT attributes the IR's row does not declare FLOAT (they could not be emitted).
  *
@@ -391,16 +618,19 @@ export function checkSupported(graph: ImportedGraph): void {
   const unsupported = new Map<string, number>();
   for (const n of graph.nodes) {
     const key = n.domain ? `${n.domain}.${n.op}` : n.op;
-    if (n.domain || !isOpName(n.op)) unsupported.set(key, (unsupported.get(key) ?? 0) + 1);
+    if (n.domain || !(isOpName(n.op) || IMPORT_COMPOSITES.has(n.op))) {
+      unsupported.set(key, (unsupported.get(key) ?? 0) + 1);
+    }
   }
   if (unsupported.size) {
     fail(
       `unsupported ops: ${[...unsupported].map(([op, k]) => `${op} ×${k}`).join(", ")} (${
         [...unsupported.values()].reduce((a, k) => a + k, 0)
-      } nodes)`,
+      } nodes; the model uses ai.onnx opset ${graph.opset})`,
     );
   }
   for (const n of graph.nodes) {
+    if (IMPORT_COMPOSITES.has(n.op)) continue;
     const def = OPS[n.op as keyof typeof OPS];
     for (const a of n.floatAttrs) {
       if (!def.floatAttrs?.includes(a)) {
@@ -419,14 +649,15 @@ const cache = new WeakMap<Uint8Array, ImportedGraph>();
  * byte array, so the train, eval and inference lowerings decode it once.
  *
  * @param bytes A serialised ONNX model.
+ * @param options Where external data comes from.
  * @returns The imported graph.
  * @throws {CompileError} On an unsupported opset, unsupported ops (all listed with counts) or a
  * tensor the IR cannot hold.
  */
-export function importOnnx(bytes: Uint8Array): ImportedGraph {
+export function importOnnx(bytes: Uint8Array, options: ImportOptions = {}): ImportedGraph {
   const known = cache.get(bytes);
   if (known) return known;
-  const graph = normalizeExporterQuirks(decodeOnnx(bytes));
+  const graph = normalizeExporterQuirks(decodeOnnx(bytes, options));
   checkSupported(graph);
   cache.set(bytes, graph);
   return graph;

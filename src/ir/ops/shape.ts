@@ -168,9 +168,15 @@ export const SHAPE_OPS = {
     grad: ({ b, node, dy }) => [reshapeLike(b, dy[0]!, node.inputs[0]!), null],
   },
   Shape: {
-    infer: (inputs) => {
+    // Opset 15's optional `start` and `end` take a slice of the dimensions (negative from the
+    // end, clamped as Slice clamps).
+    infer: (inputs, attrs) => {
       const x = arg("Shape", inputs, 0);
-      return [{ dtype: "int64", shape: [x.type.shape.length], known: x.type.shape }];
+      const r = x.type.shape.length;
+      const clamp = (i: number) => Math.min(Math.max(i < 0 ? i + r : i, 0), r);
+      const start = clamp(numAttr(attrs, "start", 0)), end = clamp(numAttr(attrs, "end", r));
+      const known = x.type.shape.slice(start, Math.max(start, end));
+      return [{ dtype: "int64", shape: [known.length], known }];
     },
   },
   Size: {
