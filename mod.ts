@@ -131,6 +131,7 @@ export type {
 export {
   bceWithLogits,
   type BceWithLogitsLoss,
+  type ClassAxis,
   type ClassLoss,
   type ClassLossOptions,
   crossEntropy,

@@ -280,7 +280,7 @@ Deno.test("normalizeExporterQuirks: Identity chains, Dropout, Constant, deduplic
 Deno.test("a deduplicated trainable initializer is detected; tie and untie train as asked", async () => {
   const bytes = sharedModel();
   assertThrowsMatch(
-    () => compileBytes(bytes),
+    () => compileBytes(bytes, { shared: "error" }),
     CompileError,
     /trainable initializers bias \(feeds gemm1, gemm2\) each feed several nodes: exporters deduplicate identical tensors.*shared: "untie"/,
   );
@@ -293,6 +293,13 @@ Deno.test("a deduplicated trainable initializer is detected; tie and untie train
   assert.deepEqual(tied.params.map((p) => p.name), ["w1", "bias", "w2"]);
   const untied = compileBytes(bytes, { shared: "untie" });
   assert.deepEqual(untied.params.map((p) => p.name), ["w1", "bias", "w2", "bias_id2"]);
+  // Untie is the default, and the compile names what it untied.
+  const byDefault = compileBytes(bytes);
+  assert.deepEqual(byDefault.params.map((p) => p.name), ["w1", "bias", "w2", "bias_id2"]);
+  assert.ok(
+    byDefault.notes.some((n) => /untied bias \(feeds gemm1, gemm2\)/.test(n)),
+    byDefault.notes.join("\n"),
+  );
 
   // One SGD step by hand: y = 2·(x·W1ᵀ + b)·W2ᵀ + b, mean cross-entropy; the untied biases get
   // their own gradients, the tied one their sum.
@@ -456,13 +463,13 @@ Deno.test("fromOnnx reads a path; untied direct consumers get numbered names", (
   );
 });
 
-Deno.test("the exported encoder's deduplicated LayerNorm tensors are reported by default", () => {
+Deno.test("the exported encoder's deduplicated LayerNorm tensors are reported", () => {
   const r = REF.models.encoder_opset13;
   assertThrowsMatch(
     () =>
       compileModel({
         data: { sampleShape: r.sampleShape, inputDtype: "int64", classes: r.classes },
-        model: fromOnnx(bytesOf(r)),
+        model: fromOnnx(bytesOf(r), { shared: "error" }),
         loss: crossEntropy(),
         optimizer: sgd({ lr: 0.1 }),
       }),

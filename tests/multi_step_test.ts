@@ -139,6 +139,8 @@ Deno.test("trainer: stepMany equals step on each batch, bit for bit, and checks 
         batchLossSum: apart.reduce((a, r) => a + r.batchLossSum, 0),
         lossSum: apart.reduce((a, r) => a + r.lossSum, 0),
         correct: apart.reduce((a, r) => a + r.correct, 0),
+        // One class target per sample: the correct count is out of the samples.
+        counted: 60,
         batches: 8,
         samples: 60,
       });

@@ -35,8 +35,9 @@ import {
 
 /**
  * What the compiler needs to know about the data: one sample's shape and element type, and the
- * targets: class indices (`classes`, int64 `[N]`) or float tensors (`targetShape`, float32
- * `[N, ...targetShape]`). Exactly one of `classes` and `targetShape` is set.
+ * targets: class indices (`classes`, int64 `[N]`, or `[N, ...labelShape]` per position) or float
+ * tensors (`targetShape`, float32 `[N, ...targetShape]`). Exactly one of `classes` and
+ * `targetShape` is set.
  * @example
  * ```ts
  * import { compileModel, crossEntropy, type DataSignature, linear, sgd } from "../../mod.ts";
@@ -68,6 +69,11 @@ export interface DataSignature {
   readonly augment?: Augmentation;
   /** Class-index targets: the number of classes. */
   readonly classes?: number;
+  /**
+   * Class-index targets: one sample's shape of class indices, e.g. `[T]` for sequence labels
+   * (the target is int64 `[N, ...labelShape]`); absent or `[]`: one class index per sample.
+   */
+  readonly labelShape?: readonly number[];
   /** Float targets: one sample's target shape. */
   readonly targetShape?: readonly number[];
   /**
@@ -92,7 +98,10 @@ function augments(augment: Augmentation | undefined): augment is Augmentation {
   return augment !== undefined && (augment.randomCrop !== undefined || !!augment.horizontalFlip);
 }
 
-/** The graph type of a batch of targets: int64 `[N]` class indices or float32 `[N, ...shape]`. */
+/**
+ * The graph type of a batch of targets: int64 `[N, ...labelShape]` class indices (`[N]` without a
+ * label shape) or float32 `[N, ...targetShape]`.
+ */
 export function targetType(data: DataSignature): TensorType {
   if (data.targetShape && data.classes !== undefined) {
     throw new CompileError(
@@ -101,7 +110,7 @@ export function targetType(data: DataSignature): TensorType {
   }
   return data.targetShape
     ? { dtype: "float32", shape: ["N", ...data.targetShape] }
-    : { dtype: "int64", shape: ["N"] };
+    : { dtype: "int64", shape: ["N", ...(data.labelShape ?? [])] };
 }
 
 /**
@@ -184,7 +193,7 @@ export interface CompiledModel {
   readonly train: Graph;
   /**
    * Inputs: input, target, parameters, buffers. Outputs: loss_sum, correct (absent for regression losses),
-   * logits.
+   * counted (per-position class targets only: the non-ignored positions), logits.
    */
   readonly eval: Graph;
   /** One sample's shape: the input is `[N, ...sampleShape]`. */
@@ -217,6 +226,12 @@ export interface CompiledModel {
   inference(values: ReadonlyMap<string, ConstTensor>, options?: InferenceOptions): Graph;
   /** The names of the passes that built the train graph, in order. */
   readonly passes: readonly string[];
+  /**
+   * What the compile wants the user told once, such as how an imported model was read (exporter
+   * constants kept frozen, training-form BatchNormalization read as inference); `runCli` prints
+   * them before training.
+   */
+  readonly notes: readonly string[];
 }
 
 function pass<T>(log: string[], name: string, fn: () => T): T {
@@ -391,7 +406,12 @@ function lowerForward(
     }
     const values = b.constant({ dtype: "float32", shape: [2], data: Float32Array.of(0, 1) });
     target = b.op1("OneHot", [target, b.ints([classes]), values], { axis: -1 });
-    lossData = { ...spec.data, classes: undefined, targetShape: [classes] };
+    lossData = {
+      ...spec.data,
+      classes: undefined,
+      labelShape: undefined,
+      targetShape: [...(spec.data.labelShape ?? []), classes],
+    };
   }
   if (withTarget) lossLowering(spec.loss).check(logits, target, lossData);
   return { b, input: graphInput, target, logits, registry };
@@ -470,6 +490,9 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     // The batch's correct count, for the epoch's training accuracy (a few ops on the logits).
     const correct = loss.correct?.(b, fwd.logits, fwd.target);
     if (correct) b.output(NAMES.correct, correct);
+    // Per-position class targets: the non-ignored positions the correct count is out of.
+    const counted = correct && loss.counted?.(b, fwd.logits, fwd.target);
+    if (counted) b.output(NAMES.counted, counted);
     fwd.registry.params.forEach((p, i) => b.output(nextName(p.spec.name), step.updated[i]));
     for (const s of step.state) b.output(nextName(s.spec.name), s.next);
     for (const buf of fwd.registry.buffers) {
@@ -489,6 +512,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     e.b.output(NAMES.lossSum, m.lossSum);
     // Regression losses have no correct count; the eval graph then has no `correct` output.
     if (m.correct) e.b.output(NAMES.correct, m.correct);
+    if (m.counted) e.b.output(NAMES.counted, m.counted);
     e.b.output(NAMES.logits, e.logits);
     return validateGraph(e.b.build("eval_step"));
   });
@@ -508,6 +532,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     state: Object.freeze(step.state.map((s) => s.spec)),
     hyper: Object.freeze([...step.hyper]),
     passes: Object.freeze(passes),
+    notes: Object.freeze([...fwd.registry.notes]),
     inference(values: ReadonlyMap<string, ConstTensor>, options: InferenceOptions = {}): Graph {
       return pass([], "lower inference model", () => {
         const f = lowerForward(spec, "eval", false, options.raw ? "raw" : "tensor");

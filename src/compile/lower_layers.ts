@@ -28,6 +28,25 @@ export function fanInBound(fanIn: number): number {
 
 const half = (b: GraphBuilder, x: Value) => b.scalar(0.5, x.type.dtype);
 
+/**
+ * GELU, x·Φ(x): exact (`x·0.5·(1 + erf(x/√2))`) or with the tanh approximation
+ * (`0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`), as PyTorch's `gelu(approximate=…)`.
+ */
+export function geluOf(b: GraphBuilder, x: Value, approximate: "none" | "tanh"): Value {
+  const t = x.type.dtype;
+  if (approximate === "tanh") {
+    const x3 = b.op1("Mul", [b.op1("Mul", [x, x]), x]);
+    const inner = b.op1("Mul", [
+      b.scalar(Math.sqrt(2 / Math.PI), t),
+      b.op1("Add", [x, b.op1("Mul", [x3, b.scalar(0.044715, t)])]),
+    ]);
+    const gate = b.op1("Add", [b.scalar(1, t), b.op1("Tanh", [inner])]);
+    return b.op1("Mul", [b.op1("Mul", [half(b, x), x]), gate]);
+  }
+  const erf = b.op1("Erf", [b.op1("Mul", [x, b.scalar(Math.SQRT1_2, t)])]);
+  return b.op1("Mul", [b.op1("Mul", [x, half(b, x)]), b.op1("Add", [b.scalar(1, t), erf])]);
+}
+
 /** Basic layer lowerings. */
 export const BASIC_LOWERINGS: Lowerings<
   | "flatten"
@@ -102,22 +121,7 @@ export const BASIC_LOWERINGS: Lowerings<
   tanh: (_layer, x, { b }) => b.op1("Tanh", [x]),
   silu: (_layer, x, { b }) => b.op1("Mul", [x, b.op1("Sigmoid", [x])]),
   identity: (_layer, x) => x,
-  gelu: (layer, x, { b }) => {
-    const t = x.type.dtype;
-    if (layer.approximate === "tanh") {
-      // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-      const x3 = b.op1("Mul", [b.op1("Mul", [x, x]), x]);
-      const inner = b.op1("Mul", [
-        b.scalar(Math.sqrt(2 / Math.PI), t),
-        b.op1("Add", [x, b.op1("Mul", [x3, b.scalar(0.044715, t)])]),
-      ]);
-      const gate = b.op1("Add", [b.scalar(1, t), b.op1("Tanh", [inner])]);
-      return b.op1("Mul", [b.op1("Mul", [half(b, x), x]), gate]);
-    }
-    // x·0.5·(1 + erf(x/√2))
-    const erf = b.op1("Erf", [b.op1("Mul", [x, b.scalar(Math.SQRT1_2, t)])]);
-    return b.op1("Mul", [b.op1("Mul", [x, half(b, x)]), b.op1("Add", [b.scalar(1, t), erf])]);
-  },
+  gelu: (layer, x, { b }) => geluOf(b, x, layer.approximate),
   "leaky-relu": (layer, x, { b }) => b.op1("LeakyRelu", [x], { alpha: layer.negativeSlope }),
   elu: (layer, x, { b }) => b.op1("Elu", [x], { alpha: layer.alpha }),
   softmax: (layer, x, { b }) =>

@@ -2,6 +2,8 @@
  * Lowers DSL losses to IR: the loss as PyTorch 1.13 computes it, the scalar training objective and
  * the evaluation metrics. Default cross-entropy uses ONNX's fused `SoftmaxCrossEntropyLoss`; every
  * other loss is composed of differentiable ops (LogSoftmax, Where, Mul, ReduceSum, Abs, Log, …).
+ * Class losses on per-position targets (`[N, T]`) see one row `[N·T, C]` per position (the
+ * output transposed to classes-last where needed), which is PyTorch's definition.
  * @module
  */
 import type { BceWithLogitsLoss, ClassLoss, Loss, Reduction } from "../dsl/losses.ts";
@@ -20,16 +22,28 @@ import { type DType, formatShape, type Shape, type Value } from "../ir/types.ts"
  * cross-entropy / NLL it is `N · Σ w[t_i]·loss_i / Σ w[t_i]`; for `"sum"` it is `N` times the
  * batch's sum; for `"none"` `N` times the batch mean.
  *
- * `correct` counts, for class losses, the samples whose argmax equals the target (an ignored
- * target counts as a miss); for `bceWithLogits`, the per-element hits `(x > 0) == (t > 0.5)`
- * divided by the elements per sample (so `correct / samples` is the multi-label element
- * accuracy); regression losses have none (undefined).
+ * For class losses on per-position targets (`[N, T]` sequence labels), the training objective
+ * of `"mean"` is the weighted mean over the batch's non-ignored positions, so `lossSum / N` is
+ * the mean per-token loss PyTorch returns for the batch.
+ *
+ * `correct` counts, for class losses on targets `[N]`, the samples whose argmax equals the target
+ * (an ignored target counts as a miss); for class losses on per-position targets, the
+ * non-ignored positions whose argmax over the class axis equals the target, and `counted` is the
+ * number of non-ignored positions (so `correct / counted` is the token accuracy); for
+ * `bceWithLogits`, the per-element hits `(x > 0) == (t > 0.5)` divided by the elements per sample
+ * (so `correct / samples` is the multi-label element accuracy); regression losses have none
+ * (undefined).
  */
 export interface EvalMetrics {
   /** `N` times the training objective on the batch (a float scalar). */
   readonly lossSum: Value;
   /** Correct predictions in the batch; undefined for regression losses. */
   readonly correct?: Value;
+  /**
+   * What `correct` is out of when it is not the batch size: the non-ignored positions of
+   * per-position class targets (a float scalar); undefined otherwise.
+   */
+  readonly counted?: Value;
 }
 
 /** A loss lowered to graph expressions. */
@@ -41,7 +55,8 @@ export interface LossLowering {
   readonly check: (output: Value, target: Value, data: DataSignature) => void;
   /**
    * The loss as PyTorch returns it: a scalar for `"mean"` and `"sum"`, the per-sample (class
-   * losses, `[N]`) or per-element (regression losses, the output's shape) tensor for `"none"`.
+   * losses, the targets' shape: `[N]`, or `[N, d…]` per position) or per-element (regression
+   * losses, the output's shape) tensor for `"none"`.
    */
   readonly value: (b: GraphBuilder, output: Value, target: Value) => Value;
   /** The scalar training objective: {@link value}, or its mean for `"none"`. */
@@ -50,6 +65,11 @@ export interface LossLowering {
   readonly eval: (b: GraphBuilder, output: Value, target: Value) => EvalMetrics;
   /** The correct count alone (absent for losses without an accuracy, such as regression). */
   readonly correct?: (b: GraphBuilder, output: Value, target: Value) => Value;
+  /**
+   * What the correct count is out of when it is not the batch size: the non-ignored positions of
+   * per-position class targets; undefined (or absent) otherwise.
+   */
+  readonly counted?: (b: GraphBuilder, output: Value, target: Value) => Value | undefined;
 }
 
 /** What each kind of loss defines; train and eval derive from it. */
@@ -57,8 +77,9 @@ interface LossDef {
   readonly check: (output: Value, target: Value, data: DataSignature) => void;
   readonly value: (b: GraphBuilder, output: Value, target: Value) => Value;
   readonly correct?: (b: GraphBuilder, output: Value, target: Value) => Value;
+  readonly counted?: (b: GraphBuilder, output: Value, target: Value) => Value | undefined;
   /** A shorter eval loss sum where one exists (the fused cross-entropy's `"sum"`). */
-  readonly lossSum?: (b: GraphBuilder, output: Value, target: Value) => Value;
+  readonly lossSum?: (b: GraphBuilder, output: Value, target: Value) => Value | undefined;
 }
 
 type FloatDType = "float32" | "float64";
@@ -124,23 +145,83 @@ function sameDims(a: Shape, c: Shape): boolean {
 
 // ---- class-index losses ----
 
-function checkClasses(name: string, weight?: readonly number[]) {
-  return (output: Value, target: Value, data: DataSignature) => {
-    const s = output.type.shape;
-    const classes = data.classes;
-    if (classes === undefined || target.type.dtype !== "int64") {
+function classTargets(name: string, target: Value, data: DataSignature): number {
+  const classes = data.classes;
+  if (classes === undefined || target.type.dtype !== "int64") {
+    throw new CompileError(
+      `${name} expects class-index targets, but the data gives float targets of shape ${
+        formatShape(target.type.shape)
+      }`,
+    );
+  }
+  return classes;
+}
+
+/**
+ * The class axis of a class loss's output for its targets: 1 for `[N, C]` with `[N]`; for
+ * per-position targets `[N, d…]`, 1 (`[N, C, d…]`) or the last axis (`[N, d…, C]`) as the loss's
+ * `classAxis` says or, without one, as the shapes say (both fitting is an error asking for it).
+ */
+function classAxisOf(loss: ClassLoss, output: Shape, target: Shape): number {
+  const rank = output.length;
+  if (target.length <= 1) return 1;
+  const fits = (axis: number) =>
+    rank === target.length + 1 && sameDims(output.filter((_, i) => i !== axis), target);
+  const first = fits(1), last = fits(rank - 1);
+  const layouts = `[N, C, ${target.slice(1).join(", ")}] or [N, ${target.slice(1).join(", ")}, C]`;
+  if (loss.classAxis !== undefined) {
+    const axis = loss.classAxis === 1 ? 1 : rank - 1;
+    if (!fits(axis)) {
       throw new CompileError(
-        `${name} expects class-index targets, but the data gives float targets of shape ${
-          formatShape(target.type.shape)
-        }`,
+        `${loss.kind} with classAxis ${loss.classAxis} expects model output of shape ${
+          loss.classAxis === 1
+            ? `[N, C, ${target.slice(1).join(", ")}]`
+            : `[N, ${target.slice(1).join(", ")}, C]`
+        } for targets of shape ${formatShape(target)}, got ${formatShape(output)}`,
       );
     }
-    if (s.length !== 2 || s[1] !== classes) {
-      throw new CompileError(
-        `${name} expects model output of shape [N, ${classes}] for ${classes} classes, got ${
-          formatShape(s)
-        }`,
-      );
+    return axis;
+  }
+  if (first && last) {
+    throw new CompileError(
+      `${loss.kind} cannot tell the class axis of model output of shape ${
+        formatShape(output)
+      } for targets of shape ${formatShape(target)}: both ${layouts} fit; pass classAxis: 1 ` +
+        `(classes on axis 1) or classAxis: -1 (classes last) to the loss`,
+    );
+  }
+  if (!first && !last) {
+    throw new CompileError(
+      `${loss.kind} expects model output of shape ${layouts} for targets of shape ${
+        formatShape(target)
+      }, got ${formatShape(output)}`,
+    );
+  }
+  return first ? 1 : rank - 1;
+}
+
+function checkClasses(loss: ClassLoss) {
+  const name = loss.kind, weight = loss.weight;
+  return (output: Value, target: Value, data: DataSignature) => {
+    const s = output.type.shape;
+    const classes = classTargets(name, target, data);
+    if (target.type.shape.length <= 1) {
+      if (s.length !== 2 || s[1] !== classes) {
+        throw new CompileError(
+          `${name} expects model output of shape [N, ${classes}] for ${classes} classes, got ${
+            formatShape(s)
+          }`,
+        );
+      }
+    } else {
+      const axis = classAxisOf(loss, s, target.type.shape);
+      if (s[axis] !== classes) {
+        throw new CompileError(
+          `${name} expects ${classes} classes on axis ${axis} of the model output, got shape ${
+            formatShape(s)
+          } for targets of shape ${formatShape(target.type.shape)}`,
+        );
+      }
     }
     if (weight && weight.length !== classes) {
       throw new CompileError(
@@ -152,10 +233,81 @@ function checkClasses(name: string, weight?: readonly number[]) {
   };
 }
 
-function argmaxHits(b: GraphBuilder, output: Value, target: Value): Value {
-  const predicted = b.op1("ArgMax", [output], { axis: 1, keepdims: 0 });
-  const hits = b.op1("Cast", [b.op1("Equal", [predicted, target])], { to: output.type.dtype });
-  return sumAll(b, hits);
+/**
+ * The output as rows `[M, C]` and the targets as `[M]`, one row per position: `[N, C]` and `[N]`
+ * as they are; `[N, d…, C]` reshaped, `[N, C, d…]` transposed to it first.
+ */
+function classRows(
+  b: GraphBuilder,
+  loss: ClassLoss,
+  output: Value,
+  target: Value,
+): { readonly x: Value; readonly t: Value } {
+  const s = output.type.shape, rank = s.length;
+  if (target.type.shape.length <= 1) return { x: output, t: target };
+  const axis = classAxisOf(loss, s, target.type.shape), classes = s[axis];
+  if (typeof classes !== "number") {
+    throw new CompileError(`${loss.kind} needs a static class count, got ${formatShape(s)}`);
+  }
+  const perm = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2), 1];
+  const last = axis === 1 ? b.op1("Transpose", [output], { perm }) : output;
+  return {
+    x: b.op1("Reshape", [last, b.ints([-1, classes])]),
+    t: b.op1("Reshape", [target, b.ints([-1])]),
+  };
+}
+
+/**
+ * A class loss on rows `[M, C]` lifted to any layout: rows per position, and `"none"`'s
+ * per-row losses `[M]` reshaped back to the targets' shape.
+ */
+function perPosition(
+  loss: ClassLoss,
+  rowsLoss: (b: GraphBuilder, x: Value, t: Value) => Value,
+) {
+  return (b: GraphBuilder, output: Value, target: Value): Value => {
+    const { x, t } = classRows(b, loss, output, target);
+    const v = rowsLoss(b, x, t);
+    return loss.reduction === "none" && target.type.shape.length > 1
+      ? b.op1("Reshape", [v, b.op1("Shape", [target])])
+      : v;
+  };
+}
+
+/** Positions whose target is not the ignore index (PyTorch's −100 when none is given). */
+function validTargets(b: GraphBuilder, loss: ClassLoss, target: Value): Value {
+  return b.op1("Not", [b.op1("Equal", [target, b.scalar(loss.ignoreIndex ?? -100, "int64")])]);
+}
+
+/**
+ * Argmax hits: for targets `[N]` the samples whose argmax equals the target (an ignored target
+ * counts as a miss); for per-position targets the non-ignored positions whose argmax over the
+ * class axis equals the target.
+ */
+function classHits(loss: ClassLoss) {
+  return (b: GraphBuilder, output: Value, target: Value): Value => {
+    const dtype = output.type.dtype;
+    if (target.type.shape.length <= 1) {
+      const predicted = b.op1("ArgMax", [output], { axis: 1, keepdims: 0 });
+      return sumAll(b, b.op1("Cast", [b.op1("Equal", [predicted, target])], { to: dtype }));
+    }
+    const axis = classAxisOf(loss, output.type.shape, target.type.shape);
+    const predicted = b.op1("ArgMax", [output], { axis, keepdims: 0 });
+    const hits = b.op1("And", [
+      b.op1("Equal", [predicted, target]),
+      validTargets(b, loss, target),
+    ]);
+    return sumAll(b, b.op1("Cast", [hits], { to: dtype }));
+  };
+}
+
+/** The non-ignored positions of per-position targets; undefined for targets `[N]`. */
+function classCounted(loss: ClassLoss) {
+  return (b: GraphBuilder, output: Value, target: Value): Value | undefined =>
+    target.type.shape.length <= 1 ? undefined : sumAll(
+      b,
+      b.op1("Cast", [validTargets(b, loss, target)], { to: output.type.dtype }),
+    );
 }
 
 /**
@@ -213,30 +365,38 @@ function classLoss(
 }
 
 function crossEntropyDef(loss: Extract<Loss, { kind: "cross-entropy" }>): LossDef {
-  const name = "cross-entropy";
   const fused = !loss.weight && loss.labelSmoothing === 0 && loss.ignoreIndex === undefined;
   const sce = (b: GraphBuilder, logits: Value, target: Value, reduction: Reduction) =>
     b.op("SoftmaxCrossEntropyLoss", [logits, target], { reduction })[0];
   return {
-    check: checkClasses(name, loss.weight),
-    value: fused
-      ? (b, logits, target) => sce(b, logits, target, loss.reduction)
-      : (b, logits, target) => {
-        const logp = b.op1("LogSoftmax", [logits], { axis: 1 });
-        return classLoss(b, logp, target, loss, loss.labelSmoothing);
-      },
-    correct: argmaxHits,
+    check: checkClasses(loss),
+    value: perPosition(
+      loss,
+      fused
+        ? (b, logits, target) => sce(b, logits, target, loss.reduction)
+        : (b, logits, target) => {
+          const logp = b.op1("LogSoftmax", [logits], { axis: 1 });
+          return classLoss(b, logp, target, loss, loss.labelSmoothing);
+        },
+    ),
+    correct: classHits(loss),
+    counted: classCounted(loss),
+    // For targets [N] the fused sum is N times the fused mean; per position it is not.
     ...(fused && loss.reduction !== "sum"
-      ? { lossSum: (b: GraphBuilder, x: Value, t: Value) => sce(b, x, t, "sum") }
+      ? {
+        lossSum: (b: GraphBuilder, x: Value, t: Value) =>
+          t.type.shape.length <= 1 ? sce(b, x, t, "sum") : undefined,
+      }
       : {}),
   };
 }
 
 function nllDef(loss: Extract<Loss, { kind: "nll" }>): LossDef {
   return {
-    check: checkClasses("nll", loss.weight),
-    value: (b, logp, target) => classLoss(b, logp, target, loss, 0),
-    correct: argmaxHits,
+    check: checkClasses(loss),
+    value: perPosition(loss, (b, logp, target) => classLoss(b, logp, target, loss, 0)),
+    correct: classHits(loss),
+    counted: classCounted(loss),
   };
 }
 
@@ -413,12 +573,13 @@ export function lossLowering(loss: Loss): LossLowering {
     value: def.value,
     train,
     ...(def.correct ? { correct: def.correct } : {}),
+    ...(def.counted ? { counted: def.counted } : {}),
     eval: (b: GraphBuilder, output: Value, target: Value): EvalMetrics => {
-      const lossSum = def.lossSum
-        ? def.lossSum(b, output, target)
-        : b.op1("Mul", [train(b, output, target), batchSize(b, target, output.type.dtype)]);
+      const lossSum = def.lossSum?.(b, output, target) ??
+        b.op1("Mul", [train(b, output, target), batchSize(b, target, output.type.dtype)]);
       const correct = def.correct?.(b, output, target);
-      return correct ? { lossSum, correct } : { lossSum };
+      const counted = correct && def.counted?.(b, output, target);
+      return { lossSum, ...(correct ? { correct } : {}), ...(counted ? { counted } : {}) };
     },
   });
 }

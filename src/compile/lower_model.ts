@@ -188,6 +188,8 @@ export interface Registry {
   readonly buffers: { spec: BufferSpec; value: Value; next?: Value }[];
   readonly masks: { spec: RandomSpec; value: Value }[];
   readonly summary: LayerSummary[];
+  /** What the lowering wants the user told once (how an imported model was read). */
+  readonly notes: string[];
   counts(): { params: number; buffers: number };
 }
 
@@ -208,6 +210,7 @@ export function createLowerContext(
     buffers: [],
     masks: [],
     summary: [],
+    notes: [],
     counts: () => ({
       params: registry.params.reduce((n, p) => n + numElements(p.spec.shape), 0),
       buffers: registry.buffers.reduce((n, p) => n + numElements(p.spec.shape), 0),

@@ -14,6 +14,8 @@ import { type Dim, formatShape, formatType, type Value } from "../ir/types.ts";
 import { type ImportedGraph, type ImportedNode, importOnnx } from "../onnx/import.ts";
 import { join, type LowerContext, type Lowerings } from "./lower_model.ts";
 import { batchNorm } from "./lower_norm.ts";
+import { geluOf } from "./lower_layers.ts";
+import { groupNormalization } from "../ir/ops/resample.ts";
 
 /** Initializers read as BatchNormalization's running statistics: frozen. */
 function runningStats(g: ImportedGraph): Set<string> {
@@ -47,19 +49,24 @@ function checkInput(g: ImportedGraph, x: Value): string {
   return name;
 }
 
-/** Split without sizes splits evenly into one piece per output (ONNX's rule). */
+/**
+ * Split without sizes: one piece per output (opset 13), or `num_outputs` pieces of ⌈d/k⌉, the
+ * last smaller (opset 18); both need a static dimension. The attribute is consumed.
+ */
 function equalSplit(b: GraphBuilder, x: Value | null, n: ImportedNode): Value {
   const s = x?.type.shape ?? [];
-  const axis = Number(n.attrs.axis ?? 0), k = n.outputs.length;
+  const axis = Number(n.attrs.axis ?? 0), k = Number(n.attrs.num_outputs ?? n.outputs.length);
   const d = s[axis < 0 ? axis + s.length : axis];
-  if (typeof d !== "number" || d % k !== 0) {
+  const even = n.attrs.num_outputs === undefined;
+  if (typeof d !== "number" || (even && d % k !== 0)) {
     throw new CompileError(
-      `Split into ${k} equal pieces needs a static dimension divisible by ${k}, got ${
-        formatShape(s)
-      }`,
+      `Split into ${k} ${even ? "equal " : ""}pieces needs a static dimension${
+        even ? ` divisible by ${k}` : ""
+      }, got ${formatShape(s)}`,
     );
   }
-  return b.ints(Array(k).fill(d / k));
+  const size = Math.ceil(d / k);
+  return b.ints(Array.from({ length: k }, (_, i) => Math.min(size, d - i * size)));
 }
 
 /** A known element: a number (bools as 0/1), a symbolic dimension, or unknown. */
@@ -240,15 +247,111 @@ function shapeTracker(b: GraphBuilder) {
   return { lower };
 }
 
+/** What a composite's lowering receives. */
+interface CompositeArgs {
+  readonly b: GraphBuilder;
+  readonly n: ImportedNode;
+  readonly inputs: readonly (Value | null)[];
+  readonly ctx: LowerContext;
+  readonly path: string;
+  readonly layer: OnnxModelLayer;
+  readonly opset: number;
+  readonly note: (line: string) => void;
+}
+
+const input = (n: ImportedNode, inputs: readonly (Value | null)[], i: number): Value => {
+  const v = inputs[i];
+  if (!v) throw new CompileError(`${n.op} is missing required input ${i}`);
+  return v;
+};
+
+/**
+ * Ops lowered as compositions of the IR's ops ({@linkcode IMPORT_COMPOSITES}): those newer than
+ * the emitted graphs' opset 17, written as their ONNX function bodies, CastLike, and Dropout in
+ * training form.
+ */
+const COMPOSITES: Readonly<Record<string, (a: CompositeArgs) => Value[]>> = {
+  // Opset 20: x·Φ(x), exact or with the tanh approximation, as the DSL's gelu.
+  Gelu: ({ b, n, inputs }) => [
+    geluOf(b, input(n, inputs, 0), n.attrs.approximate === "tanh" ? "tanh" : "none"),
+  ],
+  // Opset 18: x·tanh(softplus(x)).
+  Mish: ({ b, n, inputs }) => {
+    const x = input(n, inputs, 0);
+    return [b.op1("Mul", [x, b.op1("Tanh", [b.op1("Softplus", [x])])])];
+  },
+  // Opset 18 (scale and bias per group) and 21 (per channel).
+  GroupNormalization: ({ b, n, inputs, opset }) => [
+    groupNormalization(
+      b,
+      input(n, inputs, 0),
+      input(n, inputs, 1),
+      input(n, inputs, 2),
+      Number(n.attrs.num_groups),
+      Number(n.attrs.epsilon ?? 1e-5),
+      opset < 21,
+    ),
+  ],
+  CastLike: ({ b, n, inputs }) => [
+    b.op1("Cast", [input(n, inputs, 0)], { to: input(n, inputs, 1).type.dtype }),
+  ],
+  // Training form with ratio > 0 (the normalisation folded the others into Identity): the DSL's
+  // dropout with host-drawn masks where trainDropout asks for it, else the identity.
+  Dropout: ({ b, n, inputs, ctx, path, layer, note }) => {
+    const x = input(n, inputs, 0), p = Number(n.attrs.ratio);
+    if (!layer.trainDropout) {
+      note(
+        `Dropout nodes exported in training form are read as inference (identity); pass trainDropout: true to train with dropout as module.train() does`,
+      );
+      return [x];
+    }
+    if (ctx.mode !== "train") return [x];
+    return [b.op1("Mul", [x, ctx.mask(join(path, `${n.name}.dropout_mask`), x.type.shape, p)])];
+  },
+};
+
+/**
+ * Float initializers an exporter made that the source model did not train, frozen unless the
+ * user asks (`trainable: true` or a selector): one-element tensors with an exporter's name (an
+ * attention scale `val_70`, Clip's bounds `min_val_cast`, `onnx::Mul_12`, a folded
+ * `/layer/Constant_output_0`), and tensors holding non-finite or ±3.4e38-scale values
+ * (attention masks).
+ */
+/** Names exporters give the tensors they make: `val_12`, `onnx::Mul_3`, `x_cast`, `/a/b_output_0`. */
+const EXPORTER_NAME = /^(val_\d+|onnx::)|_(cast|\d+)$|\//;
+
+function exporterConstants(g: ImportedGraph): Set<string> {
+  const frozen = new Set<string>();
+  for (const [name, t] of g.initializers) {
+    if (t.dtype !== "float32") continue;
+    const data = t.data as Float32Array;
+    const scalarConstant = data.length <= 1 && EXPORTER_NAME.test(name);
+    if (scalarConstant || data.some((v) => !Number.isFinite(v) || Math.abs(v) >= 1e30)) {
+      frozen.add(name);
+    }
+  }
+  return frozen;
+}
+
 function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: string): Value {
-  const g = importOnnx(layer.bytes);
+  const g = importOnnx(layer.bytes, {
+    source: layer.source,
+    ...(layer.externalData ? { externalData: layer.externalData } : {}),
+  });
   const { b } = ctx;
+  const said = new Set<string>();
+  const note = (line: string) => {
+    if (said.has(line)) return;
+    said.add(line);
+    ctx.registry.notes.push(`layer ${path || "0"} (onnx): ${line}`);
+  };
   const inputName = checkInput(g, x);
   const stats = runningStats(g);
+  const frozen = exporterConstants(g);
   const isParam = (name: string): boolean => {
     const t = g.initializers.get(name);
     if (!t || stats.has(name) || !layer.trainable(name)) return false;
-    if (t.dtype === "float32") return true;
+    if (t.dtype === "float32") return layer.explicit || layer.trainAll || !frozen.has(name);
     if (layer.explicit) {
       throw new CompileError(
         `selects initializer ${name} (${t.dtype}) as trainable; only float32 initializers train`,
@@ -256,12 +359,31 @@ function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: str
     }
     return false;
   };
+  if (!layer.explicit && !layer.trainAll) {
+    const kept = [...frozen].filter((name) => layer.trainable(name));
+    if (kept.length) {
+      note(
+        `kept ${kept.length} exporter constant${kept.length > 1 ? "s" : ""} frozen (${
+          kept.slice(0, 6).join(", ")
+        }${
+          kept.length > 6 ? ", …" : ""
+        }: one-element tensors without a state_dict name, or masks); trainable: true trains them too`,
+      );
+    }
+  }
   const shared = new Map(g.shared.filter((s) => isParam(s.name)).map((s) => [s.name, s]));
   if (shared.size && layer.shared === "error") {
     throw new CompileError(
       `imports ${layer.source}, whose trainable initializers ${
         [...shared.values()].map((s) => `${s.name} (feeds ${s.consumers.join(", ")})`).join("; ")
       } each feed several nodes: exporters deduplicate identical tensors, so training them ties weights the source model may have trained separately; pass shared: "untie" to train a copy per node, or shared: "tie" to train one tensor`,
+    );
+  }
+  if (shared.size && layer.shared === "untie") {
+    note(
+      `untied ${
+        [...shared.values()].map((s) => `${s.name} (feeds ${s.consumers.join(", ")})`).join("; ")
+      }: the exporter merged equal tensors, each node trains its own copy (shared: "tie" trains one)`,
     );
   }
   // Untied, a consumer reaching the tensor through an exporter's Identity alias trains it under
@@ -353,7 +475,7 @@ function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: str
     needed.add(n);
     for (const i of n.inputs) if (i) pending.push(i);
   }
-  for (const n of g.nodes) {
+  for (let n of g.nodes) {
     if (!needed.has(n)) continue;
     const inputs = n.inputs.map((
       i,
@@ -361,7 +483,21 @@ function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: str
     ) => (i && !(trainStats(n) && k >= 3) ? valueOf(i, n, k) : null));
     const outs = b.scope(`${origin} ONNX node ${n.name} (${n.op})`, () => {
       if (trainStats(n)) return [importedBatchNorm(n, inputs)];
-      if (n.op === "Split" && !inputs[1]) inputs[1] = equalSplit(b, inputs[0], n);
+      const composite = COMPOSITES[n.op];
+      if (composite) return composite({ b, n, inputs, ctx, path, layer, opset: g.opset, note });
+      if (n.op === "Split" && !inputs[1]) {
+        inputs[1] = equalSplit(b, inputs[0], n);
+        const { num_outputs: _, ...attrs } = n.attrs;
+        n = { ...n, attrs };
+      }
+      if (n.op === "BatchNormalization" && n.attrs.training_mode) {
+        // Read as its inference form: running statistics, frozen (trainBatchNorm trains it).
+        note(
+          `BatchNormalization nodes exported in training form (training_mode=1) use their running statistics, frozen; pass trainBatchNorm: true to train them as module.train() does`,
+        );
+        const { training_mode: _, ...attrs } = n.attrs;
+        n = { ...n, attrs };
+      }
       return shapes.lower(n, inputs, (known) =>
         b.op(n.op as OpName, inputs, n.attrs, {
           outputs: n.outputs.length,

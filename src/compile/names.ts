@@ -7,7 +7,15 @@
 /** Graph input and output names shared by the compiled graphs. */
 export const NAMES: Readonly<
   Record<
-    "input" | "target" | "loss" | "lossSum" | "correct" | "logits" | "augmentRows" | "augmentCols",
+    | "input"
+    | "target"
+    | "loss"
+    | "lossSum"
+    | "correct"
+    | "counted"
+    | "logits"
+    | "augmentRows"
+    | "augmentCols",
     string
   >
 > = Object.freeze({
@@ -16,6 +24,7 @@ export const NAMES: Readonly<
   loss: "loss",
   lossSum: "loss_sum",
   correct: "correct",
+  counted: "counted",
   logits: "logits",
   augmentRows: "augment_rows",
   augmentCols: "augment_cols",

@@ -19,8 +19,8 @@ import { UserRangeError } from "../util/user_error.ts";
 
 /**
  * One mini-batch: the model input `x` (`[size, ...sampleShape]`: raw uint8 pixels for images,
- * float32 or int64 for tensor sets) and the target `y` (int64 class indices `[size]` or float32
- * `[size, ...targetShape]`).
+ * float32 or int64 for tensor sets) and the target `y` (int64 class indices `[size]`, or
+ * `[size, ...labelShape]` for labels per position, or float32 `[size, ...targetShape]`).
  * @example
  * ```ts
  * import { type Batch, createLoader } from "./loader.ts";
@@ -257,6 +257,12 @@ function labelsOf(set: SampleSet): ArrayLike<number | bigint> {
     throw new UserRangeError(
       "Cannot create a data loader: a class-weighted sampler needs class-index targets, got " +
         "float targets",
+    );
+  }
+  if (set.y.length !== set.count) {
+    throw new UserRangeError(
+      `Cannot create a data loader: a class-weighted sampler needs one class index per sample, ` +
+        `got ${set.y.length} for ${set.count} samples (labels per position)`,
     );
   }
   return set.y;

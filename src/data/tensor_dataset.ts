@@ -9,8 +9,9 @@ import { UserRangeError } from "../util/user_error.ts";
 
 /**
  * A split held in memory: `count` samples of `x` (float32 features or int32/int64 token ids) and
- * `y` (one int32/int64 class index per sample, or float32 targets), sample after sample. The
- * splits of a `tensorDataset` description are tensor sets.
+ * `y` (int32/int64 class indices, one per sample or the same number per sample such as a label
+ * per token, or float32 targets), sample after sample. The splits of a `tensorDataset`
+ * description are tensor sets.
  * @example
  * ```ts
  * import { createLoader } from "./loader.ts";
@@ -69,8 +70,8 @@ function rowsOf(
  *
  * @param set The samples.
  * @returns A function copying chosen samples into a batch (int32 arrays become int64).
- * @throws {RangeError} When the count is not a non-negative integer, `x` does not hold a whole
- * number of values per sample, or class targets are not one per sample.
+ * @throws {RangeError} When the count is not a non-negative integer, or `x` or `y` does not hold
+ * a whole number of values per sample (at least one class index per sample).
  */
 export function tensorBatches(set: TensorSet): TakeBatch<Batch> {
   const { x, y, count } = set;
@@ -87,8 +88,15 @@ export function tensorBatches(set: TensorSet): TakeBatch<Batch> {
     if (!Number.isInteger(yWidth) || (count === 0 && y.length)) {
       fail(`has ${y.length} float targets, not a multiple of ${count}`);
     }
-  } else if (y.length !== count) {
-    fail(`has ${y.length} class indices, expected one per sample`);
+  } else if (
+    (count > 0 && (!Number.isInteger(yWidth) || yWidth < 1)) || (count === 0 && y.length)
+  ) {
+    // Class indices: one per sample, or the same number per sample (sequence labels).
+    fail(
+      y.length < count
+        ? `has ${y.length} class indices, expected one per sample`
+        : `has ${y.length} class indices, not a multiple of ${count}`,
+    );
   }
   const takeX = rowsOf(x, xWidth), takeY = rowsOf(y, yWidth);
   return (order, start, size) =>

@@ -241,6 +241,13 @@ export interface ClassTensorDataset extends TensorDatasetBase {
   readonly classes: number;
   /** The classes' names, by class index, when given (stored in exported models). */
   readonly classNames?: readonly string[];
+  /**
+   * Shape of one sample's class indices, e.g. `[T]` for sequence labels (the target is
+   * `[N, ...labelShape]`); absent: one class index per sample.
+   */
+  readonly labelShape?: readonly number[];
+  /** The index marking positions without a label (allowed besides `[0, classes)`), when given. */
+  readonly ignoreIndex?: number;
 }
 
 /**
@@ -836,6 +843,18 @@ export interface ClassTensorDatasetOptions
   readonly classes?: number;
   /** The classes' names, by class index (stored in exported models' metadata). */
   readonly classNames?: readonly string[];
+  /**
+   * Shape of one sample's class indices, e.g. `[T]` for a label per token of `T`-token
+   * sequences: `y` then holds `count · ∏labelShape` indices and the target is
+   * `[N, ...labelShape]`, for `crossEntropy`/`nllLoss` on per-position logits. Default `[]`: one
+   * class index per sample.
+   */
+  readonly labelShape?: readonly number[];
+  /**
+   * An index that marks a position without a label (PyTorch's −100 for padding), allowed in `y`
+   * besides `[0, classes)`; give the loss the same `ignoreIndex`. Default: none allowed.
+   */
+  readonly ignoreIndex?: number;
   /** Absent: class targets have no target shape. */
   readonly targetShape?: undefined;
 }
@@ -863,6 +882,10 @@ export interface FloatTensorDatasetOptions extends TensorDatasetOptions<Float32A
   readonly classes?: undefined;
   /** Absent: float targets have no class names. */
   readonly classNames?: undefined;
+  /** Absent: float targets have no label shape (`targetShape` is theirs). */
+  readonly labelShape?: undefined;
+  /** Absent: float targets have no ignored index. */
+  readonly ignoreIndex?: undefined;
 }
 
 const CREATE = "Cannot create tensor dataset";
@@ -911,21 +934,30 @@ function countOf(split: string, x: TensorInputs, sampleShape: readonly number[])
   return x.length / size;
 }
 
-/** Class indices as a typed array, each checked to be an integer in [0, classes). */
+/**
+ * Class indices as a typed array, `∏labelShape` per sample, each checked to be an integer in
+ * [0, classes) or the ignore index.
+ */
 function classIndices(
   split: string,
   y: ClassIndices | readonly number[],
   count: number,
   classes: number | undefined,
+  labels: { readonly labelShape?: readonly number[]; readonly ignoreIndex?: number },
 ): ClassIndices {
-  if (y.length !== count) {
+  const shape = labels.labelShape ?? [], size = shape.reduce((a, d) => a * d, 1);
+  if (y.length !== count * size) {
     throw new UserRangeError(
-      `${CREATE}: ${split} y has ${y.length} class indices for ${count} samples (one per sample)`,
+      `${CREATE}: ${split} y has ${y.length} class indices for ${count} samples ` +
+        (shape.length
+          ? `of labelShape ${shapeText(shape)} (${size} per sample)`
+          : "(one per sample)"),
     );
   }
-  const limit = classes ?? Infinity;
+  const limit = classes ?? Infinity, ignore = labels.ignoreIndex;
   for (let i = 0; i < y.length; i++) {
     const v = Number(y[i]);
+    if (v === ignore) continue;
     const why = !Number.isInteger(v)
       ? "is not an integer"
       : v < 0
@@ -938,9 +970,12 @@ function classIndices(
   return Array.isArray(y) ? BigInt64Array.from(y, BigInt) : y as ClassIndices;
 }
 
-function maxIndex(y: ClassIndices): number {
+function maxIndex(y: ClassIndices, ignore: number | undefined): number {
   let max = -1;
-  for (let i = 0; i < y.length; i++) max = Math.max(max, Number(y[i]));
+  for (let i = 0; i < y.length; i++) {
+    const v = Number(y[i]);
+    if (v !== ignore) max = Math.max(max, v);
+  }
   return max;
 }
 
@@ -952,13 +987,17 @@ function maxIndex(y: ClassIndices): number {
  * features (model input float32) or an `Int32Array`/`BigInt64Array` of token ids (model input
  * int64; int32 ids are widened batch by batch). Targets `y` are either
  * - class indices, one per sample (`BigInt64Array`, `Int32Array` or `number[]`), each an integer
- *   in `[0, classes)`; `classes` defaults to the largest index in either split plus one, or
+ *   in `[0, classes)`; `classes` defaults to the largest index in either split plus one. With
+ *   `labelShape` (e.g. `[T]`: a label per token, for sequence models) each sample has
+ *   `∏labelShape` of them and the target is `[N, ...labelShape]`; with `ignoreIndex` (e.g. −100)
+ *   that index may mark unlabelled positions (give the loss the same `ignoreIndex`), or
  * - float targets (`Float32Array`) of `count · ∏targetShape` values; `targetShape` is required.
  *
  * The description keeps the given typed arrays (a `number[]` is copied into a `BigInt64Array`);
  * change them after creating the dataset and the batches change too.
  *
- * @param options The splits, `sampleShape`, and `classes` or `targetShape`.
+ * @param options The splits, `sampleShape`, and `classes` (with `classNames`, `labelShape`,
+ * `ignoreIndex`) or `targetShape`.
  * @returns The frozen dataset description.
  * @throws {RangeError} When a shape is not a list of positive integers, an array's length does not
  * match the shapes, or a class index is out of range (the messages name the numbers).
@@ -981,6 +1020,15 @@ function maxIndex(y: ClassIndices): number {
  *   targetShape: [1],
  * });
  * if (sums.inputDtype !== "int64" || sums.targetShape.join() !== "1") throw new Error();
+ * // A label per token of 2-token sequences; −100 marks an unlabelled position.
+ * const tagged = tensorDataset({
+ *   train: { x: Int32Array.of(1, 2, 3, 4), y: Int32Array.of(0, 1, 1, -100) },
+ *   test: { x: Int32Array.of(5, 6), y: Int32Array.of(1, 0) },
+ *   sampleShape: [2],
+ *   labelShape: [2],
+ *   ignoreIndex: -100,
+ * });
+ * if (tagged.classes !== 2 || tagged.labelShape?.join() !== "2") throw new Error();
  * ```
  */
 export function tensorDataset(options: ClassTensorDatasetOptions): ClassTensorDataset;
@@ -1017,6 +1065,15 @@ export function tensorDataset(
   const common = { kind: "tensor" as const, sampleShape, inputDtype };
 
   if (targets === "float") {
+    for (const key of ["labelShape", "ignoreIndex"] as const) {
+      if (options[key] !== undefined) {
+        throw new UserTypeError(
+          `${CREATE}: ${key} was given but y is a Float32Array of float targets; give class ` +
+            `indices as a BigInt64Array, Int32Array or number array (float targets take ` +
+            `targetShape)`,
+        );
+      }
+    }
     if (options.classes !== undefined || options.classNames !== undefined) {
       throw new UserTypeError(
         `${CREATE}: ${
@@ -1072,16 +1129,32 @@ export function tensorDataset(
       `${CREATE}: classNames has ${names.length} names for ${given} classes (one per class)`,
     );
   }
+  const { ignoreIndex } = options;
+  if (ignoreIndex !== undefined && !Number.isSafeInteger(ignoreIndex)) {
+    throw new UserRangeError(`${CREATE}: ignoreIndex must be an integer, got ${ignoreIndex}`);
+  }
+  const labelShape = options.labelShape === undefined
+    ? undefined
+    : checkShape("labelShape", options.labelShape);
+  const labels = { labelShape, ignoreIndex };
   const ys = {
     train: classIndices(
       "train",
       (options as ClassTensorDatasetOptions).train.y,
       counts.train,
       given,
+      labels,
     ),
-    test: classIndices("test", (options as ClassTensorDatasetOptions).test.y, counts.test, given),
+    test: classIndices(
+      "test",
+      (options as ClassTensorDatasetOptions).test.y,
+      counts.test,
+      given,
+      labels,
+    ),
   };
-  const classes = given ?? Math.max(maxIndex(ys.train), maxIndex(ys.test)) + 1;
+  const classes = given ??
+    Math.max(maxIndex(ys.train, ignoreIndex), maxIndex(ys.test, ignoreIndex)) + 1;
   const split = (name: "train" | "test"): TensorSplit<ClassIndices> =>
     Object.freeze({ x: options[name].x, y: ys[name], count: counts[name] });
   return Object.freeze({
@@ -1091,5 +1164,7 @@ export function tensorDataset(
     test: split("test"),
     classes,
     ...(names ? { classNames: Object.freeze([...names]) } : {}),
+    ...(labelShape?.length ? { labelShape } : {}),
+    ...(ignoreIndex !== undefined ? { ignoreIndex } : {}),
   });
 }

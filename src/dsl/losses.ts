@@ -22,9 +22,11 @@ import { UserRangeError } from "../util/user_error.ts";
 export type Reduction = "mean" | "sum" | "none";
 
 /**
- * Cross-entropy between class logits `[N, C]` and class indices `[N]` (`nn.CrossEntropyLoss`).
- * `ignoreIndex` is absent unless given (PyTorch's default −100 applies and the targets are taken
- * to be valid class indices, so the fused ONNX `SoftmaxCrossEntropyLoss` op can be used).
+ * Cross-entropy between class logits and class indices (`nn.CrossEntropyLoss`): logits `[N, C]`
+ * with targets `[N]`, or per-position logits `[N, C, d1, …, dk]` or `[N, d1, …, dk, C]` with
+ * targets `[N, d1, …, dk]` (see {@linkcode ClassAxis}). `ignoreIndex` is absent unless given
+ * (PyTorch's default −100 applies and the targets are taken to be valid class indices, so the
+ * fused ONNX `SoftmaxCrossEntropyLoss` op can be used).
  * @example
  * ```ts
  * import { crossEntropy, type CrossEntropyLoss } from "./losses.ts";
@@ -41,12 +43,16 @@ export interface CrossEntropyLoss {
   readonly labelSmoothing: number;
   /** Targets equal to this contribute neither loss nor weight (set only when given). */
   readonly ignoreIndex?: number;
+  /** Where the class axis of per-position logits is (set only when given; see {@linkcode ClassAxis}). */
+  readonly classAxis?: ClassAxis;
   /** How per-element losses reduce (`"none"` trains on their mean). */
   readonly reduction: Reduction;
 }
 
 /**
- * Negative log-likelihood of class indices `[N]` under log-probabilities `[N, C]` (`nn.NLLLoss`).
+ * Negative log-likelihood of class indices `[N]` under log-probabilities `[N, C]` (`nn.NLLLoss`),
+ * or of targets `[N, d1, …, dk]` under `[N, C, d1, …, dk]` or `[N, d1, …, dk, C]` (see
+ * {@linkcode ClassAxis}).
  *
  * @example
  * ```ts
@@ -62,9 +68,33 @@ export interface NllLoss {
   readonly weight?: readonly number[];
   /** Targets equal to this contribute neither loss nor weight (set only when given). */
   readonly ignoreIndex?: number;
+  /** Where the class axis of per-position inputs is (set only when given; see {@linkcode ClassAxis}). */
+  readonly classAxis?: ClassAxis;
   /** How per-element losses reduce (`"none"` trains on their mean). */
   readonly reduction: Reduction;
 }
+
+/**
+ * Where the class axis of a class loss's model output is, for targets with a shape per sample
+ * (sequence labels `[N, T]` and the like).
+ *
+ * - `1`: PyTorch's layout, output `[N, C, d1, …, dk]` for targets `[N, d1, …, dk]`.
+ * - `-1`: the class axis last, output `[N, d1, …, dk, C]`, as language models output `[N, T, vocab]`.
+ *
+ * Without a `classAxis` the layout is read from the shapes: if the output without axis 1 has the
+ * targets' shape it is `[N, C, d…]`; if the output without its last axis has it, it is
+ * `[N, d…, C]`. When both fit (output `[N, 5, 5]`, targets `[N, 5]`) compiling fails and asks for
+ * `classAxis`; a given `classAxis` always decides. Targets `[N]` with output `[N, C]` fit both
+ * and need none.
+ *
+ * @example
+ * ```ts
+ * import { type ClassAxis, crossEntropy } from "./losses.ts";
+ * const classAxis: ClassAxis = -1;
+ * if (crossEntropy({ classAxis, ignoreIndex: -100 }).classAxis !== -1) throw new Error();
+ * ```
+ */
+export type ClassAxis = 1 | -1;
 
 /**
  * Squared error `(x − t)²` per element (`nn.MSELoss`).
@@ -220,6 +250,11 @@ export interface ClassLossOptions extends ReductionOptions {
   readonly weight?: readonly number[];
   /** Targets equal to this are ignored (PyTorch's default −100). */
   readonly ignoreIndex?: number;
+  /**
+   * Class axis of per-position outputs: `1` (`[N, C, d…]`) or `-1` (`[N, d…, C]`); read from the
+   * shapes when absent (see {@linkcode ClassAxis}).
+   */
+  readonly classAxis?: ClassAxis;
 }
 
 function fail(loss: string, message: string): never {
@@ -255,13 +290,17 @@ function scalarOrWeights(
 }
 
 function classOptions(loss: string, options: ClassLossOptions) {
-  const { weight, ignoreIndex } = options;
+  const { weight, ignoreIndex, classAxis } = options;
   if (ignoreIndex !== undefined && !Number.isSafeInteger(ignoreIndex)) {
     fail(loss, `ignoreIndex must be an integer, got ${ignoreIndex}`);
+  }
+  if (classAxis !== undefined && classAxis !== 1 && classAxis !== -1) {
+    fail(loss, `classAxis must be 1 or -1, got ${JSON.stringify(classAxis)}`);
   }
   return {
     ...(weight !== undefined ? { weight: weights(loss, "weight", weight) } : {}),
     ...(ignoreIndex !== undefined ? { ignoreIndex } : {}),
+    ...(classAxis !== undefined ? { classAxis } : {}),
     reduction: reduction(loss, options.reduction),
   };
 }
@@ -272,11 +311,20 @@ function classOptions(loss: string, options: ClassLossOptions) {
  * `(1 − ε)·loss_i + (ε/C)·Σ_c −w[c]·log_softmax(x_i)[c]`. `"mean"` divides the sum by the summed
  * weight `Σ_i w[t_i]` of the non-ignored targets (their count without weights).
  *
+ * Targets with a shape per sample (sequence labels `[N, T]`) take logits `[N, C, T]` (PyTorch's
+ * layout) or `[N, T, C]` (a language model's); see {@linkcode ClassAxis} for how the layout is
+ * chosen. Every position is then a sample of the formulas above: ignored positions contribute
+ * nothing, `"mean"` divides by the summed weight of the non-ignored positions, and `"none"`
+ * gives the per-position losses `[N, T]` (0 where ignored), exactly as
+ * `torch.nn.functional.cross_entropy`. Pass `ignoreIndex` (e.g. −100) for padded sequences:
+ * without it every target must be a valid class index.
+ *
  * @param options `weight` (per class), `labelSmoothing` (in [0, 1], default 0), `ignoreIndex`
- * (default −100), `reduction` (default `"mean"`).
+ * (default −100), `classAxis` (`1` or `-1`, default from the shapes), `reduction` (default
+ * `"mean"`).
  * @returns The loss description.
  * @throws {RangeError} For a label smoothing outside [0, 1], a non-finite weight, a non-integer
- * ignore index or an unknown reduction.
+ * ignore index, a class axis other than 1 and −1, or an unknown reduction.
  * @example
  * ```ts
  * import { crossEntropy } from "./losses.ts";
@@ -298,11 +346,15 @@ export function crossEntropy(
 /**
  * Negative log-likelihood loss over log-probabilities `[N, C]` and class-index targets `[N]`, as
  * `nn.NLLLoss`: `loss_i = −w[t_i]·x_i[t_i]`; `"mean"` divides by `Σ_i w[t_i]` over non-ignored
- * targets. Pair it with a final `logSoftmax` layer.
+ * targets. Pair it with a final `logSoftmax` layer (over the class axis). Targets with a shape per
+ * sample take `[N, C, d…]` or `[N, d…, C]` inputs, each position a sample, as with
+ * {@linkcode crossEntropy} (see {@linkcode ClassAxis}).
  *
- * @param options `weight` (per class), `ignoreIndex` (default −100), `reduction`.
+ * @param options `weight` (per class), `ignoreIndex` (default −100), `classAxis` (`1` or `-1`,
+ * default from the shapes), `reduction`.
  * @returns The loss description.
- * @throws {RangeError} For a non-finite weight, a non-integer ignore index or an unknown reduction.
+ * @throws {RangeError} For a non-finite weight, a non-integer ignore index, a class axis other
+ * than 1 and −1, or an unknown reduction.
  * @example
  * ```ts
  * import { nllLoss } from "./losses.ts";

@@ -59,6 +59,15 @@ export interface OnnxModelLayer {
   readonly trainable: (name: string) => boolean;
   /** Whether `trainable` was given explicitly (selecting a non-float initializer is an error). */
   readonly explicit: boolean;
+  /**
+   * Whether `trainable: true` asked for every float initializer, exporter constants included
+   * (by default those stay frozen).
+   */
+  readonly trainAll: boolean;
+  /** Reads an external data file by its location in the model (set when read from a path). */
+  readonly externalData?: (location: string) => Uint8Array;
+  /** Whether Dropout nodes exported in training form apply dropout in the train graph. */
+  readonly trainDropout: boolean;
   /** What to do with a trainable initializer that feeds several nodes. */
   readonly shared: SharedPolicy;
   /** Whether exported BatchNormalization nodes train their running statistics (default false). */
@@ -79,11 +88,34 @@ export interface OnnxModelLayer {
  */
 export interface FromOnnxOptions {
   /**
-   * Which float initializers become parameters, by ONNX initializer name (default: all of them
-   * except BatchNormalization's running statistics, which stay frozen). The others are constants.
+   * Which float initializers become parameters, by ONNX initializer name. The default trains
+   * what the source model trained: every float initializer except BatchNormalization's running
+   * statistics and the constants an exporter made (one-element tensors without a `state_dict`
+   * name, such as an attention scale `val_70` or Clip's bounds, and masks holding infinities or
+   * ±3.4e38); `true` trains every float initializer but the running statistics. The compile's
+   * notes list what was frozen.
    */
   readonly trainable?: TrainableSelector;
-  /** What to do with a trainable initializer that feeds several nodes (default `"error"`). */
+  /**
+   * External data of a model whose tensors live outside the `.onnx` file (`model.onnx.data`, as
+   * PyTorch's dynamo exporter writes): the files' bytes by location, or a reader. Given a path,
+   * `fromOnnx` reads them from the model's folder itself.
+   */
+  readonly externalData?:
+    | Readonly<Record<string, Uint8Array>>
+    | ((location: string) => Uint8Array);
+  /**
+   * Apply Dropout nodes exported in training form (`training=TrainingMode.TRAINING`, ratio > 0)
+   * in the train graph, with host-drawn masks as the DSL's dropout (default false: they are
+   * identities, and the compile says so). Inference-form Dropout is always the identity.
+   */
+  readonly trainDropout?: boolean;
+  /**
+   * What to do with a trainable initializer that feeds several nodes (default `"untie"`: train a
+   * copy per node, as the source model trained its equal-valued tensors separately; the compile's
+   * notes name them). Exporters merge tensors that merely start equal (every LayerNorm's ones);
+   * `"tie"` trains one tensor, `"error"` refuses to compile.
+   */
   readonly shared?: SharedPolicy;
   /**
    * Which value the layer returns (default: the model's first output): a graph output, or any
@@ -98,12 +130,43 @@ export interface FromOnnxOptions {
   readonly trainBatchNorm?: boolean;
 }
 
+const dirnameOf = (path: string): string => {
+  const i = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  return i < 0 ? "." : path.slice(0, i) || "/";
+};
+const joinPath = (dir: string, name: string): string => `${dir}/${name}`;
+
+/**
+ * The bytes of a model file (or of its external data, `of` naming the model), or a one-line
+ * user error naming the path: missing, a directory, empty, or unreadable.
+ */
+function readModel(path: string, of?: string): Uint8Array {
+  const what = of ? `external data file ${path} of ${of}` : `ONNX model ${path}`;
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (e) {
+    const reason = e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : e instanceof Deno.errors.IsADirectory
+      ? "it is a directory"
+      : e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied
+      ? "read access was denied (run with -P, or --allow-read)"
+      : (e as Error).message;
+    throw new UserRangeError(`Cannot create layer onnx: cannot read ${what}: ${reason}`);
+  }
+  if (bytes.length === 0 && !of) {
+    throw new UserRangeError(`Cannot create layer onnx: ${what} is empty`);
+  }
+  return bytes;
+}
+
 /**
  * An ONNX inference model as a trainable layer. Its float initializers become parameters named
  * by their ONNX initializer names (under the layer's path, like any child's parameters: at the
  * top of a model the names are the ONNX names; as child `0` of a sequential they are
  * `0.<onnx name>`); BatchNormalization nodes stay in their exported (inference) form with frozen
- * running statistics. Opsets 13 to 17 are read; unsupported ops fail at compile time, all listed
+ * running statistics. Opsets 13 to 26 are read (local functions inlined, external data read beside a path); unsupported ops fail at compile time, all listed
  * with their counts.
  *
  * @param source A path to an `.onnx` file, or its bytes.
@@ -146,17 +209,33 @@ export function fromOnnx(
   source: string | Uint8Array,
   options: FromOnnxOptions = {},
 ): OnnxModelLayer & LayerBase<"onnx"> {
-  const bytes = typeof source === "string" ? Deno.readFileSync(source) : source;
+  const bytes = typeof source === "string" ? readModel(source) : source;
   if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
     throw new UserTypeError("Cannot create layer onnx: expected a path or non-empty ONNX bytes");
   }
+  const given = options.externalData;
+  const externalData = typeof given === "function" ? given : given
+    ? (location: string) => {
+      const data = given[location];
+      if (!data) {
+        throw new UserRangeError(
+          `Cannot create layer onnx: the model's tensors are in ${location}, which externalData does not hold (it holds ${
+            Object.keys(given).join(", ") || "nothing"
+          })`,
+        );
+      }
+      return data;
+    }
+    : typeof source === "string"
+    ? (location: string) => readModel(joinPath(dirnameOf(source), location), source)
+    : undefined;
   const t = options.trainable ?? true;
   const trainable = typeof t === "boolean"
     ? () => t
     : t instanceof RegExp
     ? (name: string) => new RegExp(t.source, t.flags.replace("g", "")).test(name)
     : t;
-  const shared = options.shared ?? "error";
+  const shared = options.shared ?? "untie";
   if (!["error", "tie", "untie"].includes(shared)) {
     throw new UserRangeError(
       `Cannot create layer onnx: shared must be "error", "tie" or "untie", got ${shared}`,
@@ -168,6 +247,9 @@ export function fromOnnx(
     source: typeof source === "string" ? source : "ONNX bytes",
     trainable,
     explicit: options.trainable !== undefined && options.trainable !== true,
+    trainAll: options.trainable === true,
+    trainDropout: options.trainDropout ?? false,
+    ...(externalData ? { externalData } : {}),
     shared,
     trainBatchNorm: options.trainBatchNorm ?? false,
     ...(options.output !== undefined ? { output: options.output } : {}),

@@ -545,13 +545,17 @@ export function normalizeExporterQuirks(graph: ImportedGraph): ImportedGraph {
       }
       n = { ...n, outputs: [n.outputs[0]] };
     }
-    if (n.op === "BatchNormalization" && n.attrs.training_mode) {
+    // Training form: training_mode=1 (opset 14+), or running statistics as outputs (opset 13).
+    if (
+      n.op === "BatchNormalization" &&
+      (n.attrs.training_mode || n.outputs.slice(1).some((o) => o))
+    ) {
       if (n.outputs.slice(1).some((o) => o && used.has(o))) {
         fail(`${where} (training form) has its running-statistics outputs used`);
       }
       // The lowering reads it as its inference form, or trains it with trainBatchNorm.
-      n = { ...n, outputs: [n.outputs[0]] };
-      note("BatchNormalization nodes in training form (training_mode=1) were found");
+      n = { ...n, outputs: [n.outputs[0]], attrs: { ...n.attrs, training_mode: 1 } };
+      note("BatchNormalization nodes in training form were found");
     }
     if (n.op === "Identity" && !graphOutputs.has(n.outputs[0])) {
       alias.set(n.outputs[0], n.inputs[0]);

@@ -101,6 +101,11 @@ export interface CheckpointInfo {
    * losses without an accuracy; absent in checkpoints written before it was recorded).
    */
   readonly epochCorrect?: number;
+  /**
+   * What `epochCorrect` is out of when it is not the batches' samples: the non-ignored positions
+   * of per-position class targets (sequence labels); absent otherwise.
+   */
+  readonly epochCounted?: number;
   /** The run's seed: initialisation, data order and dropout masks derive from it. */
   readonly seed: number;
   /** Samples per batch (the data order's position depends on it). */
@@ -398,6 +403,7 @@ export async function saveCheckpoint(
     epoch_loss_sum: json(info.epochLossSum),
     epoch_lr: json(info.epochLr),
     ...(info.epochCorrect === undefined ? {} : { epoch_correct: json(info.epochCorrect) }),
+    ...(info.epochCounted === undefined ? {} : { epoch_counted: json(info.epochCounted) }),
     seed: json(info.seed),
     batch_size: json(info.batchSize),
     validation: json(info.validation ?? 0),
@@ -489,6 +495,7 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     epochLossSum: float("epoch_loss_sum"),
     epochLr: float("epoch_lr"),
     ...(m.epoch_correct === undefined ? {} : { epochCorrect: float("epoch_correct") }),
+    ...(m.epoch_counted === undefined ? {} : { epochCounted: float("epoch_counted") }),
     seed,
     batchSize: int("batch_size"),
     validation: m.validation === undefined ? 0 : float("validation"),

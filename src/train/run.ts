@@ -8,6 +8,7 @@ import { type Batch, createLoader, describeAugmentation, holdOut } from "../data
 import { createWorkerLoader, shareSampleSet, type WorkerLoader } from "../data/worker_loader.ts";
 import { writeFileAtomic } from "../io/atomic_write.ts";
 import { checkOutputDir, checkOutputFile } from "../io/output_paths.ts";
+import { NAMES } from "../compile/names.ts";
 import { emitModel } from "../onnx/emit.ts";
 import {
   checkFingerprint,
@@ -165,8 +166,12 @@ export async function runPipeline(
     spec.augment ? `augment ${describeAugmentation(spec.augment)}` : "",
   ].filter((part) => part).join("; ");
   const compiled = compilePipeline(spec, options.lr);
+  // How the compile read imported models (frozen exporter constants, training forms), once.
+  for (const line of compiled.notes) log(`note: ${line}`);
   const stepsPerRun = options.stepsPerRun ?? autoStepsPerRun(compiled, batchSize, options.device);
   const fingerprint = pipelineFingerprint(compiled);
+  // Per-position class targets (sequence labels): accuracies are over non-ignored positions.
+  const perPosition = compiled.train.outputs.some((o) => o.name === NAMES.counted);
   let resumed;
   if (options.resume) {
     const path = await latestCheckpoint(checkpointDir!);
@@ -257,7 +262,7 @@ export async function runPipeline(
     }
     const start: Pick<
       CheckpointInfo,
-      "epoch" | "batch" | "epochLossSum" | "epochLr" | "epochCorrect" | "schedule"
+      "epoch" | "batch" | "epochLossSum" | "epochLr" | "epochCorrect" | "epochCounted" | "schedule"
     > = resumed?.info ?? { epoch: 0, batch: 0, epochLossSum: 0, epochLr: NaN, epochCorrect: 0 };
     const trainOptions = {
       batchSize,
@@ -334,7 +339,7 @@ export async function runPipeline(
     const save = async (
       position: Pick<
         CheckpointInfo,
-        "epoch" | "batch" | "epochLossSum" | "epochLr" | "epochCorrect"
+        "epoch" | "batch" | "epochLossSum" | "epochLr" | "epochCorrect" | "epochCounted"
       >,
     ) => {
       await checkWeights();
@@ -354,9 +359,10 @@ export async function runPipeline(
       const startTime = performance.now();
       const midEpoch = epoch === start.epoch + 1 && start.batch > 0;
       let index = midEpoch ? start.batch : 0, lossTotal = midEpoch ? start.epochLossSum : 0;
-      // Correct training predictions and samples so far (mid-epoch batches are all full).
+      // Correct training predictions and what they are out of so far: samples (mid-epoch batches
+      // are all full), or non-ignored positions of per-position class targets.
       let correctTotal = midEpoch ? start.epochCorrect ?? NaN : 0;
-      let samplesTotal = index * batchSize;
+      let countedTotal = midEpoch ? start.epochCounted ?? index * batchSize : 0;
       const lr = midEpoch ? start.epochLr : currentLr();
       let dataMs = 0;
       const batches: Iterator<Batch> | AsyncIterator<Batch> = worker
@@ -399,7 +405,7 @@ export async function runPipeline(
           }
           lossTotal += loss;
           correctTotal += trainer.lastCorrect[j] ?? NaN;
-          samplesTotal += group[j].size;
+          countedTotal += trainer.lastCounted[j] ?? group[j].size;
           lastLoss = loss;
           const event = { epoch, batch: index, loss, lr: rates[j].lr };
           reporter.onBatch(event);
@@ -416,6 +422,7 @@ export async function runPipeline(
           epochLossSum: lossTotal,
           epochLr: lr,
           epochCorrect: correctTotal,
+          ...(perPosition ? { epochCounted: countedTotal } : {}),
         };
         const atCheckpoint = checkpointEvery !== undefined &&
           trainer.steps % checkpointEvery === 0;
@@ -436,18 +443,18 @@ export async function runPipeline(
       if (validation) {
         const v = await trainer.evaluate(validation);
         const validationLoss = v.batchLossSum / v.batches;
-        const validationAccuracy = v.correct / v.samples;
+        const validationAccuracy = v.correct / v.counted;
         for (const line of validationLines(validationAccuracy, validationLoss)) log(line);
         validated = { validationLoss, validationAccuracy };
       }
       const r = await trainer.evaluate(test);
       const testLoss = r.batchLossSum / r.batches;
-      const accuracy = r.correct / r.samples;
+      const accuracy = r.correct / r.counted;
       for (const line of testLines(accuracy, testLoss)) log(line);
       const result: EpochResult = {
         epoch,
         trainLoss: lossTotal / index,
-        trainAccuracy: correctTotal / samplesTotal,
+        trainAccuracy: correctTotal / countedTotal,
         testLoss,
         accuracy,
         ...validated,

@@ -317,12 +317,16 @@ export interface EpochResult {
   readonly trainLoss: number;
   /** The tutorial's "Avg loss": mean over test batches of each batch's mean loss. */
   readonly testLoss: number;
-  /** Fraction of test samples classified correctly (NaN for regression losses; element-wise for bceWithLogits). */
+  /**
+   * Fraction of test samples classified correctly (NaN for regression losses; element-wise for
+   * bceWithLogits; for per-position class targets such as `[N, T]` sequence labels, the token
+   * accuracy: positions predicted right over non-ignored positions).
+   */
   readonly accuracy: number;
   /**
    * Fraction of the epoch's training samples classified correctly at their step (before the
    * step's update, as a PyTorch loop that counts `pred.argmax(1) == y` during training); NaN for
-   * regression losses.
+   * regression losses; token accuracy over non-ignored positions for per-position class targets.
    */
   readonly trainAccuracy: number;
   /** The validation split's "Avg loss", as `testLoss` (undefined without a validation split). */

@@ -107,14 +107,20 @@ export interface EvalResult {
   /** Summed per-sample loss. */
   readonly lossSum: number;
   /**
-   * Correctly classified samples (for bceWithLogits, element hits over elements per sample);
-   * NaN when the loss has no accuracy (regression losses), so accuracy is NaN.
+   * Correctly classified samples (for bceWithLogits, element hits over elements per sample; for
+   * per-position class targets such as `[N, T]` sequence labels, the non-ignored positions
+   * predicted right); NaN when the loss has no accuracy (regression losses), so accuracy is NaN.
    */
   readonly correct: number;
   /** Batches evaluated. */
   readonly batches: number;
   /** Samples evaluated. */
   readonly samples: number;
+  /**
+   * What `correct` is out of, so the accuracy is `correct / counted`: the samples, or for
+   * per-position class targets the non-ignored positions (tokens).
+   */
+  readonly counted: number;
 }
 
 /**
@@ -155,6 +161,11 @@ export interface Trainer {
    * loss has no accuracy, such as a regression loss), for the training accuracy.
    */
   readonly lastCorrect: readonly number[];
+  /**
+   * What each of {@link lastCorrect} is out of: each batch's size, or for per-position class
+   * targets its non-ignored positions (empty when the loss has no accuracy).
+   */
+  readonly lastCounted: readonly number[];
   /** Training steps taken; dropout masks are drawn from the seed and this number. */
   readonly steps: number;
   /** Current hyperparameter values by name (`lr`), fed each step. */
@@ -414,7 +425,7 @@ export async function createTrainer(
     const data = s.dtype === "int64" ? BigInt64Array.from(values, (v) => BigInt(v)) : values;
     buffers.set(s.name, { dtype: s.dtype, dims: s.shape, data });
   }
-  let steps = 0, lastCorrect: number[] = [];
+  let steps = 0, lastCorrect: number[] = [], lastCounted: number[] = [];
   const augmentInputs = compiled.train.inputs.map((p) => p.name)
     .filter((name) => name === NAMES.augmentRows || name === NAMES.augmentCols);
 
@@ -450,7 +461,7 @@ export async function createTrainer(
       emitMultiStep(compiled.train, {
         sliced,
         carried: carried.map((name) => ({ input: name, output: nextName(name) })),
-        scanned: trainOutputs.has(NAMES.correct) ? [NAMES.loss, NAMES.correct] : [NAMES.loss],
+        scanned: [NAMES.loss, NAMES.correct, NAMES.counted].filter((n) => trainOutputs.has(n)),
       }),
       options,
     );
@@ -502,6 +513,9 @@ export async function createTrainer(
     get lastCorrect() {
       return lastCorrect;
     },
+    get lastCounted() {
+      return lastCounted;
+    },
     hyper,
     async step(batch) {
       return (await trainer.stepMany([batch]))[0];
@@ -524,6 +538,7 @@ export async function createTrainer(
       const hyperAt = (j: number) => hyperPerStep?.[j] ?? hyper;
       const results: number[] = [];
       lastCorrect = [];
+      lastCounted = [];
       for (let done = 0; done < k;) {
         const n = Math.min(stepsPerRun, k - done);
         const part = batches.slice(done, done + n);
@@ -549,20 +564,26 @@ export async function createTrainer(
         steps += n;
         done += n;
         results.push(...(out[NAMES.loss].data as Float32Array));
-        const hits = out[NAMES.correct]?.data;
-        if (hits) { for (const h of hits) lastCorrect.push(Number(h)); }
+        const hits = out[NAMES.correct]?.data, counted = out[NAMES.counted]?.data;
+        if (hits) {
+          for (const h of hits) lastCorrect.push(Number(h));
+          part.forEach((b, j) => lastCounted.push(counted ? Number(counted[j]) : b.size));
+        }
       }
       return results;
     },
     async evaluate(batches) {
-      let batchLossSum = 0, lossSum = 0, correct = 0, count = 0, samples = 0;
-      const hasCorrect = compiled.eval.outputs.some((o) => o.name === NAMES.correct);
-      const fetch = hasCorrect ? [NAMES.lossSum, NAMES.correct] : [NAMES.lossSum];
-      const add = (size: number, sum: number, hits: number) => {
+      let batchLossSum = 0, lossSum = 0, correct = 0, count = 0, samples = 0, counted = 0;
+      const evalOutputs = new Set(compiled.eval.outputs.map((o) => o.name));
+      const hasCorrect = evalOutputs.has(NAMES.correct);
+      const fetch = [NAMES.lossSum, NAMES.correct, NAMES.counted].filter((n) => evalOutputs.has(n));
+      const add = (size: number, out: Record<string, HostTensor>, j: number) => {
+        const sum = out[NAMES.lossSum].data[j] as number;
         // PyTorch's loop adds each batch's mean loss as a Python float (double).
         batchLossSum += Math.fround(sum / size);
         lossSum += sum;
-        correct += hasCorrect ? hits : NaN;
+        correct += hasCorrect ? Number(out[NAMES.correct].data[j]) : NaN;
+        counted += out[NAMES.counted] ? Number(out[NAMES.counted].data[j]) : size;
         count++;
         samples += size;
       };
@@ -571,11 +592,7 @@ export async function createTrainer(
       const flush = async () => {
         if (group.length === 1) {
           const out = await evaluator.run(batchFeeds(group[0], compiled, params, buffers), fetch);
-          add(
-            group[0].size,
-            out[NAMES.lossSum].data[0] as number,
-            Number(out[NAMES.correct]?.data[0]),
-          );
+          add(group[0].size, out, 0);
         } else if (group.length > 1) {
           const feeds: Record<string, HostTensor> = {};
           const each = group.map((b) => batchFeeds(b, compiled));
@@ -584,9 +601,7 @@ export async function createTrainer(
           }
           for (const [name, t] of [...params, ...buffers]) feeds[name] = t;
           const out = await (await multiEval()).run(feeds);
-          group.forEach((b, j) =>
-            add(b.size, out[NAMES.lossSum].data[j] as number, Number(out[NAMES.correct]?.data[j]))
-          );
+          group.forEach((b, j) => add(b.size, out, j));
         }
         group = [];
       };
@@ -597,7 +612,7 @@ export async function createTrainer(
         group.push(batch);
       }
       await flush();
-      return { batchLossSum, lossSum, correct, batches: count, samples };
+      return { batchLossSum, lossSum, correct, batches: count, samples, counted };
     },
     exportModel(exportOptions?: InferenceOptions) {
       const values = new Map<string, ConstTensor>();

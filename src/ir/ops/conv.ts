@@ -7,8 +7,15 @@
  * gradient is a ConvTranspose.
  *
  * Attributes are ONNX's: `pads` is `[x1_begin, x2_begin, …, x1_end, x2_end]`, strides and
- * dilations default to 1 and pads to 0, `auto_pad` must be NOTSET and `ceil_mode` 0. Spatial
- * dimensions must be static; the batch may be symbolic.
+ * dilations default to 1 and pads to 0, and `auto_pad` must be NOTSET. Spatial dimensions must be
+ * static; the batch may be symbolic.
+ *
+ * Pools take `ceil_mode` 1 as onnxruntime's kernels (and PyTorch) do: the output size is
+ * ⌈(in + pads − extent)/stride⌉ + 1 (refused where that last window would start in the end
+ * padding, which onnxruntime's kernel and onnx's shape inference count differently); the last
+ * window may run past the end padding and reads only what it covers. AveragePool divides such a
+ * window by the part of it inside the input, or with `count_include_pad` by the part inside the
+ * padded input (onnxruntime and PyTorch agree on both).
  *
  * Training a MaxPool: build it with both outputs, `b.op("MaxPool", [x], attrs, { outputs: 2 })`,
  * so the gradient places dY through the Indices the forward pass computed: a MaxUnpool where
@@ -68,15 +75,17 @@ function intList(op: string, attrs: Attrs, name: string, n: number, fallback: nu
   return v as readonly number[];
 }
 
-/** Rejects the padding modes the rules do not handle. */
-function checkModes(op: string, attrs: Attrs): void {
+/** Rejects the padding modes the rules do not handle; returns whether a pool rounds up. */
+function checkModes(op: string, attrs: Attrs): boolean {
   const autoPad = strAttr(attrs, "auto_pad", "NOTSET");
   if (autoPad !== "NOTSET") {
     throw new CompileError(`${op} supports auto_pad NOTSET only (explicit pads), got ${autoPad}`);
   }
-  if (numAttr(attrs, "ceil_mode", 0) !== 0) {
-    throw new CompileError(`${op} supports ceil_mode 0 only`);
+  const ceil = numAttr(attrs, "ceil_mode", 0);
+  if (ceil !== 0 && ceil !== 1) {
+    throw new CompileError(`${op} supports ceil_mode 0 or 1, got ${ceil}`);
   }
+  return ceil === 1;
 }
 
 /** The input's spatial size, or a CompileError when it is not [N, C, *spatial] with static spatial. */
@@ -94,9 +103,15 @@ function spatialOf(op: string, x: Value, what = "input"): number[] {
   return [...spatial];
 }
 
-/** The sliding window of a Conv or pool over `x`, with its output size. */
+/**
+ * The sliding window of a Conv or pool over `x`, with its output size: ⌊(padded − extent)/stride⌋
+ * + 1, or with `ceil_mode` ⌈…⌉ + 1. onnxruntime's kernels and PyTorch drop that last window where
+ * it would start at or past `in + pad_begin`, but onnx's shape inference (which onnxruntime runs
+ * when it loads a graph) does not, and the graph then fails to load where a later node meets the
+ * true size: such forms are refused.
+ */
 function slide(op: string, x: Value, kernel: readonly number[], attrs: Attrs): Window {
-  checkModes(op, attrs);
+  const ceil = checkModes(op, attrs);
   const input = spatialOf(op, x);
   const n = input.length;
   const strides = intList(op, attrs, "strides", n, 1, 1);
@@ -113,12 +128,27 @@ function slide(op: string, x: Value, kernel: readonly number[], attrs: Attrs): W
           }`,
       );
     }
-    return Math.floor((padded - extent) / strides[i]) + 1;
+    const steps = (padded - extent) / strides[i];
+    if (!ceil) return Math.floor(steps) + 1;
+    const out = Math.ceil(steps) + 1;
+    if ((out - 1) * strides[i] >= d + pads[i]) {
+      throw new CompileError(
+        `${op} with ceil_mode 1 on input ${formatShape(x.type.shape)} (kernel ${
+          formatShape(kernel)
+        }, strides [${strides}], pads [${pads}]) would have a last window on spatial axis ${i} ` +
+          `starting in the end padding: onnxruntime's kernel drops it (${out - 1} outputs) but ` +
+          `onnx's shape inference keeps it (${out}), so onnxruntime cannot load the graph`,
+      );
+    }
+    return out;
   });
   return { kernel, strides, pads, dilations, input, output };
 }
 
-/** Input positions past the last window, per axis: the output_padding that restores the input. */
+/**
+ * Input positions past the last window, per axis: the output_padding that restores the input
+ * (for windows that end inside the padded input, as without `ceil_mode`).
+ */
 function leftOver(w: Window): number[] {
   const n = w.input.length;
   return w.input.map((d, i) =>
@@ -133,7 +163,11 @@ function poolKernel(op: string, x: Value, attrs: Attrs): number[] {
   return [...intList(op, attrs, "kernel_shape", n, 1, 1)];
 }
 
-/** A pool's window; pads must be smaller than the kernel, as onnxruntime requires. */
+/**
+ * A pool's window; pads must be smaller than the kernel, as onnxruntime requires, and every
+ * window must read at least one input position (a dilated window may otherwise fall between
+ * them: onnxruntime's MaxPool then yields the lowest float and Indices −1).
+ */
 function poolWindow(op: string, x: Value, attrs: Attrs): Window {
   expectFloat(op, x);
   const w = slide(op, x, poolKernel(op, x, attrs), attrs);
@@ -143,7 +177,37 @@ function poolWindow(op: string, x: Value, attrs: Attrs): Window {
       `${op} pads [${w.pads}] must be smaller than the kernel ${formatShape(w.kernel)}`,
     );
   }
+  w.output.forEach((size, i) => {
+    for (let o = 0; o < size; o++) {
+      const start = o * w.strides[i] - w.pads[i];
+      const reads = Array.from({ length: w.kernel[i] }, (_, t) => start + t * w.dilations[i])
+        .some((at) => at >= 0 && at < w.input[i]);
+      if (!reads) {
+        throw new CompileError(
+          `${op} window ${o} on spatial axis ${i} reads only padding (input ${
+            formatShape(x.type.shape)
+          }, kernel ${formatShape(w.kernel)}, dilations [${w.dilations}], pads [${w.pads}])`,
+        );
+      }
+    }
+  });
   return w;
+}
+
+/**
+ * Per spatial axis, the end pad and output_padding of the ConvTranspose that takes a pool's
+ * output back to its input size: the transposed windows cover `(out − 1)·stride + extent −
+ * pad_begin` positions, cut at the end where a ceil-mode window runs past the input, extended by
+ * output_padding where positions after the last window are read by none.
+ */
+function transposeEnds(w: Window): { endPads: number[]; outputPadding: number[] } {
+  const covered = w.output.map((o, i) =>
+    (o - 1) * w.strides[i] + w.dilations[i] * (w.kernel[i] - 1) + 1 - w.pads[i]
+  );
+  return {
+    endPads: covered.map((c, i) => Math.max(c - w.input[i], 0)),
+    outputPadding: covered.map((c, i) => Math.max(w.input[i] - c, 0)),
+  };
 }
 
 /** `count` consecutive axes starting at `from`, such as the spatial axes `[2, 3]`. */
@@ -556,10 +620,20 @@ export const CONV_OPS = {
       const x = node.inputs[0]!;
       if (!dy[0]) return [null]; // Indices alone carry no gradient.
       const indices = node.outputs[1] ?? b.op("MaxPool", [x], node.attrs, { outputs: 2 })[1];
-      if (x.type.dtype === "float32" && unpoolable(poolWindow("MaxPool", x, node.attrs))) {
-        // Disjoint windows: every index is distinct, so placing dY is the whole gradient.
-        const { kernel_shape, strides, pads } = node.attrs;
-        const attrs = { kernel_shape, ...(strides ? { strides } : {}), ...(pads ? { pads } : {}) };
+      const w = poolWindow("MaxPool", x, node.attrs);
+      if (x.type.dtype === "float32" && unpoolable(w)) {
+        // Disjoint windows: every index is distinct, so placing dY is the whole gradient. The
+        // output_shape input sets the size; the attributes only bound it from below in
+        // onnxruntime, so a ceil-mode window past the end gets a larger end pad (still < kernel).
+        const n = w.kernel.length;
+        const ends = w.kernel.map((k, i) =>
+          Math.max(w.pads[n + i], (w.output[i] - 1) * w.strides[i] - w.pads[i] + k - w.input[i])
+        );
+        const attrs = {
+          kernel_shape: w.kernel,
+          strides: w.strides,
+          pads: [...w.pads.slice(0, n), ...ends],
+        };
         return [b.op1("MaxUnpool", [dy[0], indices, b.op1("Shape", [x])], attrs)];
       }
       const flat = (v: Value) => b.op1("Reshape", [v, b.ints([-1])]);
@@ -628,12 +702,13 @@ export const CONV_OPS = {
       const w = poolWindow("AveragePool", x, node.attrs);
       const n = w.kernel.length;
       const includePad = numAttr(node.attrs, "count_include_pad", 0) !== 0;
-      // Per axis, how many of a window's positions lie inside the input.
+      // Per axis, how many of a window's positions lie inside the input (with count_include_pad:
+      // inside the padded input, which only a ceil-mode window past the end pad falls short of).
       const counts = w.output.map((size, i) =>
         Array.from({ length: size }, (_, o) => {
           const start = o * w.strides[i] - w.pads[i];
           return includePad
-            ? w.kernel[i]
+            ? Math.min(start + w.kernel[i], w.input[i] + w.pads[n + i]) - start
             : Math.min(start + w.kernel[i], w.input[i]) - Math.max(start, 0);
         })
       );
@@ -650,10 +725,11 @@ export const CONV_OPS = {
       const ones = b.constant(
         floats(dtype, [1, 1, ...w.kernel], new Array(numElements(w.kernel)).fill(1)),
       );
+      const { endPads, outputPadding } = transposeEnds(w);
       const dx = b.op1("ConvTranspose", [perChannel, ones], {
         strides: w.strides,
-        pads: w.pads,
-        output_padding: leftOver(w),
+        pads: [...w.pads.slice(0, n), ...endPads],
+        output_padding: outputPadding,
       });
       return [reshapeLike(b, dx, x)];
     },
