@@ -17,6 +17,7 @@ import {
   sgd,
 } from "../mod.ts";
 import { createTrainer } from "../src/train/trainer.ts";
+import { fromOnnx } from "../src/dsl/onnx_model.ts";
 import { type Dim, formatShape } from "../src/ir/types.ts";
 import { fmnistCnn } from "../pipelines/fmnist_cnn.ts";
 import { fmnistResnet } from "../pipelines/fmnist_resnet.ts";
@@ -112,5 +113,34 @@ Deno.test({
     const shapes = await check(compiled);
     assert.deepEqual(shapes.train["0.weight.exp_avg.next"], [32, 3, 3, 3]);
     assert.deepEqual(shapes.eval.logits, ["N", 10]);
+  },
+});
+
+Deno.test({
+  name:
+    "onnx.checker accepts the graphs of imported opset-20 exports (GPT-2, BERT, MobileNet blocks)",
+  ignore,
+  async fn() {
+    const fixtures = new URL("./fixtures/", import.meta.url);
+    const ref = JSON.parse(Deno.readTextFileSync(new URL("modern_reference.json", fixtures)));
+    for (const name of ["hf_gpt2", "hf_bert", "dyn_mobile", "legacy_train_mode_opset13"]) {
+      const r = ref.models[name];
+      const shapes = await check(compileModel({
+        data: {
+          sampleShape: r.sampleShape,
+          inputDtype: r.inputDtype,
+          classes: r.classes,
+          ...(r.sequence ? { labelShape: [r.sampleShape[0]] } : {}),
+        },
+        model: fromOnnx(new URL(r.file, fixtures).pathname),
+        loss: crossEntropy(),
+        optimizer: adam({ lr: 1e-3 }),
+      }));
+      assert.deepEqual(
+        shapes.inference.logits,
+        ["N", ...(r.sequence ? [r.sampleShape[0]] : []), r.classes],
+        name,
+      );
+    }
   },
 });

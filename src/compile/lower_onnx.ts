@@ -371,20 +371,39 @@ function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: str
       );
     }
   }
-  const shared = new Map(g.shared.filter((s) => isParam(s.name)).map((s) => [s.name, s]));
-  if (shared.size && layer.shared === "error") {
+  const candidates = g.shared.filter((s) => isParam(s.name));
+  if (candidates.length && layer.shared === "error") {
     throw new CompileError(
       `imports ${layer.source}, whose trainable initializers ${
-        [...shared.values()].map((s) => `${s.name} (feeds ${s.consumers.join(", ")})`).join("; ")
+        candidates.map((s) => `${s.name} (feeds ${s.consumers.join(", ")})`).join("; ")
       } each feed several nodes: exporters deduplicate identical tensors, so training them ties weights the source model may have trained separately; pass shared: "untie" to train a copy per node, or shared: "tie" to train one tensor`,
     );
   }
-  if (shared.size && layer.shared === "untie") {
+  // "auto": a tensor the exporter merged because its values happened to be equal (reached
+  // through an Identity alias, or constant-valued like a fresh LayerNorm's ones) is untied; a
+  // tensor of distinct values feeding several nodes is one parameter of the source (tied
+  // embeddings) and stays tied.
+  const aliased = new Set(
+    g.nodes.flatMap((n) => n.inputs.filter((i, k) => n.refs?.[k] !== undefined && n.refs[k] !== i)),
+  );
+  const untie = (name: string): boolean => {
+    if (layer.shared !== "auto") return layer.shared === "untie";
+    const data = g.initializers.get(name)!.data as Float32Array;
+    return aliased.has(name) || data.every((v) => v === data[0]);
+  };
+  const shared = new Map(candidates.filter((s) => untie(s.name)).map((s) => [s.name, s]));
+  const tied = candidates.filter((s) => !untie(s.name));
+  const list = (xs: readonly { name: string; consumers: readonly string[] }[]) =>
+    xs.map((s) => `${s.name} (feeds ${s.consumers.join(", ")})`).join("; ");
+  if (shared.size) {
     note(
       `untied ${
-        [...shared.values()].map((s) => `${s.name} (feeds ${s.consumers.join(", ")})`).join("; ")
+        list([...shared.values()])
       }: the exporter merged equal tensors, each node trains its own copy (shared: "tie" trains one)`,
     );
+  }
+  if (tied.length && layer.shared === "auto") {
+    note(`kept tied ${list(tied)}: one tensor of the source model (shared: "untie" unties it)`);
   }
   // Untied, a consumer reaching the tensor through an exporter's Identity alias trains it under
   // the alias's name (the source's own name); further direct consumers get `name.untiedK`.
@@ -397,7 +416,7 @@ function lowerOnnx(layer: OnnxModelLayer, x: Value, ctx: LowerContext, path: str
     });
   }
   const paramName = (name: string, node?: ImportedNode, slot = 0): string => {
-    if (layer.shared !== "untie" || !node || !shared.has(name)) return name;
+    if (!node || !shared.has(name)) return name;
     const ref = node.refs?.[slot] ?? name;
     if (ref !== name) return ref;
     const k = direct.get(name)!.indexOf(node.name);

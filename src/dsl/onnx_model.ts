@@ -23,8 +23,10 @@ export type TrainableSelector = RegExp | ((name: string) => boolean) | boolean;
 
 /**
  * How to treat a trainable initializer that feeds several nodes (exporters deduplicate identical
- * tensors, which ties weights the source model trained separately):
- * `"error"` refuses to compile and names them, `"tie"` trains one tensor, `"untie"` trains a copy
+ * tensors, which ties weights the source model trained separately): `"auto"` unties tensors
+ * merged for holding equal values (reached through an Identity alias, or constant-valued) and
+ * keeps distinct-valued ones tied (a source's tied weights), `"error"` refuses to compile and
+ * names them, `"tie"` trains one tensor, `"untie"` trains a copy
  * per consuming node: a node reading it through an exporter's Identity alias trains the copy under
  * the alias's name (which keeps the source model's name, such as `ln2.weight` for a deduplicated
  * `ln1.weight`), further nodes reading it directly under `name.untied1`, `name.untied2`, ….
@@ -35,7 +37,7 @@ export type TrainableSelector = RegExp | ((name: string) => boolean) | boolean;
  * if (fromOnnx(Uint8Array.of(8, 8), { shared }).shared !== "untie") throw new Error();
  * ```
  */
-export type SharedPolicy = "error" | "tie" | "untie";
+export type SharedPolicy = "auto" | "error" | "tie" | "untie";
 
 /**
  * An imported ONNX model used as a layer.
@@ -111,10 +113,12 @@ export interface FromOnnxOptions {
    */
   readonly trainDropout?: boolean;
   /**
-   * What to do with a trainable initializer that feeds several nodes (default `"untie"`: train a
-   * copy per node, as the source model trained its equal-valued tensors separately; the compile's
-   * notes name them). Exporters merge tensors that merely start equal (every LayerNorm's ones);
-   * `"tie"` trains one tensor, `"error"` refuses to compile.
+   * What to do with a trainable initializer that feeds several nodes. Exporters merge tensors
+   * that merely hold equal values (every fresh LayerNorm's ones), while a tensor of distinct
+   * values feeding several nodes is one parameter of the source (tied embeddings). The default
+   * `"auto"` unties the first kind (reached through an exporter's Identity alias, or
+   * constant-valued) and keeps the second tied; the compile's notes say which. `"untie"` unties
+   * all, `"tie"` ties all, `"error"` refuses to compile.
    */
   readonly shared?: SharedPolicy;
   /**
@@ -235,10 +239,10 @@ export function fromOnnx(
     : t instanceof RegExp
     ? (name: string) => new RegExp(t.source, t.flags.replace("g", "")).test(name)
     : t;
-  const shared = options.shared ?? "untie";
-  if (!["error", "tie", "untie"].includes(shared)) {
+  const shared = options.shared ?? "auto";
+  if (!["auto", "error", "tie", "untie"].includes(shared)) {
     throw new UserRangeError(
-      `Cannot create layer onnx: shared must be "error", "tie" or "untie", got ${shared}`,
+      `Cannot create layer onnx: shared must be "auto", "error", "tie" or "untie", got ${shared}`,
     );
   }
   return makeLayer({

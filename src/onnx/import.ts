@@ -478,6 +478,52 @@ function stripOpsetAttrs(n: ImportedNode, note: (what: string) => void): Importe
 }
 
 /**
+ * Tied weights the exporter split: a rank-2 float initializer equal to another's transpose (the
+ * dynamo exporter folds `W.T` of a weight that another node reads as `W`, such as GPT-2's
+ * embedding and its tied output projection) becomes a Transpose node of that tensor, so both
+ * uses train one tensor, as in the source. Constant-valued tensors are left alone.
+ */
+function retieTransposes(
+  initializers: Map<string, ConstTensor>,
+  note: (what: string) => void,
+): ImportedNode[] {
+  const exporterMade = (name: string) => /^(val_\d+|onnx::)|_\d+$/.test(name);
+  const mats = [...initializers].filter(([, t]) => {
+    if (t.dtype !== "float32" || t.shape.length !== 2 || t.data.length < 2) return false;
+    const d = t.data as Float32Array;
+    return d.some((v) => v !== d[0]);
+  });
+  const out: ImportedNode[] = [];
+  const gone = new Set<string>();
+  for (const [b, tb] of mats) {
+    if (!exporterMade(b)) continue;
+    const [p, q] = tb.shape;
+    const db = tb.data as Float32Array;
+    const match = mats.find(([a, ta]) => {
+      if (a === b || gone.has(a) || ta.shape[0] !== q || ta.shape[1] !== p) return false;
+      const da = ta.data as Float32Array;
+      for (let i = 0; i < p; i++) {
+        for (let j = 0; j < q; j++) if (db[i * q + j] !== da[j * p + i]) return false;
+      }
+      return true;
+    });
+    if (!match) continue;
+    gone.add(b);
+    initializers.delete(b);
+    out.push(Object.freeze({
+      name: `${b}/retied`,
+      op: "Transpose",
+      inputs: [match[0]],
+      outputs: [b],
+      attrs: { perm: [1, 0] },
+      floatAttrs: [],
+    }));
+    note("Folded transposes of a tensor were re-tied to it (Transpose nodes)");
+  }
+  return out;
+}
+
+/**
  * The one pass that rewrites what exporters write into the forms the IR's op rows take:
  *
  * - `Constant` nodes become `constants` (always frozen);
@@ -507,7 +553,7 @@ export function normalizeExporterQuirks(graph: ImportedGraph): ImportedGraph {
   const note = (what: string) => counts.set(what, (counts.get(what) ?? 0) + 1);
   const graphOutputs = new Set(graph.outputs);
   const used = new Set(graph.nodes.flatMap((n) => n.inputs).concat(graph.outputs));
-  const nodes: ImportedNode[] = [];
+  const nodes: ImportedNode[] = retieTransposes(initializers, note);
   for (const node of graph.nodes) {
     const inputs = node.inputs.map((i) => (i ? resolve(i) : i));
     let n: ImportedNode = inputs.some((i, k) => i !== node.inputs[k])

@@ -4,6 +4,7 @@
  * rules and gradients.
  * @module
  */
+import { dimArith } from "../dims.ts";
 import { CompileError } from "../errors.ts";
 import { formatShape, type TensorType, type Value } from "../types.ts";
 import {
@@ -136,12 +137,25 @@ export const IMPORT_OPS = {
       }
       const [start, limit, delta] = xs.map((v) => {
         const c = v.constant?.data[0] ?? v.type.known?.[0];
-        if (c === undefined || typeof c === "string") {
+        if (c === undefined) {
           throw new CompileError(`${op} expects start, limit and delta known at compile time`);
         }
-        return Number(c);
+        return typeof c === "string" ? c : Number(c);
       });
+      if (typeof start === "string" || typeof delta === "string") {
+        throw new CompileError(`${op} expects start and delta known as numbers`);
+      }
       if (delta === 0) throw new CompileError(`${op} expects a non-zero delta`);
+      if (typeof limit === "string") {
+        // A symbolic limit (arange(N) over the batch): |delta| = 1 keeps the length a dimension.
+        const n = Math.abs(delta) === 1
+          ? dimArith("Mul", dimArith("Sub", limit, start)!, delta)
+          : undefined;
+        if (n === undefined) {
+          throw new CompileError(`${op} with a symbolic limit ${limit} expects a delta of ±1`);
+        }
+        return [{ dtype, shape: [n] }];
+      }
       const n = Math.max(Math.ceil((limit - start) / delta), 0);
       const known = dtype === "int64"
         ? { known: Array.from({ length: n }, (_, i) => start + i * delta) }
