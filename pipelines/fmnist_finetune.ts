@@ -32,5 +32,6 @@ if (import.meta.main) {
     );
     Deno.exit(path === "--help" || path === "-h" ? 0 : 2);
   }
-  await runCli(fmnistFinetune(path), flags);
+  // A factory, so that an unreadable model is a one-line error like any other.
+  await runCli(() => fmnistFinetune(path), flags);
 }

@@ -198,3 +198,43 @@ Deno.test("GPT-2's tied embedding trains as one tensor; merged LayerNorm ones ar
     /model\.lm_head\.weight \(feeds .*retied, node_embedding\)/,
   );
 });
+
+Deno.test("pipelines/fmnist_finetune.ts fine-tunes a dynamo export (opset 20, external data)", async () => {
+  const { fmnistFinetune } = await import("../pipelines/fmnist_finetune.ts");
+  const { writeSyntheticFashionMnist } = await import("../src/data/synthetic.ts");
+  const root = await Deno.makeTempDir({ prefix: "onnxtrain-finetune-" });
+  try {
+    await writeSyntheticFashionMnist(root, { train: 1280, test: 320, seed: 4 });
+    const lines: string[] = [];
+    const result = await fmnistFinetune(pathOf(REF.models.dyn_fmnist)).run({
+      dataDir: root,
+      epochs: 2,
+      lr: 1e-2,
+      seed: 1,
+      log: (l) => lines.push(l),
+    });
+    // Nothing to note (BatchNorm folded, no exporter constants): the tutorial's log as it is.
+    assert.equal(lines[0], "Epoch 1");
+    assert.match(lines[2], /^loss: \d\.\d{6}  \[   64\/ 1280\]$/);
+    const [e1, e2] = result.epochs;
+    assert.ok(e2.testLoss < e1.testLoss, `test loss ${e1.testLoss} → ${e2.testLoss}`);
+    assert.ok(e2.accuracy > 0.3, `accuracy ${e2.accuracy}`);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("pipelines/fmnist_finetune.ts: a missing model is one line, exit 1", async () => {
+  const command = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-q", "-P", "pipelines/fmnist_finetune.ts", "no/such/model.onnx"],
+    cwd: new URL("..", import.meta.url).pathname,
+  });
+  const { code, stderr, stdout } = await command.output();
+  const err = new TextDecoder().decode(stderr).trim();
+  assert.equal(code, 1, err);
+  assert.equal(
+    err,
+    "error: Cannot create layer onnx: cannot read ONNX model no/such/model.onnx: no such file",
+  );
+  assert.equal(new TextDecoder().decode(stdout), "");
+});

@@ -528,7 +528,9 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     buffers: Object.freeze(fwd.registry.buffers.map((p) => p.spec)),
     random: Object.freeze(fwd.registry.masks.map((p) => p.spec)),
     layers: Object.freeze([...fwd.registry.summary]),
-    summary: () => formatSummary(fwd.registry.summary),
+    summary: () =>
+      [formatSummary(fwd.registry.summary), ...fwd.registry.notes.map((n) => `note: ${n}`)]
+        .join("\n"),
     state: Object.freeze(step.state.map((s) => s.spec)),
     hyper: Object.freeze([...step.hyper]),
     passes: Object.freeze(passes),

@@ -38,7 +38,9 @@ function checkInput(g: ImportedGraph, x: Value): string {
     m.every((d, i) => typeof d === "string" || d === s[i]);
   if (!fits) {
     const fixed = typeof m[0] === "number" && typeof s[0] === "string"
-      ? ` (the model has a fixed batch size ${m[0]}: export it with a dynamic batch axis)`
+      ? ` (the model was exported with a fixed batch size ${
+        m[0]
+      }, which its Reshape targets may bake in too: re-export it with a dynamic batch axis, torch.onnx.export(model, args, f, dynamic_shapes=({0: torch.export.Dim("batch")},)) with the dynamo exporter, or dynamic_axes={"${name}": {0: "batch"}} with dynamo=False)`
       : "";
     throw new CompileError(
       `expects input ${formatType(x.type)} to fit the ONNX model's input ${name} ${
