@@ -238,3 +238,15 @@ Deno.test("pipelines/fmnist_finetune.ts: a missing model is one line, exit 1", a
   );
   assert.equal(new TextDecoder().decode(stdout), "");
 });
+
+Deno.test("trainBatchNorm and trainDropout train a training-form export as module.train()", () => {
+  const r = REF.models.legacy_train_mode_opset17;
+  const compiled = compileFixture(r, sgd({ lr: 0.1 }), { trainBatchNorm: true });
+  // The running statistics are buffers now, updated by the train graph.
+  assert.deepEqual(compiled.buffers.map((b) => b.name).toSorted(), [
+    "bn.running_mean",
+    "bn.running_var",
+  ]);
+  assert.ok(compiled.train.outputs.some((o) => o.name === "bn.running_mean.next"));
+  assert.ok(!compiled.notes.some((n) => /BatchNormalization/.test(n)), compiled.notes.join());
+});

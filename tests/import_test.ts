@@ -621,3 +621,54 @@ Deno.test("trainBatchNorm: an exported BatchNormalization trains its running sta
   await session.release();
   await trainer.release();
 });
+
+Deno.test("Dropout in training form: ratio 0 folds away; ratio > 0 trains with masks under trainDropout", async () => {
+  const scalar = (name: string, dataType: number, raw: ArrayBufferView) => ({
+    name,
+    dataType,
+    dims: [],
+    rawData: new Uint8Array(raw.buffer),
+  });
+  const bytes = (ratio: number) =>
+    model([
+      { op: "Dropout", inputs: ["x", "ratio", "training"], outputs: ["d", "mask"] },
+      {
+        op: "Gemm",
+        inputs: ["d", "w"],
+        outputs: ["y"],
+        attrs: [{ name: "transB", type: 2, i: 1 }],
+      },
+    ], [
+      floats("w", [2, 2], [1, 0, 0, 1]),
+      scalar("ratio", onnx.TensorProto.DataType.FLOAT, Float32Array.of(ratio)),
+      scalar("training", onnx.TensorProto.DataType.BOOL, Uint8Array.of(1)),
+    ]);
+  assert.deepEqual(
+    importOnnx(bytes(0)).notes.filter((n) => n.startsWith("Dropout")),
+    ["Dropout nodes in training form with ratio 0 became Identity (1)"],
+  );
+  // Ratio 0.5, read as inference by default (and the compile says so) …
+  const plain = compileBytes(bytes(0.5));
+  assert.equal(plain.random.length, 0);
+  assert.match(plain.notes.join(), /Dropout nodes exported in training form are read as inference/);
+  // … or trained with a host-drawn mask: x·mask/(1 − p) in the train graph, identity in eval.
+  const dropped = compileBytes(bytes(0.5), { trainDropout: true });
+  assert.equal(dropped.random.length, 1);
+  assert.equal(dropped.random[0].p, 0.5);
+  const trainer = await createTrainer(dropped, { seed: 0 });
+  const batch = {
+    x: Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8),
+    y: BigInt64Array.of(0n, 1n, 0n, 1n),
+    size: 4,
+  };
+  const losses = [await trainer.step(batch), await trainer.step(batch)];
+  assert.ok(losses.every(Number.isFinite));
+  const session = await createSession(trainer.exportModel());
+  const out = await session.run({
+    input: { dtype: "float32", dims: [1, 2], data: Float32Array.of(1, 2) },
+  });
+  // The inference model has no dropout: logits = W·x with the trained W.
+  const w = trainer.params.get("w")!.data as Float32Array;
+  assertClose(out.logits.data as Float32Array, [w[0] + 2 * w[1], w[2] + 2 * w[3]], 1e-6, "logits");
+  await Promise.all([session.release(), trainer.release()]);
+});

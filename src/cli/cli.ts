@@ -103,6 +103,11 @@ export interface CliOptions {
   readonly flags?: Readonly<Record<string, string>>;
   /** Output, exit and machine overrides (for tests and embedding; defaults are the process's). */
   readonly io?: CliIo;
+  /**
+   * Run options the script sets itself, under the flags' (such as an `onEpoch` that prints a
+   * figure of its own after each epoch's report).
+   */
+  readonly runOptions?: Pick<RunOptions, "onEpoch" | "onBatch">;
 }
 
 /** Exit status of a user error (bad setting, file or data). */
@@ -640,7 +645,7 @@ export async function runCli(
       out(usage(typeof pipeline === "function" ? undefined : pipeline.props, declared));
       return undefined;
     }
-    let options = parsed.options;
+    let options: RunOptions = { ...cliOptions.runOptions, ...parsed.options };
     const p = typeof pipeline === "function" ? await pipeline(parsed.flags) : pipeline;
     checkApplicable(options, p.props);
     const cores = io.cores ?? navigator.hardwareConcurrency;
