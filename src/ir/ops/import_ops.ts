@@ -4,6 +4,7 @@
  * rules and gradients.
  * @module
  */
+import type { GraphBuilder } from "../builder.ts";
 import { dimArith } from "../dims.ts";
 import { CompileError } from "../errors.ts";
 import { formatShape, type TensorType, type Value } from "../types.ts";
@@ -26,6 +27,47 @@ function lnAxes(x: Value, axis: number): number[] {
   const rank = x.type.shape.length;
   const a = normAxis("LayerNormalization", axis, rank);
   return Array.from({ length: rank - a }, (_, i) => a + i);
+}
+
+/**
+ * The backward of normalising `x` over `axes` (biased variance, ε), shared by
+ * LayerNormalization and InstanceNormalization: with x̂ = (x − μ)·r, r = 1/√(σ² + ε) and
+ * h = dy·scale (`scale` broadcast against x),
+ *   dx = r·(h − mean(h) − x̂·mean(h·x̂)).
+ * Returns dx (null unless `needDx`) and x̂, from which the callers sum dscale = Σ dy·x̂.
+ *
+ * @param b The builder.
+ * @param x The normalised input.
+ * @param dy The output's gradient.
+ * @param scale The scale, broadcastable to x.
+ * @param axes The normalised axes.
+ * @param epsilon ε.
+ * @param needDx Whether to build dx.
+ * @returns dx and x̂.
+ */
+export function normalizationBackward(
+  b: GraphBuilder,
+  x: Value,
+  dy: Value,
+  scale: Value,
+  axes: readonly number[],
+  epsilon: number,
+  needDx: boolean,
+): { dx: Value | null; xhat: Value } {
+  const t = x.type.dtype;
+  const eps = b.scalar(Math.fround(epsilon), t);
+  const mean = (v: Value) => b.op1("ReduceMean", [v], { axes: [...axes], keepdims: 1 });
+  const centered = b.op1("Sub", [x, mean(x)]);
+  const variance = mean(b.op1("Mul", [centered, centered]));
+  const r = b.op1("Div", [b.scalar(1, t), b.op1("Sqrt", [b.op1("Add", [variance, eps])])]);
+  const xhat = b.op1("Mul", [centered, r]);
+  if (!needDx) return { dx: null, xhat };
+  const h = b.op1("Mul", [dy, scale]);
+  const inner = b.op1("Sub", [
+    b.op1("Sub", [h, mean(h)]),
+    b.op1("Mul", [xhat, mean(b.op1("Mul", [h, xhat]))]),
+  ]);
+  return { dx: b.op1("Mul", [inner, r]), xhat };
 }
 
 /** Import op table. */
@@ -101,23 +143,10 @@ export const IMPORT_OPS = {
         throw new CompileError("LayerNormalization has no gradient rule for Mean and InvStdDev");
       }
       const [x, scale] = node.inputs as Value[];
-      const g = dy[0]!, t = x.type.dtype;
+      const g = dy[0]!;
       const axes = lnAxes(x, numAttr(node.attrs, "axis", -1));
-      const eps = b.scalar(Math.fround(numAttr(node.attrs, "epsilon", 1e-5)), t);
-      const mean = (v: Value) => b.op1("ReduceMean", [v], { axes, keepdims: 1 });
-      const centered = b.op1("Sub", [x, mean(x)]);
-      const variance = mean(b.op1("Mul", [centered, centered]));
-      const r = b.op1("Div", [b.scalar(1, t), b.op1("Sqrt", [b.op1("Add", [variance, eps])])]);
-      const xhat = b.op1("Mul", [centered, r]);
-      let dx: Value | null = null;
-      if (needs[0]) {
-        const h = b.op1("Mul", [g, scale]);
-        const inner = b.op1("Sub", [
-          b.op1("Sub", [h, mean(h)]),
-          b.op1("Mul", [xhat, mean(b.op1("Mul", [h, xhat]))]),
-        ]);
-        dx = b.op1("Mul", [inner, r]);
-      }
+      const eps = numAttr(node.attrs, "epsilon", 1e-5);
+      const { dx, xhat } = normalizationBackward(b, x, g, scale, axes, eps, needs[0]);
       return [
         dx,
         needs[1] ? b.op1("Mul", [g, xhat]) : null,

@@ -22,6 +22,7 @@ import {
   type Value,
 } from "../types.ts";
 import { arg, expectFloat, type GradArgs, numAttr, type OpDef, strAttr } from "./op_def.ts";
+import { normalizationBackward } from "./import_ops.ts";
 import { reshapeLike } from "./shape.ts";
 
 /** The ops this file defines. */
@@ -446,26 +447,15 @@ export const RESAMPLE_OPS = {
       // and dscale = Σ dy·x̂, dB = Σ dy over N and the spatial axes, shaped [C].
       const x = checkInstanceNorm(node.inputs);
       const scale = node.inputs[1]!;
-      const g = dy[0]!, t = x.type.dtype;
+      const g = dy[0]!;
       const axes = spatialAxes(x);
-      const eps = b.scalar(Math.fround(numAttr(node.attrs, "epsilon", 1e-5)), t);
-      const mean = (v: Value) => b.op1("ReduceMean", [v], { axes, keepdims: 1 });
-      const centered = b.op1("Sub", [x, mean(x)]);
-      const variance = mean(b.op1("Mul", [centered, centered]));
-      const r = b.op1("Div", [b.scalar(1, t), b.op1("Sqrt", [b.op1("Add", [variance, eps])])]);
-      const xhat = b.op1("Mul", [centered, r]);
       const sumAllButC = (v: Value) =>
         b.op1("ReduceSum", [v, b.ints([0, ...axes])], { keepdims: 0 });
-      let dx: Value | null = null;
-      if (needs[0]) {
-        const perChannel = b.op1("Reshape", [scale, b.ints([-1, ...axes.map(() => 1)])]);
-        const h = b.op1("Mul", [g, perChannel]);
-        const inner = b.op1("Sub", [
-          b.op1("Sub", [h, mean(h)]),
-          b.op1("Mul", [xhat, mean(b.op1("Mul", [h, xhat]))]),
-        ]);
-        dx = b.op1("Mul", [inner, r]);
-      }
+      const perChannel = needs[0]
+        ? b.op1("Reshape", [scale, b.ints([-1, ...axes.map(() => 1)])])
+        : scale;
+      const eps = numAttr(node.attrs, "epsilon", 1e-5);
+      const { dx, xhat } = normalizationBackward(b, x, g, perChannel, axes, eps, needs[0]);
       return [
         dx,
         needs[1] ? sumAllButC(b.op1("Mul", [g, xhat])) : null,
