@@ -267,3 +267,55 @@ export async function checkGradients(spec: GradCheckSpec): Promise<GradCheckResu
     return { graph, feeds, loss: values(out.loss)[0], grads: analytic, numeric };
   }
 }
+
+/** A fixed input of an exact run: dims, values and dtype (default float64). */
+export interface Fixed {
+  readonly dims: readonly number[];
+  readonly data: readonly number[];
+  readonly dtype?: DType;
+}
+
+/** Graph inputs and their feeds for fixed tensors (float64 unless given). */
+export function declareFixed(
+  b: GraphBuilder,
+  inputs: Readonly<Record<string, Fixed>>,
+): { x: Record<string, Value>; feeds: Record<string, HostTensor> } {
+  const x: Record<string, Value> = {};
+  const feeds: Record<string, HostTensor> = {};
+  for (const [name, t] of Object.entries(inputs)) {
+    const dtype = t.dtype ?? "float64";
+    x[name] = b.input(name, { dtype, shape: t.dims });
+    feeds[name] = tensor(dtype, t.dims, t.data);
+  }
+  return { x, feeds };
+}
+
+/**
+ * Runs `f` on fixed inputs and differentiates `Σ f(x) · dy` with respect to `wrt`: returns the
+ * forward value `y` and the exact gradient of each `wrt` input, for hand-checked numbers.
+ */
+export async function exactGradients(
+  inputs: Readonly<Record<string, Fixed>>,
+  wrt: readonly string[],
+  f: (b: GraphBuilder, x: Readonly<Record<string, Value>>) => Value,
+  dy?: readonly number[],
+): Promise<{ y: number[]; grads: Record<string, number[]> }> {
+  const b = createGraphBuilder();
+  const { x, feeds } = declareFixed(b, inputs);
+  const y = f(b, x);
+  const dims = y.type.shape as number[];
+  const w = b.input("dy", y.type);
+  feeds.dy = tensor(y.type.dtype, dims, dy ?? new Array(product(dims)).fill(1));
+  const loss = b.op1("ReduceSum", [b.op1("Mul", [y, w])], { keepdims: 0 });
+  const grads = differentiate(b, loss, wrt.map((n) => x[n]));
+  b.output("y", y);
+  grads.forEach((g, i) => {
+    assert.ok(g, `no gradient for ${wrt[i]}`);
+    b.output(`grad_${wrt[i]}`, g);
+  });
+  const out = await runGraph(b.build("exact"), feeds);
+  return {
+    y: values(out.y),
+    grads: Object.fromEntries(wrt.map((n) => [n, values(out[`grad_${n}`])])),
+  };
+}

@@ -12,32 +12,14 @@ import { assert, assertClose, assertThrowsMatch } from "./_assert.ts";
 import {
   awayFromZero,
   checkGradients,
-  type HostTensor,
+  declareFixed as declare,
+  exactGradients as exact,
+  type Fixed,
   runGraph,
-  tensor,
   values,
 } from "./_harness.ts";
 
 const f32 = Math.fround;
-
-/** A fixed input of an exact run: dtype, dims and values. */
-interface Fixed {
-  readonly dims: readonly number[];
-  readonly data: readonly number[];
-  readonly dtype?: DType;
-}
-
-/** Feeds and graph inputs for fixed tensors (float64 unless given). */
-function declare(b: GraphBuilder, inputs: Readonly<Record<string, Fixed>>) {
-  const x: Record<string, Value> = {};
-  const feeds: Record<string, HostTensor> = {};
-  for (const [name, t] of Object.entries(inputs)) {
-    const dtype = t.dtype ?? "float64";
-    x[name] = b.input(name, { dtype, shape: t.dims });
-    feeds[name] = tensor(dtype, t.dims, t.data);
-  }
-  return { x, feeds };
-}
 
 /** Runs `f` on fixed inputs; returns the output's values and its run-time dims. */
 async function forward(
@@ -50,36 +32,6 @@ async function forward(
   b.output("y", y);
   const out = await runGraph(b.build("forward"), feeds);
   return { y: values(out.y), dims: [...out.y.dims], shape: y.type.shape };
-}
-
-/**
- * Runs `f` on fixed inputs and differentiates `Σ f(x) · dy` with respect to `wrt`: returns the
- * forward value `y` and the exact gradient of each `wrt` input, for hand-checked numbers.
- */
-async function exact(
-  inputs: Readonly<Record<string, Fixed>>,
-  wrt: readonly string[],
-  f: (b: GraphBuilder, x: Readonly<Record<string, Value>>) => Value,
-  dy?: readonly number[],
-): Promise<{ y: number[]; grads: Record<string, number[]> }> {
-  const b = createGraphBuilder();
-  const { x, feeds } = declare(b, inputs);
-  const y = f(b, x);
-  const dims = y.type.shape as number[];
-  const w = b.input("dy", y.type);
-  feeds.dy = tensor(y.type.dtype, dims, dy ?? new Array(dims.reduce((p, d) => p * d, 1)).fill(1));
-  const loss = b.op1("ReduceSum", [b.op1("Mul", [y, w])], { keepdims: 0 });
-  const grads = differentiate(b, loss, wrt.map((n) => x[n]));
-  b.output("y", y);
-  grads.forEach((g, i) => {
-    assert.ok(g, `no gradient for ${wrt[i]}`);
-    b.output(`grad_${wrt[i]}`, g);
-  });
-  const out = await runGraph(b.build("exact"), feeds);
-  return {
-    y: values(out.y),
-    grads: Object.fromEntries(wrt.map((n) => [n, values(out[`grad_${n}`])])),
-  };
 }
 
 /** One unary op applied to input `x`. */

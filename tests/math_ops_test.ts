@@ -5,11 +5,12 @@
 import { differentiate } from "../src/autodiff/differentiate.ts";
 import { createGraphBuilder, type GraphBuilder } from "../src/ir/builder.ts";
 import { CompileError } from "../src/ir/errors.ts";
-import type { DType, Value } from "../src/ir/types.ts";
+import type { Value } from "../src/ir/types.ts";
 import { assert, assertClose, assertThrowsMatch } from "./_assert.ts";
 import {
   awayFromZero,
   checkGradients,
+  exactGradients as exact,
   type InputSpec,
   runGraph,
   tensor,
@@ -23,49 +24,6 @@ const input = (shape: InputSpec["shape"], extra: Partial<InputSpec> = {}): Input
 
 const positive = (lo: number, hi: number) => (r: { nextFloat(): number }) =>
   lo + (hi - lo) * r.nextFloat();
-
-/** A fixed input of an exact run: dtype, dims and values. */
-interface Fixed {
-  readonly dims: readonly number[];
-  readonly data: readonly number[];
-  readonly dtype?: DType;
-}
-
-/**
- * Runs `f` on fixed inputs and differentiates `Σ f(x) · dy` with respect to `wrt`: returns the
- * forward value `y` and the exact gradient of each `wrt` input, for hand-checked numbers.
- */
-async function exact(
-  inputs: Readonly<Record<string, Fixed>>,
-  wrt: readonly string[],
-  f: (b: GraphBuilder, x: Readonly<Record<string, Value>>) => Value,
-  dy?: readonly number[],
-): Promise<{ y: number[]; grads: Record<string, number[]> }> {
-  const b = createGraphBuilder();
-  const x: Record<string, Value> = {};
-  const feeds: Record<string, ReturnType<typeof tensor>> = {};
-  for (const [name, t] of Object.entries(inputs)) {
-    const dtype = t.dtype ?? "float64";
-    x[name] = b.input(name, { dtype, shape: t.dims });
-    feeds[name] = tensor(dtype, t.dims, t.data);
-  }
-  const y = f(b, x);
-  const dims = y.type.shape as number[];
-  const w = b.input("dy", y.type);
-  feeds.dy = tensor(y.type.dtype, dims, dy ?? new Array(dims.reduce((p, d) => p * d, 1)).fill(1));
-  const loss = b.op1("ReduceSum", [b.op1("Mul", [y, w])], { keepdims: 0 });
-  const grads = differentiate(b, loss, wrt.map((n) => x[n]));
-  b.output("y", y);
-  grads.forEach((g, i) => {
-    assert.ok(g, `no gradient for ${wrt[i]}`);
-    b.output(`grad_${wrt[i]}`, g);
-  });
-  const out = await runGraph(b.build("exact"), feeds);
-  return {
-    y: values(out.y),
-    grads: Object.fromEntries(wrt.map((n) => [n, values(out[`grad_${n}`])])),
-  };
-}
 
 // ---- unary math ----
 
