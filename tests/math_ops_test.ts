@@ -366,17 +366,40 @@ Deno.test("Slice gradient: a symbolic batch on an unsliced axis", async () => {
   });
 });
 
-Deno.test("Slice gradient with a step other than 1 is a CompileError", () => {
-  const b = createGraphBuilder();
-  const x = b.input("x", { dtype: "float64", shape: [6] });
-  const s = b.op1("Slice", [x, b.ints([0]), b.ints([6]), b.ints([0]), b.ints([2])]);
-  assert.deepEqual(s.type.shape, [3]);
-  const loss = b.op1("ReduceSum", [s], { keepdims: 0 });
-  assertThrowsMatch(
-    () => differentiate(b, loss, [x]),
-    CompileError,
-    /Slice gradient supports steps of 1 only, got step 2 on axis 0/,
+Deno.test("Slice gradient with steps: 2 and 3, negative steps, a symbolic batch (swin's ::2)", async () => {
+  // By hand: x[1:6:2] of 7 elements picks 1, 3, 5.
+  const { y, grads } = await exact(
+    { x: { dims: [7], data: [0, 1, 2, 3, 4, 5, 6] } },
+    ["x"],
+    (b, v) => b.op1("Slice", [v.x, b.ints([1]), b.ints([6]), b.ints([0]), b.ints([2])]),
+    [10, 20, 30],
   );
+  assert.deepEqual(y, [1, 3, 5]);
+  assert.deepEqual(grads.x, [0, 10, 0, 20, 0, 30, 0]);
+  // x[5:0:-2] picks 5, 3, 1.
+  const back = await exact(
+    { x: { dims: [7], data: [0, 1, 2, 3, 4, 5, 6] } },
+    ["x"],
+    (b, v) => b.op1("Slice", [v.x, b.ints([5]), b.ints([0]), b.ints([0]), b.ints([-2])]),
+    [10, 20, 30],
+  );
+  assert.deepEqual(back.y, [5, 3, 1]);
+  assert.deepEqual(back.grads.x, [0, 30, 0, 20, 0, 10, 0]);
+  const cases: [number[], number[], number[], number[]][] = [
+    [[0, 1], [8, 7], [1, 2], [2, 3]], // x[:, 0::2, 1::3]
+    [[1], [8], [1], [2]], // swin's x[:, 1::2]
+    [[7, 6], [-9, 0], [1, 2], [-1, -2]], // both reversed
+    [[6], [0], [2], [-3]],
+  ];
+  for (const [starts, ends, axes, steps] of cases) {
+    await checkGradients({
+      inputs: { a: input(["N", 8, 7]) },
+      wrt: ["a"],
+      build: (b, x) =>
+        b.op1("Slice", [x.a, b.ints(starts), b.ints(ends), b.ints(axes), b.ints(steps)]),
+      runs: [{ a: [1, 8, 7] }, { a: [3, 8, 7] }],
+    });
+  }
 });
 
 Deno.test("Pad: forward values, and gradients of the data and the constant value", async () => {

@@ -150,6 +150,9 @@ function shapeTracker(b: GraphBuilder) {
       case "Squeeze":
       case "Unsqueeze":
         return k0;
+      case "Reshape":
+        // A shape vector reshaped to one dimension (`Reshape(Concat(…), [-1])`) or a scalar.
+        return ks[1] && ks[1].length <= 1 ? k0 : undefined;
       case "Cast":
         if (!k0 || !INT_TYPES.has(String(n.attrs.to))) return undefined;
         return n.attrs.to === "bool" ? (numeric(k0) ? k0.map((d) => (d ? 1 : 0)) : undefined) : k0;
@@ -268,6 +271,35 @@ const input = (n: ImportedNode, inputs: readonly (Value | null)[], i: number): V
 };
 
 /**
+ * A reduction the IR has no row for, built from ReduceSum/ReduceMax: `axes` as an attribute (to
+ * opset 17) or a constant input (18+), `keepdims`, and `noop_with_empty_axes` (no axes: the
+ * identity) as ONNX defines them. `body` gets a sum over the axes and ReduceMax's attributes.
+ */
+function reduction(
+  body: (
+    b: GraphBuilder,
+    x: Value,
+    sum: (v: Value) => Value,
+    maxAttrs: { axes?: number[]; keepdims: number },
+  ) => Value,
+): (a: CompositeArgs) => Value[] {
+  return ({ b, n, inputs }) => {
+    const x = input(n, inputs, 0);
+    const given = inputs[1];
+    const known = given && (given.type.known ?? undefined);
+    if (given && (!known || known.some((d) => typeof d !== "number"))) {
+      throw new CompileError(`${n.op} expects its axes known at compile time`);
+    }
+    const axes = Array.isArray(n.attrs.axes) ? n.attrs.axes : known as number[] | undefined;
+    if ((!axes || axes.length === 0) && n.attrs.noop_with_empty_axes) return [x];
+    const keepdims = Number(n.attrs.keepdims ?? 1);
+    const sum = (v: Value) =>
+      b.op1("ReduceSum", axes?.length ? [v, b.ints(axes)] : [v], { keepdims });
+    return [body(b, x, sum, { ...(axes?.length ? { axes: [...axes] } : {}), keepdims })];
+  };
+}
+
+/**
  * Ops lowered as compositions of the IR's ops ({@linkcode IMPORT_COMPOSITES}): those newer than
  * the emitted graphs' opset 17, written as their ONNX function bodies, CastLike, and Dropout in
  * training form.
@@ -294,6 +326,18 @@ const COMPOSITES: Readonly<Record<string, (a: CompositeArgs) => Value[]>> = {
       opset < 21,
     ),
   ],
+  ReduceL1: reduction((b, x, sum) => sum(b.op1("Abs", [x]))),
+  ReduceL2: reduction((b, x, sum) => b.op1("Sqrt", [sum(b.op1("Mul", [x, x]))])),
+  ReduceSumSquare: reduction((_b, x, sum) => sum(_b.op1("Mul", [x, x]))),
+  ReduceMin: reduction((b, x, _sum, attrs) =>
+    b.op1("Neg", [b.op1("ReduceMax", [b.op1("Neg", [x])], attrs)])
+  ),
+  // log Σ exp(x − m) + m, m the maximum, as PyTorch's logsumexp.
+  ReduceLogSumExp: reduction((b, x, sum, attrs) => {
+    const m = b.op1("ReduceMax", [x], { ...attrs, keepdims: 1 });
+    const top = attrs.keepdims ? m : b.op1("ReduceMax", [x], attrs);
+    return b.op1("Add", [b.op1("Log", [sum(b.op1("Exp", [b.op1("Sub", [x, m])]))]), top]);
+  }),
   CastLike: ({ b, n, inputs }) => [
     b.op1("Cast", [input(n, inputs, 0)], { to: input(n, inputs, 1).type.dtype }),
   ],

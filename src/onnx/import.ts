@@ -647,7 +647,8 @@ export function normalizeExporterQuirks(graph: ImportedGraph): ImportedGraph {
 /**
  * Ops the importer lowers as compositions of the IR's ops (`src/compile/lower_onnx.ts`): ops newer
  * than opset 17, which the emitted graphs use (Gelu 20, Mish 18, GroupNormalization 18), CastLike,
- * and Dropout in training form.
+ * Dropout in training form, and the reductions the IR has no row for (ReduceL1, ReduceL2,
+ * ReduceSumSquare, ReduceMin, ReduceLogSumExp).
  */
 export const IMPORT_COMPOSITES: ReadonlySet<string> = new Set([
   "Gelu",
@@ -655,6 +656,11 @@ export const IMPORT_COMPOSITES: ReadonlySet<string> = new Set([
   "GroupNormalization",
   "CastLike",
   "Dropout",
+  "ReduceL1",
+  "ReduceL2",
+  "ReduceSumSquare",
+  "ReduceMin",
+  "ReduceLogSumExp",
 ]);
 
 /**

@@ -1,7 +1,7 @@
 /** Elementwise ops: shape rules (broadcasting) and gradients. @module */
 import { broadcastShapes } from "../broadcast.ts";
 import { CompileError } from "../errors.ts";
-import type { DType, TensorType } from "../types.ts";
+import { type DType, isFloat, type TensorType } from "../types.ts";
 import { arg, type OpDef } from "./op_def.ts";
 
 export function binary(op: string, outDtype?: DType): OpDef["infer"] {
@@ -115,6 +115,13 @@ export const ELEMENTWISE_OPS = {
       const to = attrs.to;
       if (typeof to !== "string") throw new CompileError("Cast expects a dtype attribute 'to'");
       return [{ dtype: to as DType, shape: x.type.shape }];
+    },
+    grad: ({ b, node, dy }) => {
+      // Between float types the gradient goes back in the input's type (PyTorch's `.to()`);
+      // from or to an integer or bool type no gradient flows.
+      const x = node.inputs[0]!, y = node.outputs[0];
+      if (!isFloat(x.type.dtype) || !isFloat(y.type.dtype) || !dy[0]) return [null];
+      return [x.type.dtype === y.type.dtype ? dy[0] : b.op1("Cast", [dy[0]], { to: x.type.dtype })];
     },
   },
 } satisfies Record<ElementwiseOpName, OpDef>;

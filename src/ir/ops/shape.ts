@@ -81,6 +81,34 @@ function sliceAxes(inputs: readonly (Value | null)[]): SliceAxis[] {
   });
 }
 
+/**
+ * `g` with `k − 1` zeros after each of the `count` elements along `axis` (Slice's gradient for a
+ * step k): `[…, count, …]` → `[…, count·k, …]`.
+ */
+function spread(b: GraphBuilder, g: Value, axis: number, count: number, k: number): Value {
+  const s = g.type.shape, rank = s.length;
+  const unsqueezed = b.op1("Unsqueeze", [g, b.ints([axis + 1])]);
+  const pads = new Array<number>(2 * (rank + 1)).fill(0);
+  pads[rank + 1 + axis + 1] = k - 1;
+  const padded = b.op1("Pad", [unsqueezed, b.ints(pads)], { mode: "constant" });
+  // Dimensions before the axis copy theirs (0); those after must be static, or one symbolic (−1).
+  const after = s.slice(axis + 1);
+  const symbolic = after.filter((d) => typeof d !== "number").length;
+  if (symbolic > 1) {
+    throw new CompileError(
+      `Slice gradient with step ${k} on axis ${axis} needs static dimensions after it, got ${
+        formatShape(s)
+      }`,
+    );
+  }
+  const target = [
+    ...s.slice(0, axis).map(() => 0),
+    count * k,
+    ...after.map((d) => (typeof d === "number" ? d : -1)),
+  ];
+  return b.op1("Reshape", [padded, b.ints(target)]);
+}
+
 /** `d + k` for a possibly symbolic dimension. */
 function dimPlus(d: Dim, k: number): Dim {
   if (k === 0) return d;
@@ -334,19 +362,44 @@ export const SHAPE_OPS = {
       return [{ dtype: x.type.dtype, shape }];
     },
     grad: ({ b, node, dy }) => {
-      // dx = dy padded with zeros back to the input's shape (steps of 1 only).
-      const rank = node.inputs[0]!.type.shape.length;
+      // dx = dy padded with zeros back to the input's shape. An axis with a step k > 1 is first
+      // spread out: each element followed by k − 1 zeros (Unsqueeze, Pad, Reshape), then cut to
+      // what lies inside the input; a negative step is flipped into a positive one first.
+      const x = node.inputs[0]!;
+      const rank = x.type.shape.length;
       const pads = new Array<number>(2 * rank).fill(0);
+      let g = dy[0]!;
       for (const { axis, size, start, step, count } of sliceAxes(node.inputs)) {
-        if (step !== 1) {
-          throw new CompileError(
-            `Slice gradient supports steps of 1 only, got step ${step} on axis ${axis}`,
-          );
+        let first = start, k = step;
+        if (step < 0) {
+          // The elements start, start + step, …: reversed, they run from the last one upwards.
+          first = start + (count - 1) * step;
+          k = -step;
+          if (count > 1) {
+            g = b.op1("Slice", [
+              g,
+              b.ints([-1]),
+              b.ints([-count - 1]),
+              b.ints([axis]),
+              b.ints([-1]),
+            ]);
+          }
         }
-        pads[axis] = start;
-        pads[rank + axis] = size - start - count;
+        let span = count;
+        if (k > 1 && count > 0) {
+          // Spread out, then drop the k − 1 zeros after the last element.
+          span = (count - 1) * k + 1;
+          g = b.op1("Slice", [
+            spread(b, g, axis, count, k),
+            b.ints([0]),
+            b.ints([span]),
+            b.ints([axis]),
+          ]);
+        }
+        pads[axis] = first;
+        pads[rank + axis] = size - first - span;
       }
-      return [b.op1("Pad", [dy[0], b.ints(pads)], { mode: "constant" })];
+      return [b.op1("Pad", [g, b.ints(pads)], { mode: "constant" })];
     },
   },
   Pad: {
