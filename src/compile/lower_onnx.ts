@@ -14,6 +14,7 @@ import { type Dim, formatShape, formatType, type Value } from "../ir/types.ts";
 import { type ImportedGraph, type ImportedNode, importOnnx } from "../onnx/import.ts";
 import { join, type LowerContext, type Lowerings } from "./lower_model.ts";
 import { batchNorm } from "./lower_norm.ts";
+import { foldInts } from "./fold_ints.ts";
 import { geluOf } from "./lower_layers.ts";
 import { groupNormalization } from "../ir/ops/resample.ts";
 
@@ -233,6 +234,12 @@ function shapeTracker(b: GraphBuilder) {
     emit: (known?: Known) => Value[],
   ): Value[] {
     if (n.outputs.length !== 1) return emit();
+    // Every input a small integer constant: fold whatever the rank.
+    if (inputs.some((v) => v) && inputs.every((v) => !v || v.constant)) {
+      const [type] = OPS[n.op as OpName]?.infer(inputs, n.attrs) ?? [];
+      const folded = type && foldInts(n.op, inputs.map((v) => v && v.constant), n.attrs, type);
+      if (folded) return [b.constant(folded)];
+    }
     const k = evaluate(n, inputs);
     if (!k) return emit();
     if (numeric(k)) {

@@ -304,6 +304,17 @@ export function decodeOnnx(bytes: Uint8Array, options: ImportOptions = {}): Impo
     );
   }
   if (g.sparseInitializer?.length) fail("sparse initializers are not supported");
+  // Each external file is read once, however many tensors it holds.
+  if (options.externalData) {
+    const read = options.externalData, files = new Map<string, Uint8Array>();
+    options = {
+      ...options,
+      externalData: (location) => {
+        if (!files.has(location)) files.set(location, read(location));
+        return files.get(location)!;
+      },
+    };
+  }
   const initializers = new Map<string, ConstTensor>();
   for (const t of g.initializer ?? []) {
     initializers.set(t.name ?? "", tensorOf(t, `initializer ${t.name}`, options));

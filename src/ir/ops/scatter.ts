@@ -4,7 +4,8 @@
  * @module
  */
 import { CompileError } from "../errors.ts";
-import { formatShape } from "../types.ts";
+import { formatShape, type Value } from "../types.ts";
+import { zeroTensor } from "./shape.ts";
 import { arg, normAxis, numAttr, type OpDef, strAttr } from "./op_def.ts";
 
 /** The ops this file defines. */
@@ -65,6 +66,24 @@ export const SCATTER_OPS = {
         );
       }
       return [data.type];
+    },
+    grad: ({ b, node, dy, needs }) => {
+      // Without a reduction (PyTorch's slice_scatter / index_put): the written positions take
+      // their gradient from the updates, dData is dy with them zeroed, dUpdates = GatherND(dy).
+      if (strAttr(node.attrs, "reduction", "none") !== "none") {
+        throw new CompileError("ScatterND gradient supports reduction 'none' only");
+      }
+      const [, indices, updates] = node.inputs as Value[];
+      const g = dy[0]!;
+      const zeros = () =>
+        b.op1("ConstantOfShape", [b.op1("Shape", [updates])], {
+          value: zeroTensor(updates.type.dtype),
+        });
+      return [
+        needs[0] ? b.op1("ScatterND", [g, indices, zeros()]) : null,
+        null,
+        needs[2] ? b.op1("GatherND", [g, indices]) : null,
+      ];
     },
   },
 } satisfies Record<ScatterOpName, OpDef>;
