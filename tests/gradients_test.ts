@@ -405,14 +405,18 @@ Deno.test("a parameter that does not affect the loss gets null", () => {
 
 Deno.test("an op without a gradient rule on the path is a CompileError naming it", () => {
   const b = createGraphBuilder();
-  const x = b.input("x", { dtype: "float64", shape: [3] });
-  const cast = b.scope("layer 2 (cast)", () => b.op1("Cast", [x], { to: "float64" }));
-  const loss = b.op1("ReduceSum", [cast], { keepdims: 0 });
+  // OneHot's values (off, on) have no gradient rule.
+  const x = b.input("x", { dtype: "float64", shape: [2] });
+  const hot = b.scope(
+    "layer 2 (one-hot)",
+    () => b.op1("OneHot", [b.ints([0, 2]), b.ints([3]), x], { axis: -1 }),
+  );
+  const loss = b.op1("ReduceSum", [hot], { keepdims: 0 });
   assert.throws(
     () => differentiate(b, loss, [x]),
     (e) =>
       e instanceof CompileError &&
-      e.message === "Cannot differentiate: op Cast in layer 2 (cast) has no gradient rule",
+      e.message === "Cannot differentiate: op OneHot in layer 2 (one-hot) has no gradient rule",
   );
   // Off the path, the same op is fine.
   const y = b.input("y", { dtype: "float64", shape: [3] });

@@ -292,6 +292,44 @@ Deno.test("Reshape to [T, N*heads, d] from Mul(batch, heads), and back", async (
   assertClose(ours, theirs, 1e-7, "reshape");
 });
 
+Deno.test("legacy F.pad: pads from Concat → Reshape [-1, 2] → reversed Slice → Transpose fold", async () => {
+  // torch's legacy exporter writes F.pad(x, (0, 0, 0, (8 - W % 8) % 8)) as this chain.
+  const bytes = model([5, 3], [
+    { op: "Shape", inputs: ["x"], outputs: ["s"] },
+    { op: "Gather", inputs: ["s", "one"], outputs: ["w"], attrs: [int("axis", 0)] },
+    { op: "Mod", inputs: ["w", "eight"], outputs: ["m"] },
+    { op: "Sub", inputs: ["eight", "m"], outputs: ["r"] },
+    { op: "Mod", inputs: ["r", "eight"], outputs: ["p"] },
+    { op: "Unsqueeze", inputs: ["p", "zero1"], outputs: ["p1"] },
+    {
+      op: "Concat",
+      inputs: ["zeros3", "p1", "zeros2"],
+      outputs: ["flat"],
+      attrs: [int("axis", 0)],
+    },
+    { op: "Reshape", inputs: ["flat", "pairs"], outputs: ["m2"] },
+    { op: "Slice", inputs: ["m2", "minus1", "big", "zero1", "minus1"], outputs: ["rev"] },
+    { op: "Transpose", inputs: ["rev"], outputs: ["t"], attrs: [ints("perm", [1, 0])] },
+    { op: "Reshape", inputs: ["t", "minus1"], outputs: ["pads"] },
+    { op: "Pad", inputs: ["x", "pads"], outputs: ["y"] },
+  ], {
+    opset: 17,
+    inits: [
+      tensor("one", [], [1], T.INT64),
+      tensor("eight", [], [8], T.INT64),
+      tensor("zero1", [1], [0], T.INT64),
+      tensor("zeros3", [3], [0, 0, 0], T.INT64),
+      tensor("zeros2", [2], [0, 0], T.INT64),
+      tensor("pairs", [2], [-1, 2], T.INT64),
+      tensor("minus1", [1], [-1], T.INT64),
+      tensor("big", [1], [-1e15], T.INT64),
+    ],
+  });
+  // [N, 5, 3] padded at the end of axis 1 to 8: pads [0, 0, 0, 0, 3, 0].
+  const { ours, theirs } = await bothWays(bytes, [5, 3], [8, 3]);
+  assertClose(ours, theirs, 0, "pad");
+});
+
 Deno.test("dimension algebra: products, sums, exact division, canonical forms", () => {
   assert.equal(dimArith("Mul", "N", 4), "4*N");
   assert.equal(dimArith("Mul", 4, "N"), "4*N");

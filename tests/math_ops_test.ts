@@ -547,3 +547,43 @@ Deno.test("Size and ConstantOfShape: shape rules and values", async () => {
   assert.deepEqual(values(out.z), [2.5, 2.5, 2.5, 2.5, 2.5, 2.5]);
   assert.deepEqual([...out.z.dims], [2, 3]);
 });
+
+Deno.test("Cast gradient: back in the input's float type; none through an integer type", async () => {
+  const { y, grads } = await exact(
+    { x: { dims: [3], data: [1.5, -2, 3], dtype: "float32" } },
+    ["x"],
+    (b, v) =>
+      b.op1("Mul", [
+        b.op1("Cast", [v.x], { to: "float64" }),
+        b.constant({ dtype: "float64", shape: [3], data: Float64Array.of(2, 3, 4) }),
+      ]),
+    [1, 10, 100],
+  );
+  assert.deepEqual(y, [3, -6, 12]);
+  assert.deepEqual(grads.x, [2, 30, 400]);
+  // x + float(int(x)): the integer path carries no gradient (PyTorch's .long() detaches).
+  const truncated = await exact(
+    { x: { dims: [2], data: [1.5, -2.5] } },
+    ["x"],
+    (b, v) =>
+      b.op1("Add", [
+        v.x,
+        b.op1("Cast", [b.op1("Cast", [v.x], { to: "int64" })], { to: "float64" }),
+      ]),
+  );
+  assert.deepEqual(truncated.y, [2.5, -4.5]);
+  assert.deepEqual(truncated.grads.x, [1, 1]);
+});
+
+Deno.test("ScatterND gradient (reduction none): data where not written, updates gathered", async () => {
+  await checkGradients({
+    inputs: { d: input([4, 3]), u: input([2, 3]) },
+    wrt: ["d", "u"],
+    build: (b, x) =>
+      b.op1("ScatterND", [
+        x.d,
+        b.constant({ dtype: "int64", shape: [2, 1], data: BigInt64Array.of(3n, 1n) }),
+        x.u,
+      ]),
+  });
+});
