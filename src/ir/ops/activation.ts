@@ -9,6 +9,7 @@ import type { GraphBuilder } from "../builder.ts";
 import { CompileError } from "../errors.ts";
 import { formatShape, isFloat, type TensorType, type Value } from "../types.ts";
 import { arg, expectFloat, type GradArgs, numAttr, type OpDef } from "./op_def.ts";
+import { floatUnary } from "./math.ts";
 import { zeroTensor } from "./shape.ts";
 
 /** The ops this file defines. */
@@ -25,15 +26,6 @@ export type ActivationOpName =
   | "Floor"
   | "Ceil"
   | "Round";
-
-/** The shape rule of a unary op on floats: the output has the input's type. */
-function floatUnary(op: string): OpDef["infer"] {
-  return (inputs) => {
-    const x = arg(op, inputs, 0);
-    expectFloat(op, x);
-    return [x.type];
-  };
-}
 
 /** The shape rule of a float predicate (IsNaN, IsInf): a bool of the input's shape. */
 function floatPredicate(op: string): OpDef["infer"] {

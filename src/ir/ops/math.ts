@@ -32,7 +32,8 @@ export type MathOpName =
   | "Not"
   | "And";
 
-function floatUnary(op: string): OpDef["infer"] {
+/** The shape rule of a unary op on floats: the output has the input's type. */
+export function floatUnary(op: string): OpDef["infer"] {
   return (inputs) => {
     const x = arg(op, inputs, 0);
     expectFloat(op, x);
