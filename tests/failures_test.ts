@@ -492,3 +492,52 @@ Deno.test("run: an explicit data folder that does not exist, or is a file, is na
     assert.ok(!existsSync(missing), "nothing is created");
   });
 });
+
+Deno.test("runPipeline refuses an output that would destroy an input or another output", async () => {
+  await withTempDir(async (dir) => {
+    const data = join(dir, "data");
+    const { resources } = await writeSyntheticFashionMnist(data, { train: 64, test: 16, seed: 1 });
+    const idx = join(data, "FashionMNIST", "raw", resources[0].file.replace(/\.gz$/, ""));
+    const weights = join(dir, "w.safetensors");
+    await Deno.writeFile(weights, text("weights"));
+    await Deno.symlink(weights, join(dir, "link.safetensors"));
+    const before = existsSync(idx) ? read(idx) : undefined;
+    const fashion = pipeline()
+      .data((await import("../mod.ts")).fashionMnist({ root: data, download: false }), {
+        batchSize: 16,
+      })
+      .model(sequential((await import("../mod.ts")).flatten(), linear(784, 10)))
+      .loss((await import("../mod.ts")).crossEntropy())
+      .optimizer(sgd({ lr: 0.1 }));
+    const cases: [Partial<RunOptions>, string][] = [
+      [
+        { metricsPath: join(dir, "m.onnx"), exportPath: `${dir}/./m.onnx` },
+        `Cannot write the metrics (metricsPath, --metrics) to ${dir}/m.onnx: it is also the exported model (exportPath, --export) (${dir}/./m.onnx), which it would destroy`,
+      ],
+      [
+        { init: weights, exportPath: join(dir, "link.safetensors") },
+        `Cannot write the exported model (exportPath, --export) to ${dir}/link.safetensors: it is also the initial weights (init, --init) (${weights}), which it would destroy`,
+      ],
+    ];
+    if (before !== undefined) {
+      cases.push([
+        { exportPath: idx },
+        `Cannot write the exported model (exportPath, --export) to ${idx}: it is also the data folder (dataDir, --data-dir) (${data}), which it would destroy`,
+      ]);
+    }
+    for (const [options, message] of cases) {
+      const lines: string[] = [];
+      await assertRejectsMatch(
+        () => fashion.run({ ...quiet(lines), epochs: 1, ...options }),
+        OutputPathError,
+        `${message} (checked before training)`,
+      );
+      assert.deepEqual(lines, [], "no epoch ran");
+    }
+    assert.ok(before !== undefined, `the IDX file ${idx} exists`);
+    assert.equal(read(weights), "weights");
+    // A new file in the data folder is no input: allowed.
+    await fashion.run({ ...quiet([]), epochs: 1, exportPath: join(data, "model.onnx") });
+    assert.ok(existsSync(join(data, "model.onnx")));
+  });
+});

@@ -3,7 +3,7 @@
  * that trains for an hour and then cannot save its model or its metrics has lost that hour.
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { describeFsError, tempPathFor } from "./atomic_write.ts";
 
 /** An output path that cannot be written; the message names the path and the option. */
@@ -141,5 +141,67 @@ export async function checkOutputDir(path: string, what: string): Promise<void> 
       path,
       `Cannot write ${what} into ${path}: ${why} (checked before training)`,
     );
+  }
+}
+
+/** A file or folder a run reads or writes, for {@linkcode checkDistinctPaths}. */
+export interface RunPath {
+  /** The path as given. */
+  readonly path: string;
+  /** What it is and its option, such as `the metrics (metricsPath, --metrics)`. */
+  readonly what: string;
+  /** A folder (checkpoints, graphs, data) rather than a file. */
+  readonly folder?: boolean;
+}
+
+/** The absolute path with symlinks resolved where the path (or its folder) exists. */
+async function canonical(path: string): Promise<string> {
+  const abs = resolve(path);
+  try {
+    return await Deno.realPath(abs);
+  } catch {
+    try {
+      return join(await Deno.realPath(dirname(abs)), basename(abs));
+    } catch {
+      return abs;
+    }
+  }
+}
+
+const within = (inner: string, outer: string) =>
+  inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+
+/**
+ * Refuses outputs that would destroy an input or another output: two outputs at one path, an
+ * output file at an input file (`--export` onto `--init`), and an output file at an existing file
+ * inside an input folder (onto a training IDX file under `--data-dir`). Relative paths and
+ * symlinks are resolved first.
+ *
+ * @param outputs What the run writes.
+ * @param inputs What the run reads.
+ * @returns Resolves when no two collide.
+ * @throws {OutputPathError} `Cannot write <what> to <path>: it is also <other> (<path>)`.
+ */
+export async function checkDistinctPaths(
+  outputs: readonly RunPath[],
+  inputs: readonly RunPath[],
+): Promise<void> {
+  const real = async (p: RunPath) => ({ ...p, real: await canonical(p.path) });
+  const outs = await Promise.all(outputs.map(real));
+  const ins = await Promise.all(inputs.map(real));
+  const clash = (o: (typeof outs)[number], other: (typeof outs)[number]) => {
+    throw new OutputPathError(
+      o.path,
+      `Cannot write ${o.what} to ${o.path}: it is also ${other.what} (${other.path}), which it would destroy (checked before training)`,
+    );
+  };
+  for (const [i, o] of outs.entries()) {
+    for (const other of outs.slice(i + 1)) if (o.real === other.real) clash(other, o);
+    const existing = !o.folder && (await Deno.stat(o.real).catch(() => undefined))?.isFile;
+    for (const input of ins) {
+      if (o.real === input.real || (existing && input.folder && within(o.real, input.real))) {
+        clash(o, input);
+      }
+    }
   }
 }

@@ -7,7 +7,7 @@ import { loadDataset } from "../data/datasets.ts";
 import { type Batch, createLoader, describeAugmentation, holdOut } from "../data/loader.ts";
 import { createWorkerLoader, shareSampleSet, type WorkerLoader } from "../data/worker_loader.ts";
 import { writeFileAtomic } from "../io/atomic_write.ts";
-import { checkOutputDir, checkOutputFile } from "../io/output_paths.ts";
+import { checkDistinctPaths, checkOutputDir, checkOutputFile } from "../io/output_paths.ts";
 import { NAMES } from "../compile/names.ts";
 import { emitModel } from "../onnx/emit.ts";
 import {
@@ -150,6 +150,30 @@ export async function runPipeline(
   if (checkpointDir !== undefined) {
     await checkOutputDir(checkpointDir, "checkpoints (checkpointDir, --checkpoint)");
   }
+  // No output may destroy an input or another output.
+  await checkDistinctPaths(
+    [
+      [options.exportPath, "the exported model (exportPath, --export)"],
+      [options.metricsPath, "the metrics (metricsPath, --metrics)"],
+      [options.plotPath, "the plot (plotPath, --plot)"],
+      [options.emitDir, "the graphs (emitDir, --emit)", true],
+      [checkpointDir, "checkpoints (checkpointDir, --checkpoint)", true],
+    ].flatMap(([path, what, folder]) =>
+      path === undefined ? [] : [{ path: path as string, what: what as string, folder: !!folder }]
+    ),
+    [
+      ...(options.init !== undefined
+        ? [{ path: options.init, what: "the initial weights (init, --init)" }]
+        : []),
+      ...[options.dataDir ?? ("root" in spec.data ? spec.data.root : undefined)].flatMap((
+        path,
+      ) =>
+        path !== undefined && spec.data.kind !== "tensor"
+          ? [{ path, what: "the data folder (dataDir, --data-dir)", folder: true }]
+          : []
+      ),
+    ],
+  );
   if (options.exportRaw && spec.data.kind === "tensor") {
     throw new UserRangeError(
       "Cannot export a raw model: exportRaw needs an image dataset (uint8 pixels), got a " +
