@@ -344,24 +344,26 @@ Deno.test("trainer.load: checks names, dtypes and shapes before changing anythin
   }
 });
 
-// The CLI's Ctrl-C: a child process trains, gets SIGINT, saves and exits with 130; a second run
-// resumes. It needs permission to run the deno executable, which `deno test -P` does not grant
+// The CLI's Ctrl-C and SIGTERM (what docker stop, systemd, Kubernetes and SLURM send): a child
+// process trains, gets the signal, saves and exits with 130 or 143; a second run resumes. It needs permission to run the deno executable, which `deno test -P` does not grant
 // unless deno.json's test permissions list it ("run"); it is ignored otherwise.
 const canRunDeno =
   Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state === "granted";
 
-Deno.test({
-  name: "CLI: Ctrl-C saves a checkpoint and exits with status 130; --resume finishes the run",
-  ignore: !canRunDeno || Deno.build.os === "windows",
-  async fn() {
-    const dir = await Deno.makeTempDir();
-    try {
-      const script = `${dir}/train.ts`;
-      await Deno.writeTextFile(
-        script,
-        `import { adam, crossEntropy, linear, pipeline, relu, runCli, sequential, tensorDataset } from ${
-          JSON.stringify(import.meta.resolve("../mod.ts"))
-        };
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  Deno.test({
+    name:
+      `CLI: ${signal} saves a checkpoint and exits with status ${code}; --resume finishes the run`,
+    ignore: !canRunDeno || Deno.build.os === "windows",
+    async fn() {
+      const dir = await Deno.makeTempDir();
+      try {
+        const script = `${dir}/train.ts`;
+        await Deno.writeTextFile(
+          script,
+          `import { adam, crossEntropy, linear, pipeline, relu, runCli, sequential, tensorDataset } from ${
+            JSON.stringify(import.meta.resolve("../mod.ts"))
+          };
 const n = 8000;
 const x = Float32Array.from({ length: 16 * n }, (_, i) => Math.sin(i));
 const y = Array.from({ length: n }, (_, i) => i % 3);
@@ -369,29 +371,101 @@ const ds = tensorDataset({ train: { x, y }, test: { x: x.slice(0, 160), y: y.sli
 await runCli(pipeline().data(ds, { batchSize: 4, shuffle: true }).model(sequential(linear(16, 64), relu(), linear(64, 3)))
   .loss(crossEntropy()).optimizer(adam()).epochs(2).seed(1));
 `,
+        );
+        const ckpt = `${dir}/ckpt`;
+        const command = (...extra: string[]) =>
+          new Deno.Command(Deno.execPath(), {
+            args: [
+              "run",
+              "--no-check",
+              `--config=${new URL("../deno.json", import.meta.url).pathname}`,
+              "--allow-read",
+              `--allow-write=${dir}`,
+              "--allow-ffi",
+              "--allow-env",
+              "--allow-sys",
+              script,
+              "--checkpoint",
+              ckpt,
+              ...extra,
+            ],
+            stdout: "piped",
+            stderr: "piped",
+          });
+        const child = command().spawn();
+        // Interrupt once training has logged its first loss line.
+        const reader = child.stdout.getReader();
+        let seen = "";
+        while (!seen.includes("loss:")) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          seen += new TextDecoder().decode(value);
+        }
+        child.kill(signal);
+        reader.releaseLock();
+        await child.stdout.cancel();
+        const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+        const status = await child.status;
+        assert.equal(status.code, code, stderr);
+        const saved = (await listCheckpoints(ckpt)).at(-1)!;
+        assert.match(
+          stderr,
+          // Mid-epoch, or (when the signal arrives as epoch 1 ends) after it.
+          new RegExp(
+            `Training interrupted (at epoch \\d, batch \\d+|after epoch 1); saved checkpoint ${saved}\n$`,
+          ),
+        );
+        const info = await readCheckpoint(saved);
+        assert.ok(info.steps > 0 && info.info.epoch < 2, `saved at step ${info.steps}`);
+        const resumed = await command("--resume").output();
+        const out = new TextDecoder().decode(resumed.stdout);
+        assert.equal(resumed.code, 0, new TextDecoder().decode(resumed.stderr));
+        assert.match(out, new RegExp(`^Resumed from .*checkpoint-0*${info.steps}\\.safetensors`));
+        assert.match(out, /Done!\n$/);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "CLI: SIGTERM without a checkpoint folder still stops cleanly and writes the metrics (143)",
+  ignore: !canRunDeno || Deno.build.os === "windows",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const script = `${dir}/train.ts`;
+      await Deno.writeTextFile(
+        script,
+        `import { adam, crossEntropy, linear, pipeline, runCli, tensorDataset } from ${
+          JSON.stringify(import.meta.resolve("../mod.ts"))
+        };
+const n = 8000;
+const x = Float32Array.from({ length: 16 * n }, (_, i) => Math.sin(i));
+const y = Array.from({ length: n }, (_, i) => i % 3);
+const ds = tensorDataset({ train: { x, y }, test: { x: x.slice(0, 160), y: y.slice(0, 10) }, sampleShape: [16] });
+await runCli(pipeline().data(ds, { batchSize: 4 }).model(linear(16, 3)).loss(crossEntropy()).optimizer(adam()).epochs(3));
+`,
       );
-      const ckpt = `${dir}/ckpt`;
-      const command = (...extra: string[]) =>
-        new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--no-check",
-            `--config=${new URL("../deno.json", import.meta.url).pathname}`,
-            "--allow-read",
-            `--allow-write=${dir}`,
-            "--allow-ffi",
-            "--allow-env",
-            "--allow-sys",
-            script,
-            "--checkpoint",
-            ckpt,
-            ...extra,
-          ],
-          stdout: "piped",
-          stderr: "piped",
-        });
-      const child = command().spawn();
-      // Interrupt once training has logged its first loss line.
+      const metrics = `${dir}/metrics.jsonl`;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-check",
+          `--config=${new URL("../deno.json", import.meta.url).pathname}`,
+          "--allow-read",
+          `--allow-write=${dir}`,
+          "--allow-ffi",
+          "--allow-env",
+          "--allow-sys",
+          script,
+          "--metrics",
+          metrics,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
       const reader = child.stdout.getReader();
       let seen = "";
       while (!seen.includes("loss:")) {
@@ -399,27 +473,18 @@ await runCli(pipeline().data(ds, { batchSize: 4, shuffle: true }).model(sequenti
         if (done) break;
         seen += new TextDecoder().decode(value);
       }
-      child.kill("SIGINT");
+      child.kill("SIGTERM");
       reader.releaseLock();
       await child.stdout.cancel();
       const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
-      const status = await child.status;
-      assert.equal(status.code, 130, stderr);
-      const saved = (await listCheckpoints(ckpt)).at(-1)!;
-      assert.match(
-        stderr,
-        // Mid-epoch, or (when the signal arrives as epoch 1 ends) after it.
-        new RegExp(
-          `Training interrupted (at epoch \\d, batch \\d+|after epoch 1); saved checkpoint ${saved}\n$`,
-        ),
+      assert.equal((await child.status).code, 143, stderr);
+      assert.match(stderr, /Training interrupted (at epoch \d, batch \d+|after epoch \d)\n$/);
+      // The run's records up to the stop are there: at least the first logged step's.
+      const records = Deno.readTextFileSync(metrics).trim().split("\n").map((l) => JSON.parse(l));
+      assert.ok(
+        records.some((r) => r.type === "step" || r.step !== undefined),
+        JSON.stringify(records[0]),
       );
-      const info = await readCheckpoint(saved);
-      assert.ok(info.steps > 0 && info.info.epoch < 2, `saved at step ${info.steps}`);
-      const resumed = await command("--resume").output();
-      const out = new TextDecoder().decode(resumed.stdout);
-      assert.equal(resumed.code, 0, new TextDecoder().decode(resumed.stderr));
-      assert.match(out, new RegExp(`^Resumed from .*checkpoint-0*${info.steps}\\.safetensors`));
-      assert.match(out, /Done!\n$/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

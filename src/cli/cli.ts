@@ -118,6 +118,12 @@ export const EXIT_USAGE = 2;
 export const EXIT_INTERNAL_ERROR = 70;
 /** Exit status after Ctrl-C (128 + SIGINT). */
 export const EXIT_INTERRUPTED = 130;
+/** Exit status of a run stopped by SIGTERM (128 + 15), after saving as for Ctrl-C. */
+export const EXIT_TERMINATED = 143;
+/** The signals that stop a run cleanly (Windows has no SIGTERM listener). */
+const STOP_SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT"]
+  : ["SIGINT", "SIGTERM"];
 
 /** The line printed after a bad command line. */
 export const USAGE_HINT = "Run with --help to see the flags.";
@@ -638,6 +644,7 @@ export async function runCli(
   const out = io.out ?? ((line: string) => console.log(line));
   const err = io.err ?? ((line: string) => console.error(line));
   const exit = io.exit ?? ((status: number) => Deno.exit(status));
+  let received: Deno.Signal | undefined;
   try {
     const declared = cliOptions.flags ?? {};
     const parsed = parseWithFlags(args, declared);
@@ -663,19 +670,28 @@ export async function runCli(
       : undefined;
     if (progress && !options.quiet) options = { ...options, progress };
     if (parsed.summary) out(p.compile().summary());
-    if (!options.checkpointDir) return await p.run(options);
+    // Ctrl-C and SIGTERM (docker stop, systemd, Kubernetes, SLURM) stop the run after its current
+    // run of steps: a checkpoint when a folder is set, the metrics written, status 130 or 143. A
+    // second signal ends the process at once.
     const controller = new AbortController();
-    const onInterrupt = () => controller.abort();
-    Deno.addSignalListener("SIGINT", onInterrupt);
+    const listeners = STOP_SIGNALS.map((sig) => {
+      const listener = () => {
+        if (received) return exit(sig === "SIGTERM" ? EXIT_TERMINATED : EXIT_INTERRUPTED);
+        received = sig;
+        controller.abort();
+      };
+      Deno.addSignalListener(sig, listener);
+      return [sig, listener] as const;
+    });
     try {
       return await p.run({ ...options, signal: controller.signal });
     } finally {
-      Deno.removeSignalListener("SIGINT", onInterrupt);
+      for (const [sig, listener] of listeners) Deno.removeSignalListener(sig, listener);
     }
   } catch (e) {
     if (e instanceof TrainingInterrupted) {
       err(e.message);
-      return exit(EXIT_INTERRUPTED);
+      return exit(received === "SIGTERM" ? EXIT_TERMINATED : EXIT_INTERRUPTED);
     }
     if (e instanceof FlagError) {
       err(`error: ${oneLine(e.message)}`);
