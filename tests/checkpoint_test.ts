@@ -350,6 +350,58 @@ Deno.test("trainer.load: checks names, dtypes and shapes before changing anythin
 const canRunDeno =
   Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state === "granted";
 
+/** A CLI training script in `dir` (an MLP on 8000 generated samples, 2 epochs) and its runner. */
+async function cliScript(dir: string) {
+  const script = `${dir}/train.ts`;
+  await Deno.writeTextFile(
+    script,
+    `import { adam, crossEntropy, linear, pipeline, relu, runCli, sequential, tensorDataset } from ${
+      JSON.stringify(import.meta.resolve("../mod.ts"))
+    };
+const n = 8000;
+const x = Float32Array.from({ length: 16 * n }, (_, i) => Math.sin(i));
+const y = Array.from({ length: n }, (_, i) => i % 3);
+const ds = tensorDataset({ train: { x, y }, test: { x: x.slice(0, 160), y: y.slice(0, 10) }, sampleShape: [16] });
+await runCli(pipeline().data(ds, { batchSize: 4, shuffle: true }).model(sequential(linear(16, 64), relu(), linear(64, 3)))
+  .loss(crossEntropy()).optimizer(adam()).epochs(2).seed(1));
+`,
+  );
+  return (...flags: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-check",
+        `--config=${new URL("../deno.json", import.meta.url).pathname}`,
+        "--allow-read",
+        `--allow-write=${dir}`,
+        "--allow-ffi",
+        "--allow-env",
+        "--allow-sys",
+        script,
+        ...flags,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    });
+}
+
+/** Runs `command`, sends `signal` once training has logged its first loss line; status, stderr. */
+async function signalAfterFirstLoss(command: Deno.Command, signal: Deno.Signal) {
+  const child = command.spawn();
+  const reader = child.stdout.getReader();
+  let seen = "";
+  while (!seen.includes("loss:")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    seen += new TextDecoder().decode(value);
+  }
+  child.kill(signal);
+  reader.releaseLock();
+  await child.stdout.cancel();
+  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+  return { code: (await child.status).code, stderr };
+}
+
 for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
   Deno.test({
     name:
@@ -358,58 +410,13 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     async fn() {
       const dir = await Deno.makeTempDir();
       try {
-        const script = `${dir}/train.ts`;
-        await Deno.writeTextFile(
-          script,
-          `import { adam, crossEntropy, linear, pipeline, relu, runCli, sequential, tensorDataset } from ${
-            JSON.stringify(import.meta.resolve("../mod.ts"))
-          };
-const n = 8000;
-const x = Float32Array.from({ length: 16 * n }, (_, i) => Math.sin(i));
-const y = Array.from({ length: n }, (_, i) => i % 3);
-const ds = tensorDataset({ train: { x, y }, test: { x: x.slice(0, 160), y: y.slice(0, 10) }, sampleShape: [16] });
-await runCli(pipeline().data(ds, { batchSize: 4, shuffle: true }).model(sequential(linear(16, 64), relu(), linear(64, 3)))
-  .loss(crossEntropy()).optimizer(adam()).epochs(2).seed(1));
-`,
-        );
         const ckpt = `${dir}/ckpt`;
-        const command = (...extra: string[]) =>
-          new Deno.Command(Deno.execPath(), {
-            args: [
-              "run",
-              "--no-check",
-              `--config=${new URL("../deno.json", import.meta.url).pathname}`,
-              "--allow-read",
-              `--allow-write=${dir}`,
-              "--allow-ffi",
-              "--allow-env",
-              "--allow-sys",
-              script,
-              "--checkpoint",
-              ckpt,
-              ...extra,
-            ],
-            stdout: "piped",
-            stderr: "piped",
-          });
-        const child = command().spawn();
-        // Interrupt once training has logged its first loss line.
-        const reader = child.stdout.getReader();
-        let seen = "";
-        while (!seen.includes("loss:")) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          seen += new TextDecoder().decode(value);
-        }
-        child.kill(signal);
-        reader.releaseLock();
-        await child.stdout.cancel();
-        const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
-        const status = await child.status;
-        assert.equal(status.code, code, stderr);
+        const command = await cliScript(dir);
+        const stopped = await signalAfterFirstLoss(command("--checkpoint", ckpt), signal);
+        assert.equal(stopped.code, code, stopped.stderr);
         const saved = (await listCheckpoints(ckpt)).at(-1)!;
         assert.match(
-          stderr,
+          stopped.stderr,
           // Mid-epoch, or (when the signal arrives as epoch 1 ends) after it.
           new RegExp(
             `Training interrupted (at epoch \\d, batch \\d+|after epoch 1); saved checkpoint ${saved}\n$`,
@@ -417,7 +424,7 @@ await runCli(pipeline().data(ds, { batchSize: 4, shuffle: true }).model(sequenti
         );
         const info = await readCheckpoint(saved);
         assert.ok(info.steps > 0 && info.info.epoch < 2, `saved at step ${info.steps}`);
-        const resumed = await command("--resume").output();
+        const resumed = await command("--checkpoint", ckpt, "--resume").output();
         const out = new TextDecoder().decode(resumed.stdout);
         assert.equal(resumed.code, 0, new TextDecoder().decode(resumed.stderr));
         assert.match(out, new RegExp(`^Resumed from .*checkpoint-0*${info.steps}\\.safetensors`));
@@ -435,56 +442,15 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir();
     try {
-      const script = `${dir}/train.ts`;
-      await Deno.writeTextFile(
-        script,
-        `import { adam, crossEntropy, linear, pipeline, runCli, tensorDataset } from ${
-          JSON.stringify(import.meta.resolve("../mod.ts"))
-        };
-const n = 8000;
-const x = Float32Array.from({ length: 16 * n }, (_, i) => Math.sin(i));
-const y = Array.from({ length: n }, (_, i) => i % 3);
-const ds = tensorDataset({ train: { x, y }, test: { x: x.slice(0, 160), y: y.slice(0, 10) }, sampleShape: [16] });
-await runCli(pipeline().data(ds, { batchSize: 4 }).model(linear(16, 3)).loss(crossEntropy()).optimizer(adam()).epochs(3));
-`,
-      );
       const metrics = `${dir}/metrics.jsonl`;
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--no-check",
-          `--config=${new URL("../deno.json", import.meta.url).pathname}`,
-          "--allow-read",
-          `--allow-write=${dir}`,
-          "--allow-ffi",
-          "--allow-env",
-          "--allow-sys",
-          script,
-          "--metrics",
-          metrics,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const reader = child.stdout.getReader();
-      let seen = "";
-      while (!seen.includes("loss:")) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        seen += new TextDecoder().decode(value);
-      }
-      child.kill("SIGTERM");
-      reader.releaseLock();
-      await child.stdout.cancel();
-      const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
-      assert.equal((await child.status).code, 143, stderr);
-      assert.match(stderr, /Training interrupted (at epoch \d, batch \d+|after epoch \d)\n$/);
-      // The run's records up to the stop are there: at least the first logged step's.
+      const command = await cliScript(dir);
+      const { code, stderr } = await signalAfterFirstLoss(command("--metrics", metrics), "SIGTERM");
+      assert.equal(code, 143, stderr);
+      assert.match(stderr, /Training interrupted (at epoch \d, batch \d+|after epoch 1)\n$/);
+      // The run's records up to the stop are there, from the first logged step on.
       const records = Deno.readTextFileSync(metrics).trim().split("\n").map((l) => JSON.parse(l));
-      assert.ok(
-        records.some((r) => r.type === "step" || r.step !== undefined),
-        JSON.stringify(records[0]),
-      );
+      assert.equal(records[0].type, "step", JSON.stringify(records[0]));
+      assert.equal(records[0].step, 0);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
