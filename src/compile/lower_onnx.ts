@@ -10,7 +10,12 @@ import { CompileError } from "../ir/errors.ts";
 import type { GraphBuilder } from "../ir/builder.ts";
 import type { OpName } from "../ir/ops/mod.ts";
 import { formatShape, formatType, type Value } from "../ir/types.ts";
-import { type ImportedGraph, type ImportedNode, importOnnx } from "../onnx/import.ts";
+import {
+  type ImportedGraph,
+  type ImportedNode,
+  importOnnx,
+  isExporterName,
+} from "../onnx/import.ts";
 import { join, type LowerContext, type Lowerings } from "./lower_model.ts";
 import { batchNorm } from "./lower_norm.ts";
 import { shapeTracker } from "./shape_tracker.ts";
@@ -182,15 +187,13 @@ const COMPOSITES: Readonly<Record<string, (a: CompositeArgs) => Value[]>> = {
  * `/layer/Constant_output_0`), and tensors holding non-finite or ±3.4e38-scale values
  * (attention masks).
  */
-/** Names exporters give the tensors they make: `val_12`, `onnx::Mul_3`, `x_cast`, `/a/b_output_0`. */
-const EXPORTER_NAME = /^(val_\d+|onnx::)|_(cast|\d+)$|\//;
 
 function exporterConstants(g: ImportedGraph): Set<string> {
   const frozen = new Set<string>();
   for (const [name, t] of g.initializers) {
     if (t.dtype !== "float32") continue;
     const data = t.data as Float32Array;
-    const scalarConstant = data.length <= 1 && EXPORTER_NAME.test(name);
+    const scalarConstant = data.length <= 1 && isExporterName(name);
     if (scalarConstant || data.some((v) => !Number.isFinite(v) || Math.abs(v) >= 1e30)) {
       frozen.add(name);
     }

@@ -489,6 +489,17 @@ function stripOpsetAttrs(n: ImportedNode, note: (what: string) => void): Importe
 }
 
 /**
+ * Whether an initializer's name is one an exporter gave a tensor it made (`val_12`,
+ * `onnx::Mul_3`, `min_val_cast`, `/a/b_output_0`), not a source model's `state_dict` name.
+ *
+ * @param name An initializer name.
+ * @returns Whether the exporter named it.
+ */
+export function isExporterName(name: string): boolean {
+  return /^(val_\d+|onnx::)|_(cast|\d+)$|\//.test(name);
+}
+
+/**
  * Tied weights the exporter split: a rank-2 float initializer equal to another's transpose (the
  * dynamo exporter folds `W.T` of a weight that another node reads as `W`, such as GPT-2's
  * embedding and its tied output projection) becomes a Transpose node of that tensor, so both
@@ -498,7 +509,6 @@ function retieTransposes(
   initializers: Map<string, ConstTensor>,
   note: (what: string) => void,
 ): ImportedNode[] {
-  const exporterMade = (name: string) => /^(val_\d+|onnx::)|_\d+$/.test(name);
   const mats = [...initializers].filter(([, t]) => {
     if (t.dtype !== "float32" || t.shape.length !== 2 || t.data.length < 2) return false;
     const d = t.data as Float32Array;
@@ -507,7 +517,7 @@ function retieTransposes(
   const out: ImportedNode[] = [];
   const gone = new Set<string>();
   for (const [b, tb] of mats) {
-    if (!exporterMade(b)) continue;
+    if (!isExporterName(b)) continue;
     const [p, q] = tb.shape;
     const db = tb.data as Float32Array;
     const match = mats.find(([a, ta]) => {
