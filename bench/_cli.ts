@@ -4,6 +4,7 @@
  * @module
  */
 import { isUserError } from "../src/cli/cli.ts";
+import { describePermissionError } from "../src/util/permission_error.ts";
 import { UserRangeError } from "../src/util/user_error.ts";
 
 /** Whether an error is the user's (a bad flag, missing data) rather than a bug in the script. */
@@ -23,9 +24,18 @@ function isUsersError(error: unknown): boolean {
  */
 export function oneLineErrors(script: string): void {
   const report = (error: unknown) => {
+    const permission = describePermissionError(error);
+    if (permission) {
+      console.error(`${script}: ${permission}`);
+      Deno.exit(1);
+    }
     if (isUsersError(error)) {
       const message = error instanceof Error ? error.message : String(error);
-      console.error(`${script}: ${message.split("\n")[0]}`);
+      const code = (error as { code?: unknown })?.code;
+      const hint = typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")
+        ? " (--help lists the flags)"
+        : "";
+      console.error(`${script}: ${message.split("\n")[0]}${hint}`);
       Deno.exit(1);
     }
     console.error(`${script}: Internal error (a bug — please report it):`);
@@ -42,6 +52,60 @@ export function oneLineErrors(script: string): void {
   });
 }
 
+/**
+ * A script's help text: its usage line, what it does, and a table of flags (`--name VALUE  help
+ * (default …)`), ending with `-h, --help`.
+ *
+ * @param usage The usage line, e.g. `deno run -P bench/epoch.ts [flags]`.
+ * @param about What the script does, one or more lines.
+ * @param flags Each flag's name (without dashes), value placeholder (none: a switch), help and
+ * default.
+ * @returns The text.
+ * @example
+ * ```ts
+ * import { helpText } from "./_cli.ts";
+ * const text = helpText("deno run -P x.ts [flags]", "Does x.", {
+ *   n: { value: "N", help: "how many", default: 3 },
+ * });
+ * if (!text.includes("\n  --n N       how many (default 3)\n")) throw new Error(text);
+ * ```
+ */
+export function helpText(
+  usage: string,
+  about: string,
+  flags: Readonly<
+    Record<string, { readonly value?: string; readonly help: string; readonly default?: unknown }>
+  >,
+): string {
+  const rows = Object.entries(flags).map(([name, f]) => [
+    `--${name}${f.value ? ` ${f.value}` : ""}`,
+    f.help + (f.default !== undefined && f.value ? ` (default ${f.default})` : ""),
+  ]);
+  rows.push(["-h, --help", "show this text"]);
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
+  return [
+    `Usage: ${usage}`,
+    "",
+    about,
+    "",
+    "Flags:",
+    ...rows.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
+  ].join("\n");
+}
+
+/**
+ * Parses a numeric flag's value: an integer of at least `min`.
+ *
+ * @param name The flag, as shown in the message.
+ * @param text Its value.
+ * @param min The least value allowed (default 1).
+ * @returns The integer.
+ * @example
+ * ```ts
+ * import { intArg } from "./_cli.ts";
+ * if (intArg("--seed", "0", 0) !== 0) throw new Error();
+ * ```
+ */
 export function intArg(name: string, text: string, min = 1): number {
   const n = Number(text);
   if (text.trim() === "" || !Number.isSafeInteger(n) || n < min) {

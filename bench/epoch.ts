@@ -47,7 +47,7 @@ import type { Dim, Graph, Node } from "../src/ir/types.ts";
 import { emitModel } from "../src/onnx/emit.ts";
 import { type Backend, createSession, type Device } from "../src/runtime/session.ts";
 import { autoStepsPerRun, type EpochResult } from "../src/train/run.ts";
-import { oneLineErrors } from "./_cli.ts";
+import { helpText, oneLineErrors } from "./_cli.ts";
 import { UserRangeError } from "../src/util/user_error.ts";
 
 /**
@@ -235,21 +235,60 @@ function positive(flag: string, text: string | undefined): number | undefined {
   return n;
 }
 
+/** The flags (node:util parseArgs options). */
+const OPTIONS = {
+  model: { type: "string", default: "mlp" },
+  "batch-size": { type: "string", default: "64" },
+  epochs: { type: "string", default: "3" },
+  backend: { type: "string", default: "node" },
+  "steps-per-run": { type: "string" },
+  threads: { type: "string" },
+  device: { type: "string", default: "cpu" },
+  "data-dir": { type: "string", default: "bench/data" },
+  "peak-gemm": { type: "boolean", default: false },
+} as const;
+
+/** Each flag's value placeholder and help (a `Record` over the flags: none is left out). */
+const FLAG_HELP: Record<keyof typeof OPTIONS, { value?: string; help: string }> = {
+  model: { value: "mlp|cnn|resnet", help: "the pipeline: fmnist, fmnist_cnn or fmnist_resnet" },
+  "batch-size": { value: "N", help: "samples per batch" },
+  epochs: { value: "N", help: "measured epochs, after one warm-up epoch that is not counted" },
+  backend: { value: "node|web", help: "onnxruntime-node (native) or -web (WebAssembly)" },
+  "steps-per-run": {
+    value: "K",
+    help: "optimizer steps per onnxruntime run (default: the run's own choice, reported)",
+  },
+  threads: { value: "N", help: "onnxruntime threads (default: onnxruntime's)" },
+  device: { value: "cpu|cuda", help: "execution device" },
+  "data-dir": {
+    value: "ROOT",
+    help: "dataset root; a generated 60 000 + 10 000 set is written there when missing",
+  },
+  "peak-gemm": { help: "also time a 1024×1024×1024 MatMul: peak_gemm_gflops" },
+};
+
+/** The text `--help` prints. */
+export const USAGE: string = helpText(
+  "deno run -P bench/epoch.ts [flags]",
+  "Trains a FashionMNIST pipeline on a generated FashionMNIST-shaped set and prints one JSON\n" +
+    "object: seconds per training epoch and per evaluation, GFLOP/s, compile time, peak memory.",
+  Object.fromEntries(
+    Object.entries(FLAG_HELP).map(([name, f]) => [
+      name,
+      { ...f, default: (OPTIONS[name as keyof typeof OPTIONS] as { default?: unknown }).default },
+    ]),
+  ),
+);
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: {
-      model: { type: "string", default: "mlp" },
-      "batch-size": { type: "string", default: "64" },
-      epochs: { type: "string", default: "3" },
-      backend: { type: "string", default: "node" },
-      "steps-per-run": { type: "string" },
-      threads: { type: "string" },
-      device: { type: "string", default: "cpu" },
-      "data-dir": { type: "string", default: "bench/data" },
-      "peak-gemm": { type: "boolean", default: false },
-    },
+    options: { ...OPTIONS, help: { type: "boolean", short: "h", default: false } },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const model = values.model as keyof typeof PIPELINES;
   if (!Object.hasOwn(PIPELINES, model)) {
     throw new UserRangeError(`Unknown --model ${model}: use mlp, cnn or resnet`);

@@ -26,12 +26,22 @@ export function fmnistFinetune(path: string) {
 
 if (import.meta.main) {
   const [path, ...flags] = Deno.args;
-  if (!path || path.startsWith("-")) {
+  // --help shows the run's flags under this script's usage line (MODEL.onnx first).
+  const cli = { script: "pipelines/fmnist_finetune.ts MODEL.onnx" };
+  if (path === "--help" || path === "-h") {
+    await runCli(() => fmnistFinetune(""), ["--help"], cli);
+    console.log(
+      "\nThis pipeline: FashionMNIST, Adam lr 0.0001, batch 64, 3 epochs.\n" +
+        "MODEL.onnx must take [N, 1, 28, 28] images and give [N, 10] logits; its float " +
+        "initializers are\ntrained, named by their ONNX names.",
+    );
+  } else if (!path || path.startsWith("-")) {
     console.error(
       "usage: deno run -P pipelines/fmnist_finetune.ts MODEL.onnx [flags] (--help for flags)",
     );
-    Deno.exit(path === "--help" || path === "-h" ? 0 : 2);
+    Deno.exit(2);
+  } else {
+    // A factory, so that an unreadable model is a one-line error like any other.
+    await runCli(() => fmnistFinetune(path), flags, cli);
   }
-  // A factory, so that an unreadable model is a one-line error like any other.
-  await runCli(() => fmnistFinetune(path), flags);
 }

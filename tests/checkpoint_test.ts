@@ -102,14 +102,29 @@ Deno.test("checkpoint: 2 epochs equal 1 epoch + resume + 1 epoch, bit for bit", 
     assert.equal(first.epochs.length, 1);
     assert.equal(b.epochs.length, 1, "the resumed run trains epoch 2 only");
     sameFigures(b.epochs[0], a.epochs[1]);
-    assert.match(
+    // The next run in the folder removes the torn write, and says so.
+    assert.equal(
       b.lines[0],
+      `Removed 1 unfinished checkpoint write left in ${split} by an interrupted run ` +
+        "(checkpoint-0000000099.safetensors.tmp)",
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(split)].map((e) => e.name).filter((n) => n.endsWith(".tmp")),
+      [],
+    );
+    assert.match(
+      b.lines[1],
       /^Resumed from .*checkpoint-0000000007\.safetensors \(epoch 2, batch 0, step 7\)$/,
     );
     assert.deepEqual(b.model, a.model, "the exported models are identical");
     const ca = contents(a.last), cb = contents(b.last);
     assert.deepEqual(cb.raw, ca.raw, "parameters, buffers and optimizer state are identical");
-    assert.deepEqual(cb.metadata, ca.metadata);
+    const { run_id: idA, ...metadataA } = ca.metadata, { run_id: idB, ...metadataB } = cb.metadata;
+    assert.deepEqual(metadataB, metadataA);
+    // Each fresh run has an id of its own; a resumed run keeps the id of the run it continues.
+    assert.match(idA, /^[0-9a-f]{16}$/);
+    assert.equal(idB, contents(first.last).metadata.run_id);
+    assert.notEqual(idB, idA);
     // What the file holds: state_dict names, int64 num_batches_tracked, prefixed Adam state.
     assert.deepEqual([...ca.raw.keys()].sort(), [
       "0.bias",

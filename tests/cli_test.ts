@@ -285,11 +285,17 @@ Deno.test("CLI: --help lists every flag with the pipeline's defaults", async () 
       "--checkpoint DIR",
       "--checkpoint-every N",
       "--resume",
+      "--overwrite",
       "-h, --help",
     ]
   ) row(flag, "[^\\n]+");
   const rows = help.split("\n").filter((l) => /^ {2}-/.test(l));
-  assert.equal(rows.length, 24, "every flag, one line each");
+  assert.equal(rows.length, 25, "every flag, one line each");
+  // It names the script and what the pipeline trains.
+  assert.match(
+    help,
+    /^Usage: deno run -P \S+\.ts \[flags\]\n\nTrains: FashionMNIST · sequential of \d+ layers · cross-entropy · SGD lr 0\.001 · batch 64 · 10 epochs\n/,
+  );
   assert.ok(rows.every((l) => l.length <= 110), "lines fit a terminal");
   // The pipeline's own values; in-memory data leaves out the flags that do not apply to it.
   const own = (await cli(recorded().p, ["-h"])).out.join("\n");
@@ -301,6 +307,7 @@ Deno.test("CLI: --help lists every flag with the pipeline's defaults", async () 
   // Without a pipeline (a script that builds it from its own flags): the pipeline's values.
   assert.match(USAGE, /--epochs N +number of epochs \(default the pipeline's\)/);
   assert.match(USAGE, /Exit status: 0 done, 1 error, 2 bad flags, 70 internal error/);
+  assert.match(USAGE, /^Usage: deno run -P PIPELINE\.ts \[flags\]\n\nFlags:/);
 });
 
 Deno.test("CLI: a bad flag prints one line and the hint, status 2; nothing runs", async () => {

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { encodeIdx, expectIdx, idxToImageSet, parseIdx } from "../src/data/idx.ts";
-import { FASHION_MNIST_RESOURCES, loadFashionMnist } from "../src/data/fashion_mnist.ts";
+import {
+  FASHION_MNIST,
+  FASHION_MNIST_RESOURCES,
+  loadFashionMnist,
+} from "../src/data/fashion_mnist.ts";
+import { offlineHint } from "../src/data/idx_download.ts";
 import { syntheticFashionMnist, writeSyntheticFashionMnist } from "../src/data/synthetic.ts";
 import { createLoader } from "../src/data/loader.ts";
 import { loadDataset } from "../src/data/datasets.ts";
@@ -276,7 +281,8 @@ Deno.test("fashion_mnist: all mirrors failing lists each URL and failure", async
           name: "FashionMnistError",
           message: "Cannot load FashionMNIST: cannot download train-images-idx3-ubyte.gz from " +
             "any mirror: http://dead.test/train-images-idx3-ubyte.gz (error sending request); " +
-            "https://good.test/missing/train-images-idx3-ubyte.gz (HTTP 404)",
+            "https://good.test/missing/train-images-idx3-ubyte.gz (HTTP 404); " +
+            offlineHint(FASHION_MNIST),
         },
       );
     });

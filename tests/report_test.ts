@@ -392,9 +392,17 @@ Deno.test("plot: written at each epoch's end and parses each time", async () => 
     for (let epoch = 1; epoch <= 3; epoch++) {
       await feedEpoch(r, epoch);
       const svg = parseXml(await Deno.readTextFile(path));
-      for (const s of find(svg, cls("polyline", "series"))) {
+      const lines = find(svg, cls("polyline", "series"));
+      for (const s of lines.filter((s) => !s.attrs.class.includes("steps"))) {
         assert.equal(s.attrs.points.split(" ").length, epoch);
       }
+      // The logged steps' losses: one line through every step so far.
+      const steps = lines.filter((s) => s.attrs.class.includes("steps"));
+      assert.deepEqual(steps.map((s) => s.attrs["data-series"]), ["train loss (steps)"]);
+      assert.equal(
+        steps[0].attrs.points.split(" ").length,
+        r.records.filter((x) => x.type === "step").length,
+      );
       assert.deepEqual(listDir(dir), ["plot.svg"]);
     }
     await r.close();

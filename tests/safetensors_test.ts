@@ -88,10 +88,10 @@ Deno.test("safetensors: every dtype round trips, data copied, empty tensors and 
 Deno.test("safetensors: malformed files are refused, naming the file and the problem", () => {
   const f32 = (offsets: number[], shape = [1]) => ({ dtype: "F32", shape, data_offsets: offsets });
   const cases: [Uint8Array, string][] = [
-    [Uint8Array.of(1, 2, 3), "the file has 3 bytes, fewer than the 8-byte header length"],
+    [Uint8Array.of(1, 2, 3), "the file is truncated: 3 bytes, fewer than the 8-byte header length"],
     [
       Uint8Array.of(200, 0, 0, 0, 0, 0, 0, 0, 0x7b, 0x7d),
-      "the header length 200 exceeds the 2 bytes after it (or 100 MB)",
+      "the file is truncated: its header length 200 exceeds the 2 bytes after it",
     ],
     [rawFile([1]), "the header is not a JSON object"],
     [rawFile({ x: { ...f32([0, 4]), dtype: "F16" } }, [0, 0, 0, 0]), 'tensor x has dtype "F16"'],
@@ -100,7 +100,10 @@ Deno.test("safetensors: malformed files are refused, naming the file and the pro
       "tensor x has shape [-1], not a list of sizes",
     ],
     [rawFile({ x: f32([0, 8]) }, new Array(8).fill(0)), "tensor x (F32 [1]) needs 4 bytes"],
-    [rawFile({ x: f32([4, 8]) }, [0, 0, 0, 0]), "tensor x ends at byte 8 of a 4-byte data buffer"],
+    [
+      rawFile({ x: f32([4, 8]) }, [0, 0, 0, 0]),
+      "the file is truncated: tensor x ends at byte 8 of a 4-byte data buffer",
+    ],
     [
       rawFile({ x: f32([4, 8]) }, new Array(8).fill(0)),
       "bytes 0..4 of the data buffer belong to no tensor",
@@ -120,11 +123,13 @@ Deno.test("safetensors: malformed files are refused, naming the file and the pro
     ],
   ];
   for (const [bytes, why] of cases) {
-    assertThrowsMatch(
+    const e = assertThrowsMatch(
       () => decodeSafetensors(bytes, "model.safetensors"),
       SafetensorsError,
       new RegExp(`^Cannot read model\\.safetensors: ${why.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
     );
+    // A file that ends before its header or its tensors do is flagged truncated.
+    assert.equal((e as SafetensorsError).truncated, why.startsWith("the file is truncated"), why);
   }
   assertThrowsMatch(
     () =>

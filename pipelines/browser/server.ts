@@ -17,6 +17,7 @@ import { gunzipSync } from "fflate";
 import { encodeIdx, type ImageSet, parseIdx } from "../../src/data/idx.ts";
 import { syntheticFashionMnist } from "../../src/data/synthetic.ts";
 import { DATA, IDX_FILES, type RunReport } from "./experiment.ts";
+import { describePermissionError } from "../../src/util/permission_error.ts";
 import { UserRangeError } from "../../src/util/user_error.ts";
 
 /** The prefix of the line the server prints for each posted result. */
@@ -187,6 +188,41 @@ function summary(report: RunReport | { error: string }): string {
     `${(100 * test.accuracy).toFixed(1)}%, model.onnx ${report.modelBytes} bytes`;
 }
 
+/** The text `--help` prints. */
+export const USAGE: string = [
+  "Usage: deno run -P=browser --unstable-bundle pipelines/browser/server.ts [flags]",
+  "",
+  "Serves the browser example on 127.0.0.1: open the printed address; the page trains an MLP",
+  "with onnxruntime-web. A page opened with ?report=1 posts its result, printed as one line.",
+  "",
+  "Flags:",
+  "  --port N         port on 127.0.0.1 (default 8000; 0 picks a free one)",
+  "  --data-dir ROOT  serve the first images of a real FashionMNIST copy, ROOT/FashionMNIST/raw/",
+  "                   (default: generated FashionMNIST-shaped images)",
+  `  --train N        training images served (default ${DATA.train})`,
+  `  --test N         test images served (default ${DATA.test})`,
+  "  -h, --help       show this text",
+].join("\n");
+
+/** The error when the port is taken, naming it and the way out. */
+function portInUse(port: number): UserRangeError {
+  return new UserRangeError(
+    `Cannot start the browser example: port ${port} on 127.0.0.1 is already in use; pass ` +
+      "--port N for another port (--port 0 picks a free one)",
+  );
+}
+
+/** Fails at once, before the slow bundling, when the port is taken (0 is always free). */
+function checkPortFree(port: number): void {
+  if (port === 0) return;
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) throw portInUse(port);
+    throw e;
+  }
+}
+
 /** Parses an integer flag in `[min, max]`. */
 function integer(
   flag: string,
@@ -206,12 +242,13 @@ function integer(
 }
 
 /**
- * Starts the server.
+ * Starts the server (or prints the help text for `--help`).
  *
  * @param args Command-line arguments.
- * @returns The running server.
+ * @returns The running server, or undefined after `--help`.
+ * @throws {UserRangeError} For a bad flag value, or a port already in use.
  */
-export async function main(args: string[]): Promise<Deno.HttpServer<Deno.NetAddr>> {
+export async function main(args: string[]): Promise<Deno.HttpServer<Deno.NetAddr> | undefined> {
   const { values } = parseArgs({
     args,
     options: {
@@ -219,10 +256,16 @@ export async function main(args: string[]): Promise<Deno.HttpServer<Deno.NetAddr
       "data-dir": { type: "string" },
       train: { type: "string" },
       test: { type: "string" },
+      help: { type: "boolean", short: "h" },
     },
     strict: true,
   });
+  if (values.help) {
+    console.log(USAGE);
+    return undefined;
+  }
   const port = integer("port", values.port, 8000, 0, 65535);
+  checkPortFree(port);
   const [page, app, data] = await Promise.all([
     Deno.readFile(new URL("./index.html", import.meta.url)),
     bundleApp(),
@@ -247,11 +290,20 @@ export async function main(args: string[]): Promise<Deno.HttpServer<Deno.NetAddr
     });
   const notFound = () => new Response("Not found\n", { status: 404 });
 
-  return Deno.serve({
-    hostname: "127.0.0.1",
-    port,
-    onListen: ({ port }) => console.log(`onnxtrain browser example: http://127.0.0.1:${port}/`),
-  }, async (request) => {
+  const serve = (handler: Deno.ServeHandler<Deno.NetAddr>) => {
+    try {
+      return Deno.serve({
+        hostname: "127.0.0.1",
+        port,
+        onListen: ({ port }) => console.log(`onnxtrain browser example: http://127.0.0.1:${port}/`),
+      }, handler);
+    } catch (e) {
+      // Taken while the page's script was bundled.
+      if (e instanceof Deno.errors.AddrInUse) throw portInUse(port);
+      throw e;
+    }
+  };
+  return serve(async (request) => {
     const path = new URL(request.url).pathname;
     if (request.method === "POST" && path === "/result") {
       const text = await request.text();
@@ -280,7 +332,11 @@ if (import.meta.main) {
   try {
     await main(Deno.args);
   } catch (e) {
-    console.error(e instanceof Error ? e.message : String(e));
+    const code = (e as { code?: unknown })?.code;
+    const hint = typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")
+      ? " (--help lists the flags)"
+      : "";
+    console.error(describePermissionError(e) ?? `${e instanceof Error ? e.message : e}${hint}`);
     Deno.exit(1);
   }
 }

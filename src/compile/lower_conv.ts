@@ -7,7 +7,7 @@ import type { Conv1dLayer, Conv2dLayer } from "../dsl/conv_layers.ts";
 import { CompileError } from "../ir/errors.ts";
 import { formatShape, type Value } from "../ir/types.ts";
 import { fanInBound } from "./lower_layers.ts";
-import { join, type LowerContext, type Lowerings } from "./lower_model.ts";
+import { join, type LowerContext, type Lowerings } from "./lowering.ts";
 
 /** Checks `x` is `[N, C, ...spatial]` with `rank` spatial axes and returns the spatial sizes. */
 function spatial(x: Value, rank: number, channels?: number): number[] {

@@ -7,7 +7,7 @@ import { CompileError } from "../ir/errors.ts";
 import type { GraphBuilder } from "../ir/builder.ts";
 import { dimProduct } from "../ir/dims.ts";
 import { type Dim, formatShape, type Value } from "../ir/types.ts";
-import { join, type Lowerings } from "./lower_model.ts";
+import { join, type Lowerings } from "./lowering.ts";
 
 /** `axis` normalised against `rank`, or a CompileError naming the shape. */
 export function layerAxis(what: string, axis: number, x: Value): number {

@@ -7,7 +7,7 @@
  * @module
  */
 import type { BceWithLogitsLoss, ClassLoss, Loss, Reduction } from "../dsl/losses.ts";
-import type { DataSignature } from "./compile.ts";
+import type { DataSignature } from "./data_signature.ts";
 import type { GraphBuilder } from "../ir/builder.ts";
 import { CompileError } from "../ir/errors.ts";
 import { type DType, formatShape, type Shape, type Value } from "../ir/types.ts";

@@ -1,64 +1,38 @@
 /**
  * Lowers DSL layers to IR nodes: one lowering per layer kind (the tables in `lower_layers.ts`,
- * `lower_conv.ts`, `lower_norm.ts`), containers (`sequential`, `module`) here, and the registry
- * that declares parameters, buffers and dropout masks under PyTorch's state_dict names.
+ * `lower_conv.ts`, `lower_norm.ts`, `lower_onnx.ts`, written against `lowering.ts`), containers
+ * (`sequential`, `module`) here, and the registry that declares parameters, buffers and dropout
+ * masks under PyTorch's state_dict names.
  * @module
  */
 import type { SymbolicTensor, TensorNode } from "../dsl/layer.ts";
 import type { ModuleLayer } from "../dsl/graph.ts";
 import { describeLayer, type Layer, type LayerKind } from "../dsl/layers.ts";
+import { layerProblem } from "../dsl/_layer_fields.ts";
 import type { GraphBuilder } from "../ir/builder.ts";
 import { CompileError } from "../ir/errors.ts";
-import { numElements, type Shape, type Value } from "../ir/types.ts";
+import { numElements, type Value } from "../ir/types.ts";
 import { CONV_LOWERINGS } from "./lower_conv.ts";
 import { BASIC_LOWERINGS } from "./lower_layers.ts";
 import { NORM_LOWERINGS } from "./lower_norm.ts";
 import { ONNX_LOWERINGS } from "./lower_onnx.ts";
-import type { BufferSpec, Init, LayerSummary, ParamSpec, RandomSpec } from "./params.ts";
+import {
+  join,
+  type LowerContext,
+  type Lowering,
+  type Lowerings,
+  type Mode,
+  type Registry,
+} from "./lowering.ts";
 
-/**
- * Whether a graph computes a training step or evaluation (dropout, batch norm differ).
- *
- * @example
- * ```ts
- * import { compileInputTransform, type Mode } from "../../mod.ts";
- * const mode: Mode = "eval";
- * const g = compileInputTransform({ sampleShape: [2], classes: 2 }, mode);
- * if (g.inputs[0].name !== "input") throw new Error();
- * ```
- */
-export type Mode = "train" | "eval";
-
-/** What a layer lowering can use. */
-export interface LowerContext {
-  readonly b: GraphBuilder;
-  readonly mode: Mode;
-  /** Declares (or reuses) a parameter and returns its value in the graph. */
-  param(name: string, shape: readonly number[], init: Init): Value;
-  /** Declares (or reuses) a buffer and returns its current value (the latest update, if any). */
-  buffer(name: string, shape: readonly number[], init: Init, dtype?: "float32" | "int64"): Value;
-  /** Sets a buffer's next value (train graph only); the graph outputs it as `${name}.next`. */
-  updateBuffer(name: string, next: Value): void;
-  /** Declares a dropout mask input of the train graph (drawn by the trainer each step). */
-  mask(name: string, shape: Shape, p: number): Value;
-  /** What has been declared so far, and the summary rows. */
-  readonly registry: Registry;
-}
-
-/** A lowering of one layer kind. */
-export type Lowering<K extends LayerKind> = (
-  layer: Extract<Layer, { kind: K }>,
-  x: Value,
-  ctx: LowerContext,
-  path: string,
-) => Value;
-
-/** A table of lowerings for some layer kinds. */
-export type Lowerings<K extends LayerKind> = { readonly [P in K]: Lowering<P> };
-
-/** `path.name`, or `name` at the top. */
-export const join = (path: string, name: string | number): string =>
-  path ? `${path}.${name}` : `${name}`;
+export {
+  join,
+  type LowerContext,
+  type Lowering,
+  type Lowerings,
+  type Mode,
+  type Registry,
+} from "./lowering.ts";
 
 const CONTAINERS: Lowerings<"sequential" | "module"> = {
   sequential: (layer, x, ctx, path) =>
@@ -156,6 +130,13 @@ function lowerModule(layer: ModuleLayer, x: Value, ctx: LowerContext, path: stri
  * @returns The layer's output.
  */
 export function lowerLayer(layer: Layer, x: Value, ctx: LowerContext, path: string): Value {
+  // A layer no factory made (`{ kind: "bogus" } as any`) is the user's error, named by its path.
+  const problem = layerProblem(layer);
+  if (problem) {
+    throw new CompileError(
+      `Cannot compile model: ${path ? `layer ${path}` : "the model"} ${problem}`,
+    );
+  }
   const lower = LOWERINGS[layer.kind] as Lowering<LayerKind>;
   if (layer.kind === "sequential" || layer.kind === "module") return lower(layer, x, ctx, path);
   const origin = `layer ${path || "0"} (${describeLayer(layer)})`;
@@ -180,17 +161,6 @@ export function lowerLayer(layer: Layer, x: Value, ctx: LowerContext, path: stri
     buffers: after.buffers - before.buffers,
   }));
   return out;
-}
-
-/** What a graph's lowering declared: parameters, buffers, masks, and the summary rows. */
-export interface Registry {
-  readonly params: { spec: ParamSpec; value: Value }[];
-  readonly buffers: { spec: BufferSpec; value: Value; next?: Value }[];
-  readonly masks: { spec: RandomSpec; value: Value }[];
-  readonly summary: LayerSummary[];
-  /** What the lowering wants the user told once (how an imported model was read). */
-  readonly notes: string[];
-  counts(): { params: number; buffers: number };
 }
 
 /**

@@ -8,7 +8,7 @@
 import type { BatchNormLayer } from "../dsl/norm_layers.ts";
 import { CompileError } from "../ir/errors.ts";
 import { formatShape, type Value } from "../ir/types.ts";
-import { join, type LowerContext, type Lowerings } from "./lower_model.ts";
+import { join, type LowerContext, type Lowerings } from "./lowering.ts";
 
 function lowerBatchNorm(
   layer: BatchNormLayer,

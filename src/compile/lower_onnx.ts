@@ -16,7 +16,7 @@ import {
   importOnnx,
   isExporterName,
 } from "../onnx/import.ts";
-import { join, type LowerContext, type Lowerings } from "./lower_model.ts";
+import { join, type LowerContext, type Lowerings } from "./lowering.ts";
 import { batchNorm } from "./lower_norm.ts";
 import { shapeTracker } from "./shape_tracker.ts";
 import { geluOf } from "./lower_layers.ts";

@@ -24,10 +24,12 @@ import {
   type IdxSplits,
   makeReporter,
   md5Hex,
+  nestedRootProblem,
   readIfExists,
   type Report,
   rootProblem,
 } from "./idx_download.ts";
+import { rethrowIfNotCapable } from "../util/permission_error.ts";
 import { readTar } from "./tar.ts";
 
 /**
@@ -223,6 +225,7 @@ async function archive(options: IdxLoadOptions, report: Report): Promise<Uint8Ar
     try {
       body = await fetchBody(options.fetch ?? fetch, url, resource.file, report);
     } catch (e) {
+      rethrowIfNotCapable(e); // no net permission: the fix is the permission, not a mirror
       failures.push(`${url} (${errorText(e)})`);
       report(`Downloading ${resource.file} from ${url} failed: ${errorText(e)}`);
       continue;
@@ -241,9 +244,15 @@ async function archive(options: IdxLoadOptions, report: Report): Promise<Uint8Ar
   }
   return fail(
     `${cachedNote}cannot download ${resource.file} from any mirror: ` +
-      (failures.join("; ") || "no mirrors"),
+      `${failures.join("; ") || "no mirrors"}; ${CIFAR10_OFFLINE_HINT}`,
   );
 }
+
+/** What a failed download message ends with: the layout of an existing copy. */
+const CIFAR10_OFFLINE_HINT = "to train without downloading, pass --data-dir ROOT where " +
+  `ROOT/${CIFAR10_FOLDER}/ holds ${CIFAR10_FILES.train.join(", ")} and ` +
+  `${CIFAR10_FILES.test.join(", ")} (the binary version), or ROOT/${CIFAR10_ARCHIVE.file} is ` +
+  "the archive itself";
 
 /**
  * Extracts the archive's files of `cifar-10-batches-bin/` that are missing on disk, and returns
@@ -319,6 +328,9 @@ export async function loadCifar10(options: IdxLoadOptions): Promise<IdxSplits> {
   if (rootWhy) fail(rootWhy);
   const dir = cifar10Dir(options.root);
   const wanted = [...CIFAR10_FILES.train, ...CIFAR10_FILES.test];
+  // One level too deep (ROOT/cifar-10-batches-bin given as the root), before any download.
+  const nested = await nestedRootProblem(options.root, [CIFAR10_FOLDER], wanted);
+  if (nested) fail(nested);
   const files = new Map<string, Uint8Array>();
   for (const name of wanted) {
     const bytes = await read(join(dir, name));

@@ -8,6 +8,7 @@
  * @module
  */
 import { describeFsError } from "../io/atomic_write.ts";
+import { listExcerpt, quoteExcerpt as q } from "../util/quote.ts";
 import { UserRangeError } from "../util/user_error.ts";
 
 /**
@@ -236,14 +237,14 @@ export function parseCsv<K extends CsvTargetKind>(
     throw new CsvFormatError(`Cannot read CSV${name ? ` ${name}` : ""}: ${why}`);
   };
   if (targetKind !== "float" && targetKind !== "classes") {
-    fail(`target kind must be "float" or "classes", got ${JSON.stringify(targetKind)}`);
+    fail(`target kind must be "float" or "classes", got ${q(String(targetKind))}`);
   }
   const records = splitRecords(text.startsWith("\uFEFF") ? text.slice(1) : text, fail);
   if (records.length === 0) fail("the file is empty (a header row is required)");
   const header = records[0].fields.map((h) => h.trim());
   const columnOf = new Map<string, number>();
   header.forEach((h, c) => {
-    if (columnOf.has(h)) fail(`line 1: column name ${JSON.stringify(h)} appears twice`);
+    if (columnOf.has(h)) fail(`line 1: column name ${q(h)} appears twice`);
     columnOf.set(h, c);
   });
   const data = records.slice(1);
@@ -253,21 +254,23 @@ export function parseCsv<K extends CsvTargetKind>(
     }
   }
   if (data.length === 0) fail("no data rows after the header");
-  const columns = header.map((h) => JSON.stringify(h)).join(", ");
   const find = (col: string, role: string): number =>
     columnOf.get(col) ??
-      fail(`${role} column ${JSON.stringify(col)} is not in the header (columns: ${columns})`);
+      fail(
+        `${role} column ${q(col)} is not in the header (columns: ` +
+          `${listExcerpt(header.map((h) => q(h)), 20)})`,
+      );
   const targetColumn = find(target, "target");
 
   let featureColumns: number[];
   if (options.features) {
     featureColumns = options.features.map((f) => find(f, "feature"));
     if (featureColumns.includes(targetColumn)) {
-      fail(`column ${JSON.stringify(target)} is both the target and a feature`);
+      fail(`column ${q(target)} is both the target and a feature`);
     }
     const seen = new Set<number>();
     for (const c of featureColumns) {
-      if (seen.has(c)) fail(`feature column ${JSON.stringify(header[c])} is listed twice`);
+      if (seen.has(c)) fail(`feature column ${q(header[c])} is listed twice`);
       seen.add(c);
     }
   } else {
@@ -280,9 +283,9 @@ export function parseCsv<K extends CsvTargetKind>(
     const cell = r.fields[c];
     const v = toNumber(cell);
     if (v !== null) return v;
-    const where = `line ${r.lines[c]}, column ${JSON.stringify(header[c])}`;
+    const where = `line ${r.lines[c]}, column ${q(header[c])}`;
     if (cell.trim() === "") return fail(`${where}: the cell is empty`);
-    return fail(`${where}: ${JSON.stringify(cell)} is not a number`);
+    return fail(`${where}: ${q(cell)} is not a number`);
   };
 
   const rows = data.length, width = featureColumns.length;
@@ -297,7 +300,7 @@ export function parseCsv<K extends CsvTargetKind>(
   const labels = data.map((r) => r.fields[targetColumn].trim());
   data.forEach((r, i) => {
     if (labels[i] === "") {
-      fail(`line ${r.lines[targetColumn]}, column ${JSON.stringify(target)}: the label is empty`);
+      fail(`line ${r.lines[targetColumn]}, column ${q(target)}: the label is empty`);
     }
   });
   const classNames = options.classNames
@@ -309,8 +312,10 @@ export function parseCsv<K extends CsvTargetKind>(
     const k = index.get(labels[i]);
     if (k === undefined) {
       return fail(
-        `line ${r.lines[targetColumn]}, column ${JSON.stringify(target)}: label ` +
-          `${JSON.stringify(labels[i])} is not one of the class names (${classNames.join(", ")})`,
+        `line ${r.lines[targetColumn]}, column ${q(target)}: label ${q(labels[i])} is not ` +
+          `one of the class names (${
+            listExcerpt(classNames.map((c) => c.length > 60 ? q(c) : c), 20)
+          })`,
       );
     }
     return BigInt(k);

@@ -102,7 +102,7 @@ async function readIdxFile(path: string) {
   try {
     bytes = await Deno.readFile(path);
   } catch (e) {
-    throw new IdxFormatError(`Cannot read IDX file ${path}: ${describeFsError(e)}`);
+    throw new IdxFormatError(`Cannot read IDX file ${path}: ${describeFsError(e)}`, { cause: e });
   }
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {

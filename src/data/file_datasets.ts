@@ -22,6 +22,7 @@ import {
 } from "./csv.ts";
 import { holdOut } from "./loader.ts";
 import { loadNpy, loadNpz, type NpyArray } from "./npy.ts";
+import { listExcerpt, quoteExcerpt } from "../util/quote.ts";
 import { UserRangeError, UserTypeError } from "../util/user_error.ts";
 
 /**
@@ -587,7 +588,7 @@ export async function npyDataset<K extends TargetKind = TargetKind>(
     const get = (role: keyof NpzKeys, what: string): Named => {
       const key = keys[role], array = all.get(key);
       if (!array) {
-        const held = [...all.keys()].map((k) => JSON.stringify(k)).join(", ") || "none";
+        const held = listExcerpt([...all.keys()].map((k) => quoteExcerpt(k)), 20) || "none";
         throw new UserRangeError(
           `${NPY_CREATE}: ${path} has no array ${JSON.stringify(key)} for ${what} (arrays: ` +
             `${held}); name it with keys.${role}`,

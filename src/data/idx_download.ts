@@ -6,9 +6,10 @@
  */
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { basename, join, normalize, resolve } from "node:path";
 import { gunzipSync, gzipSync, unzipSync, zipSync } from "fflate";
 import { describeFsError, writeFileAtomic } from "../io/atomic_write.ts";
+import { rethrowIfNotCapable } from "../util/permission_error.ts";
 import { encodeIdx, idxToImageSet, type ImageSet, parseIdx } from "./idx.ts";
 
 /**
@@ -225,8 +226,117 @@ export async function rootProblem(root: string, download: boolean): Promise<stri
       return download ? undefined : `the data folder ${root} does not exist (and downloading is ` +
         `disabled); check --data-dir or the dataset's root`;
     }
+    rethrowIfNotCapable(e); // a missing permission is reported as such, not as unreadable data
     return `cannot read the data folder ${root}: ${describeFsError(e)}`;
   }
+}
+
+/** Whether a path exists (a missing permission is thrown, other failures read as absent). */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    rethrowIfNotCapable(e);
+    return false;
+  }
+}
+
+/**
+ * Why a data folder looks like one given a level too deep — the dataset's own folder (or a folder
+ * inside it) instead of the root that holds it — or undefined. Checked before any download, so a
+ * mistaken `--data-dir ROOT/FashionMNIST` is not answered by downloading into
+ * `ROOT/FashionMNIST/FashionMNIST/raw/`. Nothing is reported when the expected folder exists, or
+ * when the root does not (it is still to be created).
+ *
+ * @param root The data folder given.
+ * @param levels The folders from the root to the files, e.g. `["FashionMNIST", "raw"]`.
+ * @param files Names of the dataset's files (as they lie in the last level), to recognise a copy
+ * in another layout.
+ * @returns `the data folder ROOT/FashionMNIST looks like the FashionMNIST folder itself; pass
+ * --data-dir ROOT (its parent)`, or undefined.
+ * @example
+ * ```ts
+ * import { nestedRootProblem } from "./idx_download.ts";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/FashionMNIST/raw`, { recursive: true });
+ * const why = await nestedRootProblem(`${root}/FashionMNIST`, ["FashionMNIST", "raw"], []);
+ * const expected = `the data folder ${root}/FashionMNIST looks like the FashionMNIST folder ` +
+ *   `itself; pass --data-dir ${root} (its parent)`;
+ * if (why !== expected) throw new Error(why);
+ * if (await nestedRootProblem(root, ["FashionMNIST", "raw"], []) !== undefined) throw new Error();
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function nestedRootProblem(
+  root: string,
+  levels: readonly string[],
+  files: readonly string[],
+): Promise<string | undefined> {
+  if (!(await exists(root)) || await exists(join(root, ...levels))) return undefined;
+  const up = (k: number) => normalize(join(root, ...Array(k).fill("..")));
+  // By name: ROOT/FashionMNIST or ROOT/FashionMNIST/raw given as the root.
+  for (let k = levels.length; k >= 1; k--) {
+    let path = resolve(root), match = true;
+    for (let i = k - 1; i >= 0 && match; i--, path = resolve(path, "..")) {
+      match = basename(path) === levels[i];
+    }
+    if (match) {
+      return `the data folder ${root} looks like the ${levels.slice(0, k).join("/")} folder ` +
+        `itself; pass --data-dir ${up(k)} (${k === 1 ? "its parent" : `${k} levels up`})`;
+    }
+  }
+  // By content: the dataset's files directly in the root, or in a differently named folder.
+  const layout = join("ROOT", ...levels);
+  for (const file of files) {
+    if (await exists(join(root, file))) {
+      return `the data folder ${root} holds ${file} itself, but the files belong in ` +
+        `${join(root, ...levels)}/ (torchvision's layout, ${layout}/): move them there, or ` +
+        `pass the folder above that layout as --data-dir`;
+    }
+  }
+  if (levels.length > 1) {
+    const inner = levels.slice(1);
+    for (const file of files) {
+      const found = join(...inner, file);
+      if (await exists(join(root, found))) {
+        return `the data folder ${root} holds ${found}, so it looks like a ${levels[0]} folder ` +
+          `under another name; rename it to ${levels[0]} and pass its parent as --data-dir ` +
+          `(the layout is ${layout}/)`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * What a failed download message ends with: how to train from an existing copy (the folder layout
+ * `--data-dir ROOT` must have) and, for FashionMNIST, how to generate a stand-in set.
+ *
+ * @param config The dataset.
+ * @returns `to train without downloading, pass --data-dir ROOT where …`.
+ * @example
+ * ```ts
+ * import { offlineHint } from "./idx_download.ts";
+ * import { MNIST } from "./mnist.ts";
+ * if (!offlineHint(MNIST).includes("ROOT/MNIST/raw/ holds train-images-idx3-ubyte")) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function offlineHint(config: IdxDatasetConfig): string {
+  const { train, test } = config.files;
+  const files = [train.images, train.labels, test.images, test.labels];
+  const copy =
+    `to train without downloading, pass --data-dir ROOT where ROOT/${config.name}/raw/ ` +
+    `holds ${files.slice(0, -1).join(", ")} and ${files.at(-1)} (` +
+    (config.archive
+      ? `or the archive ${config.archive.file}, as torchvision downloads it)`
+      : "or their .gz files, as torchvision downloads them)");
+  return config.name === "FashionMNIST"
+    ? `${copy}; or generate a stand-in set (in onnxtrain's repository: deno run -P ` +
+      "bench/make_data.ts bench/data) and pass --data-dir bench/data"
+    : copy;
 }
 
 /**
@@ -370,10 +480,19 @@ class IdxLoad {
     }
   }
 
-  /** Checks the root once: a file, or missing while downloading is off, is an error. */
+  /**
+   * Checks the root once: a file, missing while downloading is off, or one level too deep (the
+   * dataset's own folder) is an error.
+   */
   async checkRoot(): Promise<void> {
-    const why = await rootProblem(this.#options.root, this.#options.download ?? true);
+    const { root } = this.#options;
+    const why = await rootProblem(root, this.#options.download ?? true);
     if (why) this.fail(why);
+    const { train, test } = this.#config.files, archive = this.#config.archive;
+    const names = [train.images, train.labels, test.images, test.labels];
+    const files = [...names, ...names.map((n) => `${n}.gz`), ...(archive ? [archive.file] : [])];
+    const nested = await nestedRootProblem(root, [this.#config.name, "raw"], files);
+    if (nested) this.fail(nested);
   }
 
   async #download(resource: IdxResource, cachedNote = ""): Promise<Uint8Array> {
@@ -384,6 +503,7 @@ class IdxLoad {
       try {
         body = await fetchBody(this.#options.fetch ?? fetch, url, resource.file, this.#report);
       } catch (e) {
+        rethrowIfNotCapable(e); // no net permission: the fix is the permission, not a mirror
         failures.push(`${url} (${errorText(e)})`);
         this.#report(`Downloading ${resource.file} from ${url} failed: ${errorText(e)}`);
         continue;
@@ -400,7 +520,7 @@ class IdxLoad {
     }
     return this.fail(
       `${cachedNote}cannot download ${resource.file} from any mirror: ` +
-        (failures.join("; ") || "no mirrors"),
+        `${failures.join("; ") || "no mirrors"}; ${offlineHint(this.#config)}`,
     );
   }
 

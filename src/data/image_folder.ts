@@ -300,7 +300,9 @@ export async function loadImageFolder(
       try {
         bytes = await Deno.readFile(file);
       } catch (err) {
-        throw new ImageFolderError(`Cannot read image ${file}: ${describeFsError(err)}`);
+        throw new ImageFolderError(`Cannot read image ${file}: ${describeFsError(err)}`, {
+          cause: err,
+        });
       }
       images.push(decodePng(bytes, file, size, channels));
       labels.push(label);

@@ -9,6 +9,7 @@
  */
 import { unzipSync } from "fflate";
 import { describeFsError } from "../io/atomic_write.ts";
+import { listExcerpt, quoteExcerpt } from "../util/quote.ts";
 
 /**
  * Element types read from `.npy` files (`"bool"` is NumPy's `|b1`, one byte of 0 or 1).
@@ -304,10 +305,11 @@ export function parseNpy(bytes: Uint8Array, source = ".npy"): NpyArray {
     offsetOf = (i) => headerStart + i;
   }
   const header = parsePyLiteral(text, offsetOf, fail);
-  const keys = [...header.keys()].sort().join(", ");
-  if (keys !== "descr, fortran_order, shape") {
+  const keys = [...header.keys()].sort();
+  if (keys.join(", ") !== "descr, fortran_order, shape") {
+    const shown = keys.map((k) => (k.length > 60 ? quoteExcerpt(k) : k));
     fail(
-      `header at byte ${headerStart} has keys ${keys || "(none)"}; ` +
+      `header at byte ${headerStart} has keys ${listExcerpt(shown) || "(none)"}; ` +
         `expected descr, fortran_order, shape`,
     );
   }
@@ -325,7 +327,7 @@ export function parseNpy(bytes: Uint8Array, source = ".npy"): NpyArray {
   const known = parts && DTYPES[parts[2] + parts[3]];
   if (!parts || !known) {
     return fail(
-      `${where}: dtype ${JSON.stringify(descr)} is not supported (supported: float32/64, ` +
+      `${where}: dtype ${quoteExcerpt(descr)} is not supported (supported: float32/64, ` +
         `int8/16/32/64, uint8/16/32/64 and bool, e.g. '<f4', '>f8', '<i8', '|u1')`,
     );
   }
@@ -393,7 +395,7 @@ export function parseNpz(bytes: Uint8Array, source = ".npz"): Map<string, NpyArr
   for (const [name, data] of Object.entries(entries)) {
     if (name.endsWith("/")) continue;
     const key = name.endsWith(".npy") ? name.slice(0, -4) : name;
-    arrays.set(key, parseNpy(data, `${source} entry ${JSON.stringify(name)}`));
+    arrays.set(key, parseNpy(data, `${source} entry ${quoteExcerpt(name)}`));
   }
   return arrays;
 }

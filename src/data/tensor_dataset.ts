@@ -4,7 +4,7 @@
  * @module
  */
 import type { TensorSplit } from "../dsl/datasets.ts";
-import type { Batch } from "./loader.ts";
+import type { Batch, TakeBatch } from "./batch.ts";
 import { UserRangeError } from "../util/user_error.ts";
 
 /**
@@ -21,9 +21,6 @@ import { UserRangeError } from "../util/user_error.ts";
  * ```
  */
 export type TensorSet = TensorSplit;
-
-/** Copies the samples at `order[start..start + size)` (or `start..` in order) into a new batch. */
-export type TakeBatch<B> = (order: Uint32Array | null, start: number, size: number) => B;
 
 type Rows<T> = (order: Uint32Array | null, start: number, size: number) => T;
 

@@ -6,48 +6,11 @@
  * PyTorch. Applying the same layer object twice shares its parameters.
  * @module
  */
-import type { Layer } from "./layers.ts";
+import type { Layer, ModuleLayer, SequentialLayer } from "./layer_types.ts";
 import { type LayerBase, makeLayer, type SymbolicTensor, tensorOf } from "./layer.ts";
 import { UserRangeError, UserTypeError } from "../util/user_error.ts";
 
-/**
- * Layers applied in order; parameters are named by position as in PyTorch (`1.weight`).
- *
- * @example
- * ```ts
- * import { linear, relu, sequential, type SequentialLayer } from "../../mod.ts";
- * const s: SequentialLayer = sequential(linear(4, 8), relu(), linear(8, 2));
- * if (s.layers.length !== 3) throw new Error();
- * ```
- */
-export interface SequentialLayer {
-  /** Discriminates the layer union. */
-  readonly kind: "sequential";
-  /** The layers, applied in order. */
-  readonly layers: readonly Layer[];
-}
-
-/**
- * A module: named children and the traced forward graph (the result of calling the forward
- * function once on a symbolic input). Like a PyTorch `nn.Module` subclass with attributes and a
- * `forward`.
- * @example
- * ```ts
- * import { linear, module, type ModuleLayer } from "../../mod.ts";
- * const m: ModuleLayer = module({ fc: linear(2, 3) }, (x, c) => c.fc(x));
- * if (Object.keys(m.children).join() !== "fc") throw new Error();
- * ```
- */
-export interface ModuleLayer {
-  /** Discriminates the layer union. */
-  readonly kind: "module";
-  /** Children by name, in registration order (the order of the record's keys). */
-  readonly children: Readonly<Record<string, Layer>>;
-  /** The symbolic input the forward function was traced with. */
-  readonly input: SymbolicTensor;
-  /** The forward function's result. */
-  readonly output: SymbolicTensor;
-}
+export type { ModuleLayer, SequentialLayer } from "./layer_types.ts";
 
 /**
  * Chains layers.

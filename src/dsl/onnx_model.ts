@@ -157,7 +157,9 @@ function readModel(path: string, of?: string): Uint8Array {
       : e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied
       ? "read access was denied (run with -P, or --allow-read)"
       : (e as Error).message;
-    throw new UserRangeError(`Cannot create layer onnx: cannot read ${what}: ${reason}`);
+    throw new UserRangeError(`Cannot create layer onnx: cannot read ${what}: ${reason}`, {
+      cause: e,
+    });
   }
   if (bytes.length === 0 && !of) {
     throw new UserRangeError(`Cannot create layer onnx: ${what} is empty`);

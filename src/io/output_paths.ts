@@ -5,6 +5,7 @@
  */
 import { basename, dirname, join, resolve, sep } from "node:path";
 import { describeFsError, tempPathFor } from "./atomic_write.ts";
+import { rethrowIfNotCapable } from "../util/permission_error.ts";
 
 /** An output path that cannot be written; the message names the path and the option. */
 export class OutputPathError extends Error {
@@ -45,7 +46,10 @@ async function folderProblem(
   // The nearest existing ancestor tells a file in the way from a folder that can be created.
   let existing = resolve(dir);
   for (;; existing = dirname(existing)) {
-    const info = await statOrNull(existing).catch(() => null);
+    const info = await statOrNull(existing).catch((e) => {
+      rethrowIfNotCapable(e);
+      return null;
+    });
     if (info) {
       if (!info.isDirectory) {
         return self && existing === resolve(dir)
@@ -61,6 +65,7 @@ async function folderProblem(
     try {
       await Deno.mkdir(dir, { recursive: true });
     } catch (e) {
+      rethrowIfNotCapable(e);
       return `cannot create the folder ${dir}: ${describeFsError(e)}`;
     }
     where = dir;
@@ -69,6 +74,7 @@ async function folderProblem(
   try {
     (await Deno.open(probe, { write: true, createNew: true })).close();
   } catch (e) {
+    rethrowIfNotCapable(e);
     return `cannot create files in ${where}: ${describeFsError(e)}`;
   }
   await Deno.remove(probe).catch(() => {});
@@ -87,6 +93,7 @@ export async function outputFileProblem(path: string): Promise<string | undefine
   try {
     info = await statOrNull(path);
   } catch (e) {
+    rethrowIfNotCapable(e);
     if (!(e instanceof Deno.errors.NotADirectory)) return describeFsError(e);
   }
   if (info?.isDirectory) return "it is a folder";
@@ -159,10 +166,12 @@ async function canonical(path: string): Promise<string> {
   const abs = resolve(path);
   try {
     return await Deno.realPath(abs);
-  } catch {
+  } catch (e) {
+    rethrowIfNotCapable(e);
     try {
       return join(await Deno.realPath(dirname(abs)), basename(abs));
-    } catch {
+    } catch (e) {
+      rethrowIfNotCapable(e);
       return abs;
     }
   }
@@ -197,7 +206,10 @@ export async function checkDistinctPaths(
   };
   for (const [i, o] of outs.entries()) {
     for (const other of outs.slice(i + 1)) if (o.real === other.real) clash(other, o);
-    const existing = !o.folder && (await Deno.stat(o.real).catch(() => undefined))?.isFile;
+    const existing = !o.folder && (await Deno.stat(o.real).catch((e) => {
+      rethrowIfNotCapable(e);
+      return undefined;
+    }))?.isFile;
     for (const input of ins) {
       if (o.real === input.real || (existing && input.folder && within(o.real, input.real))) {
         clash(o, input);

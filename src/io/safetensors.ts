@@ -67,14 +67,18 @@ export interface SafetensorsContents {
  * ```
  */
 export class SafetensorsError extends Error {
+  /** Whether the file ends before its header or its tensors do (a cut-short copy or write). */
+  readonly truncated: boolean;
   /**
    * Creates the error.
    *
    * @param message What failed, naming the file and the problem.
+   * @param truncated Whether the file is shorter than its header says.
    */
-  constructor(message: string) {
+  constructor(message: string, truncated = false) {
     super(message);
     this.name = "SafetensorsError";
+    this.truncated = truncated;
   }
 }
 
@@ -211,15 +215,21 @@ export function decodeSafetensors(
   source = "safetensors data",
 ): SafetensorsContents {
   checkHost(`read ${source}`);
-  const fail = (why: string): never => {
-    throw new SafetensorsError(`Cannot read ${source}: ${why}`);
+  const fail = (why: string, truncated = false): never => {
+    throw new SafetensorsError(`Cannot read ${source}: ${why}`, truncated);
   };
   if (bytes.length < 8) {
-    fail(`the file has ${bytes.length} bytes, fewer than the 8-byte header length`);
+    fail(`the file is truncated: ${bytes.length} bytes, fewer than the 8-byte header length`, true);
   }
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(Math.min(MAX_HEADER, bytes.length - 8))) {
-    fail(`the header length ${n} exceeds the ${bytes.length - 8} bytes after it (or 100 MB)`);
+  if (n > BigInt(MAX_HEADER)) fail(`the header length ${n} exceeds 100 MB`);
+  if (n > BigInt(bytes.length - 8)) {
+    fail(
+      `the file is truncated: its header length ${n} exceeds the ${
+        bytes.length - 8
+      } bytes after it`,
+      true,
+    );
   }
   const headerEnd = 8 + Number(n);
   let header: unknown;
@@ -277,7 +287,10 @@ export function decodeSafetensors(
       );
     }
     if (end > buffer.length) {
-      fail(`tensor ${name} ends at byte ${end} of a ${buffer.length}-byte data buffer`);
+      fail(
+        `the file is truncated: tensor ${name} ends at byte ${end} of a ${buffer.length}-byte data buffer`,
+        true,
+      );
     }
     const data = ARRAYS[dtype!](buffer.slice(begin, end).buffer);
     found.push([name, { dtype: dtype!, shape: Object.freeze([...shape]), data }, begin, end]);

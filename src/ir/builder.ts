@@ -1,59 +1,15 @@
 /**
- * Builds IR graphs node by node, inferring each output's type from the op's shape rule.
+ * Builds IR graphs node by node, inferring each output's type from the op's shape rule. The
+ * interface it implements, `GraphBuilder`, is in `graph_builder.ts` (the op tables use it).
  * @module
  */
 import { CompileError } from "./errors.ts";
-import { type OpName, OPS } from "./ops/mod.ts";
-import type {
-  Attrs,
-  ConstTensor,
-  Dim,
-  DType,
-  Graph,
-  GraphPort,
-  Initializer,
-  Node,
-  TensorType,
-  Value,
-} from "./types.ts";
+import type { GraphBuilder } from "./graph_builder.ts";
+import { OPS } from "./ops/mod.ts";
+import type { ConstTensor, Graph, GraphPort, Node, TensorType, Value } from "./types.ts";
 import { UserTypeError } from "../util/user_error.ts";
 
-/** Options of one node. */
-export interface OpOptions {
-  /** How many outputs the node has (default 1). */
-  readonly outputs?: number;
-  /** A readable name for the first output. */
-  readonly name?: string;
-  /**
-   * Values of the first output known at compile time (possibly symbolic), for a small integer
-   * tensor whose shape rule does not track them: ONNX data propagation done by the caller.
-   */
-  readonly known?: readonly Dim[];
-}
-
-/** Appends typed nodes to a graph under construction. */
-export interface GraphBuilder {
-  /** Declares a graph input. */
-  input(name: string, type: TensorType): Value;
-  /** Adds a constant tensor. */
-  constant(tensor: ConstTensor, name?: string): Value;
-  /** Adds a scalar constant (float32 unless dtype says otherwise; float rules pass their dtype). */
-  scalar(value: number, dtype?: DType): Value;
-  /** Adds a 1-D int64 constant, for shapes and axes. */
-  ints(values: readonly number[]): Value;
-  /** Adds a node and returns its outputs. */
-  op(op: OpName, inputs: readonly (Value | null)[], attrs?: Attrs, options?: OpOptions): Value[];
-  /** Adds a single-output node and returns its output. */
-  op1(op: OpName, inputs: readonly (Value | null)[], attrs?: Attrs, name?: string): Value;
-  /** Runs `fn` with `origin` recorded on every node it adds and named in its errors. */
-  scope<T>(origin: string, fn: () => T): T;
-  /** Declares a graph output. */
-  output(name: string, value: Value): void;
-  /** The nodes added so far, in order. */
-  readonly nodes: readonly Node[];
-  /** Returns the finished, frozen graph. */
-  build(name: string, initializers?: readonly Initializer[]): Graph;
-}
+export type { GraphBuilder, OpOptions } from "./graph_builder.ts";
 
 /**
  * Creates a builder, optionally continuing an existing graph (its inputs and nodes are kept,

@@ -92,7 +92,7 @@ export interface EmitOptions {
 /**
  * Encodes an IR graph as an ONNX GraphProto (nodes, inputs, outputs, initializers).
  *
- * @param graph The graph; its initializers become ONNX initializers.
+ * @param graph The graph; its initializers that some node reads become ONNX initializers.
  * @returns The GraphProto fields.
  */
 export function emitGraph(graph: Graph): onnxProto.onnx.IGraphProto {
@@ -115,12 +115,20 @@ export function emitGraph(graph: Graph): onnxProto.onnx.IGraphProto {
       });
     }
   }
+  // An initializer that no node reads (a batch norm's num_batches_tracked in the inference
+  // model) is left out: onnxruntime would warn "Removing initializer …" on every load.
+  const used = new Set([
+    ...nodes.flatMap((n) => n.input ?? []),
+    ...graph.outputs.map((p) => p.value.name),
+  ]);
   return {
     name: graph.name,
     node: nodes,
     input: graph.inputs.map((p) => valueInfo(p.name, p.value.type)),
     output: graph.outputs.map((p) => valueInfo(p.name, p.value.type)),
-    initializer: graph.initializers.map((init) => tensorProto(init.value.name, init.tensor)),
+    initializer: graph.initializers
+      .filter((init) => used.has(init.value.name))
+      .map((init) => tensorProto(init.value.name, init.tensor)),
   };
 }
 

@@ -1,11 +1,56 @@
 /**
- * Pieces the optimizer lowerings share: the gradient's sign and L2 term, the step counter and
- * scalar math in float64 (PyTorch computes bias corrections and step sizes as Python floats).
+ * Pieces the optimizer lowerings share: their contract (the context a lowering gets, and the
+ * lowering's type), the gradient's sign and L2 term, the step counter and scalar math in float64
+ * (PyTorch computes bias corrections and step sizes as Python floats). `optimizer.ts` dispatches
+ * to the lowerings; they take their contract from here, never from `optimizer.ts`.
  * @module
  */
+import type { Optimizer, OptimizerSettings } from "../dsl/optimizers.ts";
+import type { Init, ParamSpec } from "../compile/params.ts";
 import type { GraphBuilder } from "../ir/builder.ts";
 import type { Value } from "../ir/types.ts";
-import type { OptimizerContext, TrainedParam } from "./optimizer.ts";
+
+/** One parameter as the optimizer sees it. */
+export interface OptimizerParam {
+  readonly spec: ParamSpec;
+  readonly value: Value;
+  /** Null when the parameter does not affect the loss; it is then left as it is. */
+  readonly grad: Value | null;
+}
+
+/** A parameter that has a gradient. */
+export type TrainedParam = OptimizerParam & { readonly grad: Value };
+
+/** What an optimizer lowering can use; one context per parameter group. */
+export interface OptimizerContext {
+  readonly b: GraphBuilder;
+  /**
+   * The group's parameters that have a gradient, with their (clipped) gradients; parameters
+   * without one are left as they are and have no state.
+   */
+  readonly params: readonly TrainedParam[];
+  /**
+   * Declares a scalar float32 hyperparameter input with its default value; the group's suffix is
+   * added to the name (`lr`, `lr.group1`, …).
+   */
+  hyper(name: string, value: number): Value;
+  /**
+   * Declares a float32 state tensor (zeros at the start, or as `init` says) and its update:
+   * `next(previous)` returns the new value, which the step uses and outputs.
+   */
+  state(
+    name: string,
+    shape: readonly number[],
+    next: (previous: Value) => Value,
+    init?: Init,
+  ): Value;
+}
+
+/** An optimizer lowering: given one group's settings, returns each parameter's updated value. */
+export type OptimizerLowering<O extends Optimizer> = (
+  settings: OptimizerSettings<O>,
+  ctx: OptimizerContext,
+) => Value[];
 
 /** `x · k` with `k` a constant of `x`'s dtype. */
 export function scale(b: GraphBuilder, x: Value, k: number): Value {

@@ -1,7 +1,6 @@
 /** Adagrad as a graph transform (`torch.optim.Adagrad`). @module */
 import type { AdagradOptimizer } from "../dsl/optimizers.ts";
-import { directedGrad, f32, f64, stepCount } from "./_common.ts";
-import type { OptimizerLowering } from "./optimizer.ts";
+import { directedGrad, f32, f64, type OptimizerLowering, stepCount } from "./_common.ts";
 
 /**
  * Emits `torch.optim.Adagrad`'s single-tensor update. State: `<param>.step` (float32 scalar) and

@@ -1,7 +1,15 @@
 /** Adam and AdamW as graph transforms (`torch.optim.Adam`, `torch.optim.AdamW`). @module */
 import type { AdamOptimizer, AdamWOptimizer, OptimizerSettings } from "../dsl/optimizers.ts";
-import { directedGrad, f32, f64, oneMinus, scale, stepCount } from "./_common.ts";
-import type { OptimizerContext, OptimizerLowering } from "./optimizer.ts";
+import {
+  directedGrad,
+  f32,
+  f64,
+  oneMinus,
+  type OptimizerContext,
+  type OptimizerLowering,
+  scale,
+  stepCount,
+} from "./_common.ts";
 import type { Value } from "../ir/types.ts";
 
 type AdamSettings = OptimizerSettings<AdamOptimizer>;

@@ -15,57 +15,28 @@ import {
   type ParamGroup,
   selects,
 } from "../dsl/optimizers.ts";
-import type { HyperSpec, Init, ParamSpec, StateSpec } from "../compile/params.ts";
+import type { HyperSpec, StateSpec } from "../compile/params.ts";
 import type { GraphBuilder } from "../ir/builder.ts";
 import { CompileError } from "../ir/errors.ts";
 import type { Value } from "../ir/types.ts";
+import type {
+  OptimizerContext,
+  OptimizerLowering,
+  OptimizerParam,
+  TrainedParam,
+} from "./_common.ts";
 import { lowerAdagrad } from "./adagrad.ts";
 import { lowerAdam, lowerAdamW } from "./adam.ts";
 import { clipGradNorm } from "./clip.ts";
 import { lowerRmsprop } from "./rmsprop.ts";
 import { lowerSgd } from "./sgd.ts";
 
-/** One parameter as the optimizer sees it. */
-export interface OptimizerParam {
-  readonly spec: ParamSpec;
-  readonly value: Value;
-  /** Null when the parameter does not affect the loss; it is then left as it is. */
-  readonly grad: Value | null;
-}
-
-/** A parameter that has a gradient. */
-export type TrainedParam = OptimizerParam & { readonly grad: Value };
-
-/** What an optimizer lowering can use; one context per parameter group. */
-export interface OptimizerContext {
-  readonly b: GraphBuilder;
-  /**
-   * The group's parameters that have a gradient, with their (clipped) gradients; parameters
-   * without one are left as they are and have no state.
-   */
-  readonly params: readonly TrainedParam[];
-  /**
-   * Declares a scalar float32 hyperparameter input with its default value; the group's suffix is
-   * added to the name (`lr`, `lr.group1`, …).
-   */
-  hyper(name: string, value: number): Value;
-  /**
-   * Declares a float32 state tensor (zeros at the start, or as `init` says) and its update:
-   * `next(previous)` returns the new value, which the step uses and outputs.
-   */
-  state(
-    name: string,
-    shape: readonly number[],
-    next: (previous: Value) => Value,
-    init?: Init,
-  ): Value;
-}
-
-/** An optimizer lowering: given one group's settings, returns each parameter's updated value. */
-export type OptimizerLowering<O extends Optimizer> = (
-  settings: OptimizerSettings<O>,
-  ctx: OptimizerContext,
-) => Value[];
+export type {
+  OptimizerContext,
+  OptimizerLowering,
+  OptimizerParam,
+  TrainedParam,
+} from "./_common.ts";
 
 const OPTIMIZERS: {
   readonly [K in Optimizer["kind"]]: OptimizerLowering<Extract<Optimizer, { kind: K }>>;

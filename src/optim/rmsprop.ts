@@ -1,7 +1,6 @@
 /** RMSprop as a graph transform (`torch.optim.RMSprop`). @module */
 import type { RmspropOptimizer } from "../dsl/optimizers.ts";
-import { directedGrad, scale } from "./_common.ts";
-import type { OptimizerLowering } from "./optimizer.ts";
+import { directedGrad, type OptimizerLowering, scale } from "./_common.ts";
 
 /**
  * Emits `torch.optim.RMSprop`'s single-tensor update. State: `<param>.square_avg`, with

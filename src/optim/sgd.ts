@@ -1,7 +1,6 @@
 /** SGD as a graph transform: the update is ordinary ops appended to the train graph. @module */
 import type { SgdOptimizer } from "../dsl/optimizers.ts";
-import { directedGrad, scale, stepCount } from "./_common.ts";
-import type { OptimizerLowering } from "./optimizer.ts";
+import { directedGrad, type OptimizerLowering, scale, stepCount } from "./_common.ts";
 
 /**
  * Emits `torch.optim.SGD`'s single-tensor update. With `g` the gradient (negated when

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { DeviceError, type Session, type SessionOptions, wrapOrtSession } from "./session.ts";
+import { DeviceError, type Session, type SessionOptions, wrapOrtSession } from "./backend.ts";
 
 const CUDA_HINT = "install it with: ONNXRUNTIME_NODE_INSTALL=cuda12 deno install " +
   "--allow-scripts=npm:onnxruntime-node (needs CUDA 12 and cuDNN 9 on the machine)";

@@ -5,7 +5,7 @@
  * @module
  */
 import * as ort from "onnxruntime-web";
-import { DeviceError, type Session, type SessionOptions, wrapOrtSession } from "./session.ts";
+import { DeviceError, type Session, type SessionOptions, wrapOrtSession } from "./backend.ts";
 import { UserRangeError } from "../util/user_error.ts";
 
 /**

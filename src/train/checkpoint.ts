@@ -11,7 +11,12 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { type CompiledModel, NAMES } from "../compile/compile.ts";
 import { describeFsError, writeFileAtomic } from "../io/atomic_write.ts";
-import { decodeSafetensors, encodeSafetensors, type SafeTensor } from "../io/safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafeTensor,
+  SafetensorsError,
+} from "../io/safetensors.ts";
 import type { HostTensor } from "../runtime/session.ts";
 import type { SchedulerState } from "./schedule.ts";
 import type { Trainer } from "./trainer.ts";
@@ -119,6 +124,11 @@ export interface CheckpointInfo {
    * plain batches); a resumed run must draw them the same way.
    */
   readonly dataOrder?: string;
+  /**
+   * Training samples per epoch (after a validation split); a resumed run must see as many
+   * (absent in checkpoints written before it was recorded).
+   */
+  readonly trainSamples?: number;
 }
 
 /**
@@ -164,6 +174,8 @@ export interface Checkpoint {
   readonly info: CheckpointInfo;
   /** {@linkcode pipelineFingerprint} of the pipeline that wrote it. */
   readonly fingerprint: string;
+  /** The id of the run that wrote it ("" for checkpoints written before runs had ids). */
+  readonly runId: string;
   /** Training steps taken (the trainer's `steps`). */
   readonly steps: number;
   /** Parameters by state_dict name. */
@@ -341,14 +353,20 @@ const toHost = (t: SafeTensor): HostTensor => ({ dtype: t.dtype, dims: t.shape, 
 export interface SaveOptions {
   /** {@linkcode pipelineFingerprint} of the trainer's pipeline. */
   readonly fingerprint: string;
-  /** How many checkpoints to keep in the folder, newest first (default 2). */
+  /** How many checkpoints of this run to keep in the folder, newest first (default 2). */
   readonly keep?: number;
+  /**
+   * The run's id, recorded in the file; pruning deletes only checkpoints of this id (default "":
+   * files without an id).
+   */
+  readonly runId?: string;
 }
 
 /**
  * Saves a trainer's state atomically (a temporary file unique to the process, fsync, rename; see
  * {@linkcode writeFileAtomic}) as
- * `dir/checkpoint-<steps>.safetensors`, then deletes all but the newest `keep` checkpoints.
+ * `dir/checkpoint-<steps>.safetensors`, then deletes all but the newest `keep` checkpoints of the
+ * same run (`runId`); another run's files are never deleted.
  *
  * @param dir The checkpoint folder (created when missing).
  * @param trainer The trainer.
@@ -397,6 +415,7 @@ export async function saveCheckpoint(
   const metadata: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
     fingerprint: options.fingerprint,
+    ...(options.runId ? { run_id: options.runId } : {}),
     steps: json(trainer.steps),
     epoch: json(info.epoch),
     batch: json(info.batch),
@@ -412,11 +431,67 @@ export async function saveCheckpoint(
   };
   if (info.schedule) metadata.schedule = json(info.schedule);
   if (info.dataOrder) metadata.data_order = info.dataOrder;
+  if (info.trainSamples !== undefined) metadata.train_samples = json(info.trainSamples);
   const path = checkpointPath(dir, trainer.steps);
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
-  const all = await listCheckpoints(dir);
-  for (const old of all.slice(0, Math.max(0, all.length - keep))) await Deno.remove(old);
+  const runId = options.runId ?? "";
+  const own: string[] = [];
+  for (const file of await listCheckpoints(dir)) {
+    const m = file === path ? metadata : await readCheckpointMetadata(file).catch(() => undefined);
+    if (m && (m.run_id ?? "") === runId) own.push(file);
+  }
+  for (const old of own.slice(0, Math.max(0, own.length - keep))) {
+    // Gone already (removed by hand): nothing to prune.
+    await Deno.remove(old).catch((e) => {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    });
+  }
   return path;
+}
+
+/**
+ * Reads only the metadata of a checkpoint (or any safetensors file): its header, not its tensors.
+ *
+ * @param path The file.
+ * @returns The `__metadata__` strings (empty when it has none).
+ * @throws {SafetensorsError} When the header is malformed; Deno's errors when it cannot be read.
+ * @example
+ * ```ts
+ * import { encodeSafetensors } from "../io/safetensors.ts";
+ * import { readCheckpointMetadata } from "./checkpoint.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeFile(path, encodeSafetensors(new Map(), { run_id: "abc" }));
+ * if ((await readCheckpointMetadata(path)).run_id !== "abc") throw new Error();
+ * await Deno.remove(path);
+ * ```
+ */
+export async function readCheckpointMetadata(path: string): Promise<Record<string, string>> {
+  using file = await Deno.open(path);
+  const readExactly = async (n: number) => {
+    const out = new Uint8Array(n);
+    for (let at = 0; at < n;) {
+      const got = await file.read(out.subarray(at));
+      if (got === null) return out.subarray(0, at);
+      at += got;
+    }
+    return out;
+  };
+  const head = await readExactly(8);
+  const n = head.length === 8 ? new DataView(head.buffer).getBigUint64(0, true) : 0n;
+  // The header alone, and 8 bytes of zeros for the (unread) tensors: decode checks the header.
+  const header = n > 0n && n < 100_000_000n ? await readExactly(Number(n)) : new Uint8Array();
+  const bytes = new Uint8Array(8 + header.length);
+  bytes.set(head.subarray(0, 8));
+  bytes.set(header, 8);
+  let text: unknown;
+  try {
+    text = JSON.parse(new TextDecoder().decode(header));
+  } catch {
+    // Let the full decoder name the problem (or the truncation).
+    return decodeSafetensors(bytes, path).metadata;
+  }
+  const meta = (text as { __metadata__?: Record<string, string> } | null)?.__metadata__;
+  return meta && typeof meta === "object" ? { ...meta } : {};
 }
 
 /**
@@ -459,7 +534,20 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
       cause: e,
     });
   }
-  const { tensors, metadata: m } = decodeSafetensors(bytes, path);
+  let decoded;
+  try {
+    decoded = decodeSafetensors(bytes, path);
+  } catch (e) {
+    if (e instanceof SafetensorsError && e.truncated) {
+      throw new CheckpointError(
+        `Cannot read checkpoint ${path}: the file is truncated (${bytes.length} bytes; a copy or ` +
+          `write was cut short)`,
+        { cause: e },
+      );
+    }
+    throw e;
+  }
+  const { tensors, metadata: m } = decoded;
   const fail = (why: string): never => {
     throw new CheckpointError(`Cannot read checkpoint ${path}: ${why}`);
   };
@@ -501,11 +589,13 @@ export async function readCheckpoint(path: string): Promise<Checkpoint> {
     validation: m.validation === undefined ? 0 : float("validation"),
     ...(m.schedule === undefined ? {} : { schedule: field("schedule") }),
     ...(m.data_order === undefined ? {} : { dataOrder: m.data_order }),
+    ...(m.train_samples === undefined ? {} : { trainSamples: int("train_samples") }),
   };
   return Object.freeze({
     path,
     info: Object.freeze(info),
     fingerprint: m.fingerprint,
+    runId: m.run_id ?? "",
     steps: int("steps"),
     params,
     buffers,

@@ -10,19 +10,25 @@ import { writeFileAtomic } from "../io/atomic_write.ts";
 import { checkDistinctPaths, checkOutputDir, checkOutputFile } from "../io/output_paths.ts";
 import { NAMES } from "../compile/names.ts";
 import { emitModel } from "../onnx/emit.ts";
+import { SafetensorsError } from "../io/safetensors.ts";
 import {
   checkFingerprint,
+  type Checkpoint,
+  CheckpointError,
   type CheckpointInfo,
   latestCheckpoint,
+  listCheckpoints,
   pipelineFingerprint,
   readCheckpoint,
   restoreCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.ts";
+import { type CheckpointFolder, claimCheckpointFolder } from "./checkpoint_folder.ts";
 import { epochHeader, testLines, trainLine, validationLines } from "./format.ts";
 import { createScheduler } from "./schedule.ts";
 import { createReporter, readMetrics, type Reporter } from "./report.ts";
 import { compilePipeline } from "./compile_pipeline.ts";
+import { describePipeline, scriptName } from "./describe.ts";
 
 export { compilePipeline };
 export * from "./run_types.ts";
@@ -37,6 +43,7 @@ import {
 } from "./run_types.ts";
 import { createTrainer, type Trainer } from "./trainer.ts";
 import { checkExportPath, warmStart } from "./warm_start.ts";
+import { rethrowIfNotCapable } from "../util/permission_error.ts";
 import { UserRangeError } from "../util/user_error.ts";
 
 function randomSeed(): number {
@@ -55,6 +62,38 @@ function nonFiniteParameter(trainer: Trainer): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The newest checkpoint in a folder, read; a truncated one names the newest intact one instead.
+ */
+async function readLatestCheckpoint(dir: string): Promise<Checkpoint> {
+  const all = await listCheckpoints(dir);
+  const newest = all.at(-1);
+  if (!newest) throw new UserRangeError(`Cannot resume: no checkpoint in ${dir}`);
+  try {
+    return await readCheckpoint(newest);
+  } catch (e) {
+    const truncated = e instanceof CheckpointError && e.cause instanceof SafetensorsError &&
+      e.cause.truncated;
+    if (!truncated) throw e;
+    for (const older of all.slice(0, -1).reverse()) {
+      if (await readCheckpoint(older).then(() => true, () => false)) {
+        throw new CheckpointError(
+          `${e.message}; the newest intact checkpoint is ${older}: delete ${newest} to resume ` +
+            `from it`,
+          { cause: e },
+        );
+      }
+    }
+    throw new CheckpointError(
+      `${e.message}; no intact checkpoint is left in ${dir}: start afresh with --overwrite`,
+      { cause: e },
+    );
+  }
+}
+
+/** The longest a run goes without letting the event loop deliver a signal, in milliseconds. */
+const YIELD_MS = 50;
 
 function checkRunNumber(
   what: string,
@@ -196,319 +235,382 @@ export async function runPipeline(
   const fingerprint = pipelineFingerprint(compiled);
   // Per-position class targets (sequence labels): accuracies are over non-ignored positions.
   const perPosition = compiled.train.outputs.some((o) => o.name === NAMES.counted);
-  let resumed;
-  if (options.resume) {
-    const path = await latestCheckpoint(checkpointDir!);
-    if (!path) throw new UserRangeError(`Cannot resume: no checkpoint in ${checkpointDir}`);
-    resumed = await readCheckpoint(path);
-    checkFingerprint(resumed, fingerprint);
-    const { seed: saved, batchSize: savedBatch } = resumed.info;
-    if (options.seed !== undefined && options.seed !== saved) {
-      throw new UserRangeError(
-        `Cannot resume from ${path} with seed ${options.seed}: it was saved with seed ${saved}`,
-      );
-    }
-    if (batchSize !== savedBatch) {
-      throw new UserRangeError(
-        `Cannot resume from ${path} with batch size ${batchSize}: it was saved with ${savedBatch}`,
-      );
-    }
-    const savedOrder = resumed.info.dataOrder ?? "";
-    if (savedOrder !== dataOrder) {
-      throw new UserRangeError(
-        `Cannot resume from ${path} with data order "${dataOrder || "plain"}": it was saved ` +
-          `with "${savedOrder || "plain"}"`,
-      );
-    }
-    const savedValidation = resumed.info.validation ?? 0;
-    if ((spec.validation ?? 0) !== savedValidation) {
-      throw new UserRangeError(
-        `Cannot resume from ${path} with validation ${
-          spec.validation ?? 0
-        }: it was saved with ${savedValidation}, which holds out other samples`,
-      );
-    }
-  }
-  const seed = resumed?.info.seed ?? options.seed ?? spec.seed ?? randomSeed();
-  const schedule = spec.schedule;
-  if (
-    schedule?.kind === "reduceLROnPlateau" && schedule.metric === "validationLoss" &&
-    spec.validation === undefined
-  ) {
-    throw new UserRangeError(
-      "Cannot run: reduceLROnPlateau watches validationLoss, but the data has no validation " +
-        "split (data(dataset, { validation: 0.1 }))",
-    );
-  }
-  if (options.dataDir !== undefined && spec.data.kind !== "tensor") {
-    // An explicit data folder must exist (a typo would otherwise start a download elsewhere).
-    const info = await Deno.stat(options.dataDir).catch(() => undefined);
-    if (!info?.isDirectory) {
-      throw new UserRangeError(
-        `Cannot load data: the data folder ${options.dataDir} (dataDir, --data-dir) ${
-          info ? "is a file, not a folder" : "does not exist"
-        }`,
-      );
-    }
-  }
-  const splits = await loadDataset(spec.data, { root: options.dataDir });
-  for (const split of ["train", "test"] as const) {
-    if (splits[split].count === 0) {
-      throw new UserRangeError(
-        `Cannot run: the ${split === "train" ? "training" : "test"} set is empty (0 samples)`,
-      );
-    }
-  }
-  // The held-out samples derive from the seed only, so a resumed run holds out the same ones.
-  const held = spec.validation === undefined
+  // From here on the folder belongs to this run: locked, leftovers removed, runs never mixed.
+  const folder = checkpointDir === undefined
     ? undefined
-    : holdOut(splits.train.count, spec.validation, seed);
-  const classNames = "classNames" in spec.data ? spec.data.classNames : undefined;
-  let worker: WorkerLoader | undefined;
-  const trainer: Trainer = await createTrainer(compiled, {
-    seed,
-    device: options.device,
-    threads: options.threads,
-    backend: options.backend,
-    stepsPerRun,
-    metadata: classNames ? { class_names: JSON.stringify(classNames) } : {},
-  });
+    : await claimCheckpointFolder(checkpointDir, {
+      resume: options.resume,
+      overwrite: options.overwrite,
+    });
   try {
-    if (options.init !== undefined && resumed) {
-      log(`Not initialising from ${options.init}: resuming from ${resumed.path} instead`);
-    } else if (options.init !== undefined) {
-      await warmStart(trainer, options.init, { partial: options.initPartial, log });
+    return await trainIn(folder);
+  } finally {
+    folder?.release();
+  }
+
+  async function trainIn(folder: CheckpointFolder | undefined): Promise<RunResult> {
+    for (const line of folder?.notes ?? []) log(line);
+    let resumed: Checkpoint | undefined;
+    if (options.resume) {
+      resumed = await readLatestCheckpoint(checkpointDir!);
+      const path = resumed.path;
+      checkFingerprint(resumed, fingerprint);
+      const { seed: saved, batchSize: savedBatch } = resumed.info;
+      if (options.seed !== undefined && options.seed !== saved) {
+        throw new UserRangeError(
+          `Cannot resume from ${path} with seed ${options.seed}: it was saved with seed ${saved}`,
+        );
+      }
+      if (batchSize !== savedBatch) {
+        throw new UserRangeError(
+          `Cannot resume from ${path} with batch size ${batchSize}: it was saved with ${savedBatch}`,
+        );
+      }
+      const savedOrder = resumed.info.dataOrder ?? "";
+      if (savedOrder !== dataOrder) {
+        throw new UserRangeError(
+          `Cannot resume from ${path} with data order "${dataOrder || "plain"}": it was saved ` +
+            `with "${savedOrder || "plain"}"`,
+        );
+      }
+      const savedValidation = resumed.info.validation ?? 0;
+      if ((spec.validation ?? 0) !== savedValidation) {
+        throw new UserRangeError(
+          `Cannot resume from ${path} with validation ${
+            spec.validation ?? 0
+          }: it was saved with ${savedValidation}, which holds out other samples`,
+        );
+      }
     }
-    if (options.emitDir) {
-      await writeFileAtomic(join(options.emitDir, "train_step.onnx"), emitModel(compiled.train));
-      await writeFileAtomic(join(options.emitDir, "eval_step.onnx"), emitModel(compiled.eval));
-      await writeFileAtomic(join(options.emitDir, "inference.onnx"), trainer.exportModel());
-    }
-    const start: Pick<
-      CheckpointInfo,
-      "epoch" | "batch" | "epochLossSum" | "epochLr" | "epochCorrect" | "epochCounted" | "schedule"
-    > = resumed?.info ?? { epoch: 0, batch: 0, epochLossSum: 0, epochLr: NaN, epochCorrect: 0 };
-    const trainOptions = {
-      batchSize,
-      shuffle: spec.shuffle,
-      seed,
-      resumeAt: start,
-      indices: held?.train,
-      dropLast: spec.dropLast,
-      sampler: spec.sampler,
-      augment: spec.augment,
-    };
-    const prefetch = options.prefetch ?? true;
-    // In shared memory, the worker and this thread read one copy of the training samples.
-    const trainSet = prefetch === "worker" ? shareSampleSet(splits.train) : splits.train;
-    const train = createLoader(trainSet, trainOptions);
-    // The worker builds the very batches of `train` (it runs createLoader on the same options).
-    worker = prefetch === "worker" ? await createWorkerLoader(trainSet, trainOptions) : undefined;
-    const validation = held && createLoader(trainSet, { batchSize, indices: held.heldOut });
-    const test = createLoader(splits.test, { batchSize });
-    if (train.batches === 0) {
+    const seed = resumed?.info.seed ?? options.seed ?? spec.seed ?? randomSeed();
+    const schedule = spec.schedule;
+    if (
+      schedule?.kind === "reduceLROnPlateau" && schedule.metric === "validationLoss" &&
+      spec.validation === undefined
+    ) {
       throw new UserRangeError(
-        `Cannot run: ${train.size} training samples make no batch of ${batchSize} with dropLast`,
+        "Cannot run: reduceLROnPlateau watches validationLoss, but the data has no validation " +
+          "split (data(dataset, { validation: 0.1 }))",
       );
     }
-    reporter = createReporter({
-      log: baseLog,
-      epochs,
-      batchesPerEpoch: train.batches,
-      batchSize,
-      samplesPerEpoch: train.size,
-      logEvery,
-      metricsPath: options.metricsPath,
-      plotPath: options.plotPath,
-      quiet: options.quiet,
-      progress: options.progress,
-      initialRecords: resumed && options.metricsPath
-        ? await readMetrics(options.metricsPath)
-        : undefined,
-      resumeAt: resumed?.info,
-    });
-    const scheduler = spec.schedule && createScheduler(spec.schedule, trainer.hyper, {
-      optimizer: spec.optimizer,
-      epochs,
-      batchesPerEpoch: train.batches,
-    });
-    if (resumed) {
-      // The schedule replays its steps from the fresh rates, then the saved tensors and rates load.
-      scheduler?.importState(resumed.info.schedule ?? { steps: 0 });
-      restoreCheckpoint(trainer, resumed, fingerprint);
-      const { epoch, batch } = resumed.info;
-      log(
-        `Resumed from ${resumed.path} (epoch ${epoch + 1}, batch ${batch}, step ${trainer.steps})`,
-      );
+    if (options.dataDir !== undefined && spec.data.kind !== "tensor") {
+      // An explicit data folder must exist (a typo would otherwise start a download elsewhere).
+      const info = await Deno.stat(options.dataDir).catch((e) => {
+        rethrowIfNotCapable(e);
+        return undefined;
+      });
+      if (!info?.isDirectory) {
+        throw new UserRangeError(
+          `Cannot load data: the data folder ${options.dataDir} (dataDir, --data-dir) ${
+            info ? "is a file, not a folder" : "does not exist"
+          }`,
+        );
+      }
     }
-    let where = { epoch: start.epoch + 1, batch: start.batch }, lastLoss = NaN;
-    // Weights that turned NaN or infinite after a finite loss are never saved nor exported.
-    const checkWeights = async () => {
-      const name = nonFiniteParameter(trainer);
-      if (name === undefined) return;
-      const step = trainer.steps;
-      throw new NonFiniteLossError(
-        `Training stopped: the parameter ${name} is NaN or infinite after epoch ${where.epoch}, ` +
-          `step ${step} (batch ${where.batch - 1}); the learning rate ${
-            rate(currentLr())
-          } may be ` +
-          `too high` + await keptNote(),
-        { epoch: where.epoch, step, batch: where.batch - 1, loss: lastLoss },
-      );
-    };
-    const keptNote = async () => {
-      const kept = checkpointDir ? await latestCheckpoint(checkpointDir) : undefined;
-      return kept ? `; the last good checkpoint is ${kept}` : "";
-    };
-    const save = async (
-      position: Pick<
+    const splits = await loadDataset(spec.data, { root: options.dataDir });
+    for (const split of ["train", "test"] as const) {
+      if (splits[split].count === 0) {
+        throw new UserRangeError(
+          `Cannot run: the ${split === "train" ? "training" : "test"} set is empty (0 samples)`,
+        );
+      }
+    }
+    // The held-out samples derive from the seed only, so a resumed run holds out the same ones.
+    const held = spec.validation === undefined
+      ? undefined
+      : holdOut(splits.train.count, spec.validation, seed);
+    const classNames = "classNames" in spec.data ? spec.data.classNames : undefined;
+    let worker: WorkerLoader | undefined;
+    const trainer: Trainer = await createTrainer(compiled, {
+      seed,
+      device: options.device,
+      threads: options.threads,
+      backend: options.backend,
+      stepsPerRun,
+      metadata: classNames ? { class_names: JSON.stringify(classNames) } : {},
+    });
+    try {
+      if (options.init !== undefined && resumed) {
+        log(`Not initialising from ${options.init}: resuming from ${resumed.path} instead`);
+      } else if (options.init !== undefined) {
+        await warmStart(trainer, options.init, { partial: options.initPartial, log });
+      }
+      if (options.emitDir) {
+        await writeFileAtomic(join(options.emitDir, "train_step.onnx"), emitModel(compiled.train));
+        await writeFileAtomic(join(options.emitDir, "eval_step.onnx"), emitModel(compiled.eval));
+        await writeFileAtomic(join(options.emitDir, "inference.onnx"), trainer.exportModel());
+      }
+      const start: Pick<
         CheckpointInfo,
-        "epoch" | "batch" | "epochLossSum" | "epochLr" | "epochCorrect" | "epochCounted"
-      >,
-    ) => {
-      await checkWeights();
-      return await saveCheckpoint(checkpointDir!, trainer, {
-        ...position,
-        seed,
+        | "epoch"
+        | "batch"
+        | "epochLossSum"
+        | "epochLr"
+        | "epochCorrect"
+        | "epochCounted"
+        | "schedule"
+      > = resumed?.info ?? { epoch: 0, batch: 0, epochLossSum: 0, epochLr: NaN, epochCorrect: 0 };
+      const trainOptions = {
         batchSize,
-        validation: spec.validation ?? 0,
-        ...(dataOrder ? { dataOrder } : {}),
-        ...(scheduler ? { schedule: scheduler.exportState() } : {}),
-      }, { fingerprint, keep: options.keep });
-    };
-    const currentLr = () => scheduler?.lr ?? trainer.hyper.get("lr") ?? NaN;
-    const results: EpochResult[] = [];
-    for (let epoch = start.epoch + 1; epoch <= epochs; epoch++) {
-      for (const line of epochHeader(epoch)) log(line);
-      const startTime = performance.now();
-      const midEpoch = epoch === start.epoch + 1 && start.batch > 0;
-      let index = midEpoch ? start.batch : 0, lossTotal = midEpoch ? start.epochLossSum : 0;
-      // Correct training predictions and what they are out of so far: samples (mid-epoch batches
-      // are all full), or non-ignored positions of per-position class targets.
-      let correctTotal = midEpoch ? start.epochCorrect ?? NaN : 0;
-      let countedTotal = midEpoch ? start.epochCounted ?? index * batchSize : 0;
-      const lr = midEpoch ? start.epochLr : currentLr();
-      let dataMs = 0;
-      const batches: Iterator<Batch> | AsyncIterator<Batch> = worker
-        ? worker.epoch()
-        : train[Symbol.iterator]();
-      const nextBatch = async () => {
-        const t = performance.now(), next = await batches.next();
-        dataMs += performance.now() - t;
-        return next;
+        shuffle: spec.shuffle,
+        seed,
+        resumeAt: start,
+        indices: held?.train,
+        dropLast: spec.dropLast,
+        sampler: spec.sampler,
+        augment: spec.augment,
       };
-      for (let next = await nextBatch(); !next.done;) {
-        // A group of equal-size batches, ending at the next checkpoint step: one run of K steps.
-        const due = checkpointEvery === undefined
-          ? Infinity
-          : checkpointEvery - (trainer.steps % checkpointEvery);
-        const limit = Math.min(stepsPerRun, due), group = [next.value];
-        if (prefetch || limit > 1) next = await nextBatch();
-        while (group.length < limit && !next.done && next.value.size === group[0].size) {
-          group.push(next.value);
-          next = await nextBatch();
+      const prefetch = options.prefetch ?? true;
+      // In shared memory, the worker and this thread read one copy of the training samples.
+      const trainSet = prefetch === "worker" ? shareSampleSet(splits.train) : splits.train;
+      const train = createLoader(trainSet, trainOptions);
+      // The worker builds the very batches of `train` (it runs createLoader on the same options).
+      worker = prefetch === "worker" ? await createWorkerLoader(trainSet, trainOptions) : undefined;
+      const validation = held && createLoader(trainSet, { batchSize, indices: held.heldOut });
+      const test = createLoader(splits.test, { batchSize });
+      if (train.batches === 0) {
+        throw new UserRangeError(
+          `Cannot run: ${train.size} training samples make no batch of ${batchSize} with dropLast`,
+        );
+      }
+      const savedSamples = resumed?.info.trainSamples;
+      if (resumed && savedSamples !== undefined && savedSamples !== train.size) {
+        throw new UserRangeError(
+          `Cannot resume from ${resumed.path} with ${train.size} training samples: it was saved ` +
+            `with ${savedSamples} (the data order and each epoch's batches depend on the count); ` +
+            `resume with the same data, or start afresh (--overwrite or another folder)`,
+        );
+      }
+      reporter = createReporter({
+        log: baseLog,
+        epochs,
+        batchesPerEpoch: train.batches,
+        batchSize,
+        samplesPerEpoch: train.size,
+        logEvery,
+        metricsPath: options.metricsPath,
+        plotPath: options.plotPath,
+        // The plot names the script and the run's key settings.
+        title: scriptName(),
+        subtitle: `${describePipeline(spec, { lr: options.lr, epochs, batchSize })} · seed ${seed}`,
+        quiet: options.quiet,
+        progress: options.progress,
+        initialRecords: resumed && options.metricsPath
+          ? await readMetrics(options.metricsPath)
+          : undefined,
+        resumeAt: resumed?.info,
+      });
+      const scheduler = spec.schedule && createScheduler(spec.schedule, trainer.hyper, {
+        optimizer: spec.optimizer,
+        epochs,
+        batchesPerEpoch: train.batches,
+      });
+      if (resumed) {
+        // The schedule replays its steps from the fresh rates, then the saved tensors and rates load.
+        scheduler?.importState(resumed.info.schedule ?? { steps: 0 });
+        restoreCheckpoint(trainer, resumed, fingerprint);
+        const { epoch, batch } = resumed.info;
+        log(
+          `Resumed from ${resumed.path} (epoch ${
+            epoch + 1
+          }, batch ${batch}, step ${trainer.steps})`,
+        );
+        const savedLr = resumed.hyper.get("lr");
+        if (options.lr !== undefined && savedLr !== undefined && options.lr !== savedLr) {
+          log(
+            `note: --lr ${options.lr} is not used: a resumed run continues with its checkpoint's ` +
+              `learning rate ${rate(savedLr)}${
+                scheduler ? " (set by its schedule)" : ""
+              }; start afresh to train with another`,
+          );
         }
-        // The schedule sets each step's rates before it runs, as with one step per run.
-        const rates = group.map(() => {
-          const step = { lr: currentLr(), hyper: new Map(trainer.hyper) };
-          scheduler?.afterBatch();
-          return step;
-        });
-        const losses = await trainer.stepMany(group, rates.map((r) => r.hyper));
-        if (!prefetch && limit === 1) next = await nextBatch();
-        for (const [j, loss] of losses.entries()) {
-          if (!Number.isFinite(loss)) {
-            // The run's later steps already used the broken weights: stop, save and export nothing.
-            const step = trainer.steps - losses.length + j + 1;
-            throw new NonFiniteLossError(
-              `Training stopped: the loss is ${loss} at epoch ${epoch}, step ${step} ` +
-                `(batch ${index}); the learning rate ${rate(rates[j].lr)} may be too high` +
-                await keptNote(),
-              { epoch, step, batch: index, loss },
+        if (epoch >= epochs) {
+          log(
+            `Nothing left to train: ${resumed.path} was saved after epoch ${epoch} of ${epochs}; ` +
+              `pass --epochs N with N > ${epoch} to train further`,
+          );
+        }
+      }
+      let where = { epoch: start.epoch + 1, batch: start.batch }, lastLoss = NaN;
+      let lastYield = performance.now();
+      // Weights that turned NaN or infinite after a finite loss are never saved nor exported.
+      const checkWeights = async () => {
+        const name = nonFiniteParameter(trainer);
+        if (name === undefined) return;
+        const step = trainer.steps;
+        throw new NonFiniteLossError(
+          `Training stopped: the parameter ${name} is NaN or infinite after epoch ${where.epoch}, ` +
+            `step ${step} (batch ${where.batch - 1}); the learning rate ${
+              rate(currentLr())
+            } may be ` +
+            `too high` + await keptNote(),
+          { epoch: where.epoch, step, batch: where.batch - 1, loss: lastLoss },
+        );
+      };
+      const keptNote = async () => {
+        const kept = checkpointDir ? await latestCheckpoint(checkpointDir) : undefined;
+        return kept ? `; the last good checkpoint is ${kept}` : "";
+      };
+      const save = async (
+        position: Pick<
+          CheckpointInfo,
+          "epoch" | "batch" | "epochLossSum" | "epochLr" | "epochCorrect" | "epochCounted"
+        >,
+      ) => {
+        await checkWeights();
+        // The metrics first: whatever the checkpoint a resume starts from, they cover its steps.
+        await reporter!.flush();
+        return await saveCheckpoint(checkpointDir!, trainer, {
+          ...position,
+          seed,
+          batchSize,
+          validation: spec.validation ?? 0,
+          trainSamples: train.size,
+          ...(dataOrder ? { dataOrder } : {}),
+          ...(scheduler ? { schedule: scheduler.exportState() } : {}),
+        }, { fingerprint, keep: options.keep, runId: resumed?.runId ?? folder?.runId });
+      };
+      const currentLr = () => scheduler?.lr ?? trainer.hyper.get("lr") ?? NaN;
+      const results: EpochResult[] = [];
+      for (let epoch = start.epoch + 1; epoch <= epochs; epoch++) {
+        for (const line of epochHeader(epoch)) log(line);
+        const startTime = performance.now();
+        const midEpoch = epoch === start.epoch + 1 && start.batch > 0;
+        let index = midEpoch ? start.batch : 0, lossTotal = midEpoch ? start.epochLossSum : 0;
+        // Correct training predictions and what they are out of so far: samples (mid-epoch batches
+        // are all full), or non-ignored positions of per-position class targets.
+        let correctTotal = midEpoch ? start.epochCorrect ?? NaN : 0;
+        let countedTotal = midEpoch ? start.epochCounted ?? index * batchSize : 0;
+        const lr = midEpoch ? start.epochLr : currentLr();
+        let dataMs = 0;
+        const batches: Iterator<Batch> | AsyncIterator<Batch> = worker
+          ? worker.epoch()
+          : train[Symbol.iterator]();
+        const nextBatch = async () => {
+          const t = performance.now(), next = await batches.next();
+          dataMs += performance.now() - t;
+          return next;
+        };
+        for (let next = await nextBatch(); !next.done;) {
+          // A group of equal-size batches, ending at the next checkpoint step: one run of K steps.
+          const due = checkpointEvery === undefined
+            ? Infinity
+            : checkpointEvery - (trainer.steps % checkpointEvery);
+          const limit = Math.min(stepsPerRun, due), group = [next.value];
+          if (prefetch || limit > 1) next = await nextBatch();
+          while (group.length < limit && !next.done && next.value.size === group[0].size) {
+            group.push(next.value);
+            next = await nextBatch();
+          }
+          // The schedule sets each step's rates before it runs, as with one step per run.
+          const rates = group.map(() => {
+            const step = { lr: currentLr(), hyper: new Map(trainer.hyper) };
+            scheduler?.afterBatch();
+            return step;
+          });
+          const losses = await trainer.stepMany(group, rates.map((r) => r.hyper));
+          if (!prefetch && limit === 1) next = await nextBatch();
+          for (const [j, loss] of losses.entries()) {
+            if (!Number.isFinite(loss)) {
+              // The run's later steps already used the broken weights: stop, save and export nothing.
+              const step = trainer.steps - losses.length + j + 1;
+              throw new NonFiniteLossError(
+                `Training stopped: the loss is ${loss} at epoch ${epoch}, step ${step} ` +
+                  `(batch ${index}); the learning rate ${rate(rates[j].lr)} may be too high` +
+                  await keptNote(),
+                { epoch, step, batch: index, loss },
+              );
+            }
+            lossTotal += loss;
+            correctTotal += trainer.lastCorrect[j] ?? NaN;
+            countedTotal += trainer.lastCounted[j] ?? group[j].size;
+            lastLoss = loss;
+            const event = { epoch, batch: index, loss, lr: rates[j].lr };
+            reporter.onBatch(event);
+            options.onBatch?.(event);
+            if (index % logEvery === 0) {
+              log(trainLine(loss, index * batchSize + group[j].size, train.size));
+            }
+            index++;
+          }
+          where = { epoch, batch: index };
+          // Each step runs synchronously on this thread: give the event loop a turn now and then,
+          // so that Ctrl-C or SIGTERM is seen within one run of steps.
+          if (options.signal && performance.now() - lastYield > YIELD_MS) {
+            await new Promise((resolve) => setTimeout(resolve, 0));
+            lastYield = performance.now();
+          }
+          const position = {
+            epoch: epoch - 1,
+            batch: index,
+            epochLossSum: lossTotal,
+            epochLr: lr,
+            epochCorrect: correctTotal,
+            ...(perPosition ? { epochCounted: countedTotal } : {}),
+          };
+          const atCheckpoint = checkpointEvery !== undefined &&
+            trainer.steps % checkpointEvery === 0;
+          const saved = checkpointDir && (atCheckpoint || options.signal?.aborted)
+            ? await save(position)
+            : undefined;
+          if (options.signal?.aborted) {
+            throw new TrainingInterrupted(
+              `Training interrupted at epoch ${epoch}, batch ${index}` +
+                (saved ? `; saved checkpoint ${saved}` : ""),
+              saved,
             );
           }
-          lossTotal += loss;
-          correctTotal += trainer.lastCorrect[j] ?? NaN;
-          countedTotal += trainer.lastCounted[j] ?? group[j].size;
-          lastLoss = loss;
-          const event = { epoch, batch: index, loss, lr: rates[j].lr };
-          reporter.onBatch(event);
-          options.onBatch?.(event);
-          if (index % logEvery === 0) {
-            log(trainLine(loss, index * batchSize + group[j].size, train.size));
-          }
-          index++;
         }
-        where = { epoch, batch: index };
-        const position = {
-          epoch: epoch - 1,
-          batch: index,
-          epochLossSum: lossTotal,
-          epochLr: lr,
-          epochCorrect: correctTotal,
-          ...(perPosition ? { epochCounted: countedTotal } : {}),
+        const trainSeconds = (performance.now() - startTime) / 1000;
+        await checkWeights();
+        let validated = {};
+        if (validation) {
+          const v = await trainer.evaluate(validation);
+          const validationLoss = v.batchLossSum / v.batches;
+          const validationAccuracy = v.correct / v.counted;
+          for (const line of validationLines(validationAccuracy, validationLoss)) log(line);
+          validated = { validationLoss, validationAccuracy };
+        }
+        const r = await trainer.evaluate(test);
+        const testLoss = r.batchLossSum / r.batches;
+        const accuracy = r.correct / r.counted;
+        for (const line of testLines(accuracy, testLoss)) log(line);
+        const result: EpochResult = {
+          epoch,
+          trainLoss: lossTotal / index,
+          trainAccuracy: correctTotal / countedTotal,
+          testLoss,
+          accuracy,
+          ...validated,
+          trainSeconds,
+          dataSeconds: dataMs / 1000,
+          lr,
         };
-        const atCheckpoint = checkpointEvery !== undefined &&
-          trainer.steps % checkpointEvery === 0;
-        const saved = checkpointDir && (atCheckpoint || options.signal?.aborted)
-          ? await save(position)
+        results.push(result);
+        scheduler?.afterEpoch(result);
+        // The epoch's record is written before its checkpoint (see `save`).
+        await reporter.onEpoch(result);
+        const saved = checkpointDir
+          ? await save({ epoch, batch: 0, epochLossSum: 0, epochLr: NaN, epochCorrect: 0 })
           : undefined;
-        if (options.signal?.aborted) {
+        options.onEpoch?.(result);
+        if (options.signal?.aborted && epoch < epochs) {
           throw new TrainingInterrupted(
-            `Training interrupted at epoch ${epoch}, batch ${index}` +
+            `Training interrupted after epoch ${epoch}` +
               (saved ? `; saved checkpoint ${saved}` : ""),
             saved,
           );
         }
       }
-      const trainSeconds = (performance.now() - startTime) / 1000;
+      log("Done!");
       await checkWeights();
-      let validated = {};
-      if (validation) {
-        const v = await trainer.evaluate(validation);
-        const validationLoss = v.batchLossSum / v.batches;
-        const validationAccuracy = v.correct / v.counted;
-        for (const line of validationLines(validationAccuracy, validationLoss)) log(line);
-        validated = { validationLoss, validationAccuracy };
-      }
-      const r = await trainer.evaluate(test);
-      const testLoss = r.batchLossSum / r.batches;
-      const accuracy = r.correct / r.counted;
-      for (const line of testLines(accuracy, testLoss)) log(line);
-      const result: EpochResult = {
-        epoch,
-        trainLoss: lossTotal / index,
-        trainAccuracy: correctTotal / countedTotal,
-        testLoss,
-        accuracy,
-        ...validated,
-        trainSeconds,
-        dataSeconds: dataMs / 1000,
-        lr,
-      };
-      results.push(result);
-      scheduler?.afterEpoch(result);
-      const saved = checkpointDir
-        ? await save({ epoch, batch: 0, epochLossSum: 0, epochLr: NaN, epochCorrect: 0 })
-        : undefined;
-      await reporter.onEpoch(result);
-      options.onEpoch?.(result);
-      if (options.signal?.aborted && epoch < epochs) {
-        throw new TrainingInterrupted(
-          `Training interrupted after epoch ${epoch}` +
-            (saved ? `; saved checkpoint ${saved}` : ""),
-          saved,
-        );
-      }
+      const exported = trainer.exportModel({ raw: options.exportRaw ?? false });
+      if (options.exportPath) await writeFileAtomic(options.exportPath, exported);
+      return { epochs: results, seed, exportModel: () => exported };
+    } finally {
+      worker?.close();
+      await reporter?.close();
+      await trainer.release();
     }
-    log("Done!");
-    await checkWeights();
-    const exported = trainer.exportModel({ raw: options.exportRaw ?? false });
-    if (options.exportPath) await writeFileAtomic(options.exportPath, exported);
-    return { epochs: results, seed, exportModel: () => exported };
-  } finally {
-    worker?.close();
-    await reporter?.close();
-    await trainer.release();
   }
 }

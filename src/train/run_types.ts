@@ -105,17 +105,24 @@ export interface RunOptions {
   readonly onBatch?: (event: BatchEvent) => void;
   /** Called after each epoch's test with the epoch's figures. */
   readonly onEpoch?: (result: EpochResult) => void;
-  /** Saves a checkpoint here at the end of every epoch (see `checkpointEvery`, `keep`). */
+  /**
+   * Saves a checkpoint here at the end of every epoch (see `checkpointEvery`, `keep`). The folder
+   * belongs to one run: it is locked while the run lasts (a second run on it is refused), and a
+   * fresh run into a folder holding checkpoints is refused unless `resume` or `overwrite`.
+   */
   readonly checkpointDir?: string;
   /** Also saves a checkpoint every this many training steps. */
   readonly checkpointEvery?: number;
-  /** How many checkpoints to keep (default 2). */
+  /** How many checkpoints of this run to keep (default 2). */
   readonly keep?: number;
   /**
-   * Continues from the latest checkpoint in `checkpointDir` (its seed, position, schedule and
-   * tensors); `epochs` stays the total. A resumed run matches an uninterrupted one bit for bit.
+   * Continues from the latest checkpoint in `checkpointDir` (its seed, position, schedule,
+   * learning rates and tensors); `epochs` stays the total. A resumed run matches an
+   * uninterrupted one bit for bit.
    */
   readonly resume?: boolean;
+  /** A fresh run deletes the checkpoints already in `checkpointDir` instead of refusing. */
+  readonly overwrite?: boolean;
   /**
    * Stops the run after the current run of steps (at most `stepsPerRun`) once aborted: it saves
    * a checkpoint (when `checkpointDir` is set) and rejects with {@linkcode TrainingInterrupted}.

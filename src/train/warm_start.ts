@@ -10,6 +10,7 @@ import { decodeOnnx } from "../onnx/import.ts";
 import { decodeSafetensors } from "../io/safetensors.ts";
 import { outputFileProblem } from "../io/output_paths.ts";
 import { describeFsError } from "../io/atomic_write.ts";
+import { listExcerpt } from "../util/quote.ts";
 import type { HostTensor } from "../runtime/session.ts";
 import { CHECKPOINT_FORMAT } from "./checkpoint.ts";
 import type { Trainer } from "./trainer.ts";
@@ -246,10 +247,17 @@ export interface WeightsMatch {
 
 const describe = (t: HostTensor) => `${t.dtype} [${t.dims.join(", ")}]`;
 
+/** Whether a buffer is a batch norm's step counter, which a file may lack (see below). */
+const isBatchCounter = (name: string) =>
+  name === "num_batches_tracked" || name.endsWith(".num_batches_tracked");
+
 /**
  * Matches a file's tensors to a model's parameters and buffers by name. A tensor matches when
  * its dtype and shape are the model's; a float64 tensor for a float32 parameter is converted
- * (as PyTorch's `load_state_dict` copies), other dtype differences do not match.
+ * (as PyTorch's `load_state_dict` copies), other dtype differences do not match. A batch norm's
+ * `num_batches_tracked` counter that the file lacks is not missing: it keeps its value, as in
+ * PyTorch's batch norm loading (an exported inference model does not carry the counter, which no
+ * inference computation uses).
  *
  * @param model The model's current parameters and buffers (a {@linkcode Trainer}).
  * @param tensors The file's tensors by name.
@@ -281,7 +289,7 @@ export function matchWeights(
     for (const [name, now] of model[kind]) {
       const t = tensors.get(name);
       if (!t) {
-        missing.push(name);
+        if (!(kind === "buffers" && isBatchCounter(name))) missing.push(name);
         continue;
       }
       const sameShape = t.dims.join() === now.dims.join();
@@ -363,13 +371,17 @@ export interface WarmStartOptions {
  * Loads a model's parameters and buffers from a weights file (see {@linkcode decodeWeights}),
  * matched by name. Strict by default: any missing, unexpected or mis-shaped tensor refuses the
  * file, and the error lists them all. With `partial`, what matches loads and one log line lists
- * what was skipped. Optimizer state and step counters are never loaded (`--resume` does that).
+ * what was skipped; a file of which nothing matches is refused (naming a few tensors of each).
+ * A tensor holding NaN or infinite values refuses the file, naming it and the counts (training
+ * from it could only give NaN losses). Optimizer state and step counters are never loaded
+ * (`--resume` does that).
  *
  * @param trainer The trainer to load into.
  * @param path The weights file.
  * @param options `partial` and `log`.
  * @returns The match (what loaded and what did not).
- * @throws {WeightsFileError} When the file cannot be read, or (strict) does not match the model.
+ * @throws {WeightsFileError} When the file cannot be read, does not match the model (strict) or
+ * matches none of it (partial), or holds non-finite values.
  * @example
  * ```ts
  * import {
@@ -414,13 +426,64 @@ export async function warmStart(
         `(--init-partial loads only the tensors that match)`,
     );
   }
-  trainer.load({ params: match.params, buffers: match.buffers });
   const loaded = match.params.size + match.buffers.size;
+  if (loaded === 0) {
+    throw new WeightsFileError(
+      `Cannot initialise from ${path} (${weights.format}): ${noMatch(trainer, weights, match)}`,
+    );
+  }
+  const bad = nonFinite([...match.params, ...match.buffers]);
+  if (bad.length > 0) {
+    throw new WeightsFileError(
+      `Cannot initialise from ${path} (${weights.format}): ${bad.length} ` +
+        `${bad.length === 1 ? "tensor holds" : "tensors hold"} non-finite values (NaN or ` +
+        `infinite): ${
+          listExcerpt(bad, 5)
+        }; the run that wrote the file diverged — initialise from an ` +
+        "earlier checkpoint of it",
+    );
+  }
+  trainer.load({ params: match.params, buffers: match.buffers });
   log(
-    `Initialised ${loaded} tensors from ${path} (${weights.format})` +
+    `Initialised ${loaded} tensor${loaded === 1 ? "" : "s"} from ${path} (${weights.format})` +
       (problems.length ? `; skipped: ${problems.join("; ")}` : ""),
   );
   return match;
+}
+
+/** Why a partial load matched nothing: a few names of the file and of the model. */
+function noMatch(trainer: Trainer, weights: Weights, match: WeightsMatch): string {
+  const file = [...weights.tensors.keys()];
+  const model = [...trainer.params.keys(), ...trainer.buffers.keys()];
+  const held = file.length ? `holds ${listExcerpt(file, 5)}` : "holds no tensors";
+  const shapes = match.mismatched.length
+    ? `; ${match.mismatched.length} share a name with the model but not its shape (` +
+      `${
+        listExcerpt(match.mismatched.map((m) => `${m.name}: file ${m.file}, model ${m.model}`), 3)
+      })`
+    : "";
+  return `no tensor of the file matches the model, so --init-partial would load nothing; the ` +
+    `file ${held}, the model has ${listExcerpt(model, 5)}${shapes}`;
+}
+
+/** `name (3 NaN, 1 infinite of 32 values)` for each floating-point tensor with such values. */
+function nonFinite(tensors: readonly (readonly [string, HostTensor])[]): string[] {
+  const found: string[] = [];
+  for (const [name, t] of tensors) {
+    if (t.dtype !== "float32" && t.dtype !== "float64") continue;
+    const data = t.data as Float32Array | Float64Array;
+    let nan = 0, inf = 0;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if (v !== v) nan++;
+      else if (v === Infinity || v === -Infinity) inf++;
+    }
+    if (nan + inf > 0) {
+      const counts = [nan ? `${nan} NaN` : "", inf ? `${inf} infinite` : ""].filter((c) => c);
+      found.push(`${name} (${counts.join(", ")} of ${data.length} values)`);
+    }
+  }
+  return found;
 }
 
 /**

@@ -5,27 +5,13 @@
  * @module
  */
 import { broadcastShapes } from "../broadcast.ts";
-import type { GraphBuilder } from "../builder.ts";
+import type { GraphBuilder } from "../graph_builder.ts";
 import { CompileError } from "../errors.ts";
 import { formatShape, isFloat, type TensorType, type Value } from "../types.ts";
 import { arg, expectFloat, type GradArgs, numAttr, type OpDef } from "./op_def.ts";
+import type { ActivationOpName } from "./op_names.ts";
 import { floatUnary } from "./math.ts";
 import { zeroTensor } from "./shape.ts";
-
-/** The ops this file defines. */
-export type ActivationOpName =
-  | "Clip"
-  | "HardSigmoid"
-  | "HardSwish"
-  | "Softplus"
-  | "Mod"
-  | "IsNaN"
-  | "IsInf"
-  | "Sin"
-  | "Cos"
-  | "Floor"
-  | "Ceil"
-  | "Round";
 
 /** The shape rule of a float predicate (IsNaN, IsInf): a bool of the input's shape. */
 function floatPredicate(op: string): OpDef["infer"] {

@@ -24,7 +24,7 @@
  * indices with a second, two-output MaxPool.
  * @module
  */
-import type { GraphBuilder } from "../builder.ts";
+import type { GraphBuilder } from "../graph_builder.ts";
 import { dimProduct, dimsEqual } from "../dims.ts";
 import { CompileError } from "../errors.ts";
 import {
@@ -39,16 +39,8 @@ import {
   type Value,
 } from "../types.ts";
 import { arg, expectFloat, knownDims, numAttr, type OpDef, strAttr } from "./op_def.ts";
+import type { ConvOpName } from "./op_names.ts";
 import { reshapeLike, zeroTensor } from "./shape.ts";
-
-/** The ops this file defines. */
-export type ConvOpName =
-  | "Conv"
-  | "ConvTranspose"
-  | "MaxPool"
-  | "MaxUnpool"
-  | "AveragePool"
-  | "GlobalAveragePool";
 
 /** Where a kernel slides: per spatial axis, in ONNX's attribute layout. */
 interface Window {

@@ -3,6 +3,7 @@ import { broadcastShapes } from "../broadcast.ts";
 import { CompileError } from "../errors.ts";
 import { type DType, isFloat, type TensorType } from "../types.ts";
 import { arg, type OpDef } from "./op_def.ts";
+import type { ElementwiseOpName } from "./op_names.ts";
 
 export function binary(op: string, outDtype?: DType): OpDef["infer"] {
   return (inputs) => {
@@ -22,21 +23,6 @@ export function binary(op: string, outDtype?: DType): OpDef["infer"] {
 export function unary(op: string): OpDef["infer"] {
   return (inputs) => [arg(op, inputs, 0).type];
 }
-
-/** The ops this file defines. */
-export type ElementwiseOpName =
-  | "Add"
-  | "Sub"
-  | "Mul"
-  | "Div"
-  | "Neg"
-  | "Identity"
-  | "Exp"
-  | "Relu"
-  | "Greater"
-  | "Equal"
-  | "Where"
-  | "Cast";
 
 /** Elementwise op table. */
 export const ELEMENTWISE_OPS = {

@@ -4,7 +4,7 @@
  * rules and gradients.
  * @module
  */
-import type { GraphBuilder } from "../builder.ts";
+import type { GraphBuilder } from "../graph_builder.ts";
 import { dimArith } from "../dims.ts";
 import { CompileError } from "../errors.ts";
 import { formatShape, type TensorType, type Value } from "../types.ts";
@@ -17,10 +17,8 @@ import {
   numAttr,
   type OpDef,
 } from "./op_def.ts";
+import type { ImportOpName } from "./op_names.ts";
 import { zeroTensor } from "./shape.ts";
-
-/** The ops this file defines. */
-export type ImportOpName = "Split" | "LayerNormalization" | "Range";
 
 /** The normalised axes of LayerNormalization: `axis` to the last. */
 function lnAxes(x: Value, axis: number): number[] {

@@ -3,7 +3,7 @@
  * GatherElements and Einsum, in their ai.onnx opset-17 forms. Shape rules and gradients.
  * @module
  */
-import type { GraphBuilder } from "../builder.ts";
+import type { GraphBuilder } from "../graph_builder.ts";
 import { broadcastShapes } from "../broadcast.ts";
 import { dimsEqual } from "../dims.ts";
 import { CompileError } from "../errors.ts";
@@ -18,16 +18,8 @@ import {
   type OpDef,
   strAttr,
 } from "./op_def.ts";
+import type { IndexOpName } from "./op_names.ts";
 import { zeroTensor } from "./shape.ts";
-
-/** The ops this file defines. */
-export type IndexOpName =
-  | "Tile"
-  | "CumSum"
-  | "Trilu"
-  | "GatherND"
-  | "GatherElements"
-  | "Einsum";
 
 /** A scalar (or one-element) int input known at compile time, or a CompileError naming the op. */
 function constScalar(op: string, v: Value | null | undefined, what: string): number {

@@ -1,9 +1,10 @@
 /** Matrix products and transposes: shape rules and gradients. @module */
-import type { GraphBuilder } from "../builder.ts";
+import type { GraphBuilder } from "../graph_builder.ts";
 import { broadcastShapes } from "../broadcast.ts";
 import { CompileError } from "../errors.ts";
 import { type Dim, formatShape, type Value } from "../types.ts";
 import { arg, expectFloat, numAttr, type OpDef } from "./op_def.ts";
+import type { LinalgOpName } from "./op_names.ts";
 
 function sameDim(a: Dim, b: Dim): boolean {
   return a === b || typeof a === "string" || typeof b === "string";
@@ -16,12 +17,6 @@ function transposeLast2(b: GraphBuilder, v: Value): Value {
   [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
   return b.op1("Transpose", [v], { perm });
 }
-
-/** The ops this file defines. */
-export type LinalgOpName =
-  | "MatMul"
-  | "Gemm"
-  | "Transpose";
 
 /** Matrix-product op table. */
 export const LINALG_OPS = {

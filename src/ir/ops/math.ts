@@ -5,32 +5,12 @@
  */
 import { broadcastShapes } from "../broadcast.ts";
 import { CompileError } from "../errors.ts";
-import type { GraphBuilder } from "../builder.ts";
+import type { GraphBuilder } from "../graph_builder.ts";
 import type { Value } from "../types.ts";
 import { binary } from "./elementwise.ts";
 import { arg, expectFloat, type GradRule, numAttr, type OpDef } from "./op_def.ts";
+import type { MathOpName } from "./op_names.ts";
 import { zeroTensor } from "./shape.ts";
-
-/** The ops this file defines. */
-export type MathOpName =
-  | "Sqrt"
-  | "Log"
-  | "Abs"
-  | "Sign"
-  | "Reciprocal"
-  | "Sigmoid"
-  | "Tanh"
-  | "Erf"
-  | "LeakyRelu"
-  | "Elu"
-  | "Pow"
-  | "Max"
-  | "Min"
-  | "Less"
-  | "GreaterOrEqual"
-  | "LessOrEqual"
-  | "Not"
-  | "And";
 
 /** The shape rule of a unary op on floats: the output has the input's type. */
 export function floatUnary(op: string): OpDef["infer"] {

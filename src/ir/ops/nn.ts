@@ -11,6 +11,7 @@ import {
   type OpName,
   strAttr,
 } from "./op_def.ts";
+import type { NnOpName } from "./op_names.ts";
 
 const softmaxInfer = (op: string): OpDef["infer"] => (inputs, attrs) => {
   const x = arg(op, inputs, 0);
@@ -18,14 +19,6 @@ const softmaxInfer = (op: string): OpDef["infer"] => (inputs, attrs) => {
   normAxis(op, numAttr(attrs, "axis", -1), x.type.shape.length);
   return [x.type];
 };
-
-/** The ops this file defines. */
-export type NnOpName =
-  | "Softmax"
-  | "LogSoftmax"
-  | "OneHot"
-  | "SoftmaxCrossEntropyLoss"
-  | "BatchNormalization";
 
 /** Neural-network op table. */
 export const NN_OPS = {

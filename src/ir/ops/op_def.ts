@@ -1,5 +1,5 @@
 /** The contract every op fulfils: a shape rule and, where differentiable, a gradient rule. @module */
-import type { GraphBuilder } from "../builder.ts";
+import type { GraphBuilder } from "../graph_builder.ts";
 import { CompileError } from "../errors.ts";
 import {
   type Attrs,
@@ -11,23 +11,7 @@ import {
   type Value,
 } from "../types.ts";
 
-/**
- * Every op the IR knows; each is the standard `ai.onnx` op of the same name. Each table file
- * declares the names of its own ops, so adding an op touches one file.
- */
-export type OpName =
-  | import("./elementwise.ts").ElementwiseOpName
-  | import("./math.ts").MathOpName
-  | import("./linalg.ts").LinalgOpName
-  | import("./shape.ts").ShapeOpName
-  | import("./reduce.ts").ReduceOpName
-  | import("./nn.ts").NnOpName
-  | import("./conv.ts").ConvOpName
-  | import("./scatter.ts").ScatterOpName
-  | import("./import_ops.ts").ImportOpName
-  | import("./activation.ts").ActivationOpName
-  | import("./index_ops.ts").IndexOpName
-  | import("./resample.ts").ResampleOpName;
+export type { OpName } from "./op_names.ts";
 
 /** What a gradient rule receives. */
 export interface GradArgs {

@@ -2,10 +2,11 @@
  * Reductions: ReduceSum (axes as an input), ReduceMean and ReduceMax (axes as an attribute, as
  * opset 17 has them), and ArgMax. @module
  */
-import type { GraphBuilder } from "../builder.ts";
+import type { GraphBuilder } from "../graph_builder.ts";
 import { CompileError } from "../errors.ts";
 import type { Attrs, Dim, TensorType, Value } from "../types.ts";
 import { arg, constInts, normAxis, numAttr, type OpDef } from "./op_def.ts";
+import type { ReduceOpName } from "./op_names.ts";
 
 /** Normalised reduced axes; no axes, or an empty list, reduces every axis. */
 function normAxes(op: string, x: Value, axes: readonly number[]): number[] {
@@ -53,13 +54,6 @@ function attrReduction(op: string): OpDef["infer"] {
 function keepDims(b: GraphBuilder, node: { attrs: Attrs }, v: Value, axes: number[]): Value {
   return numAttr(node.attrs, "keepdims", 1) ? v : b.op1("Unsqueeze", [v, b.ints(axes)]);
 }
-
-/** The ops this file defines. */
-export type ReduceOpName =
-  | "ReduceSum"
-  | "ReduceMean"
-  | "ReduceMax"
-  | "ArgMax";
 
 /** Reduction op table. */
 export const REDUCE_OPS = {

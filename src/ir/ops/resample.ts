@@ -10,7 +10,7 @@
  * matrices its kernel applies.
  * @module
  */
-import type { GraphBuilder } from "../builder.ts";
+import type { GraphBuilder } from "../graph_builder.ts";
 import { dimsEqual } from "../dims.ts";
 import { CompileError } from "../errors.ts";
 import {
@@ -22,11 +22,9 @@ import {
   type Value,
 } from "../types.ts";
 import { arg, expectFloat, type GradArgs, numAttr, type OpDef, strAttr } from "./op_def.ts";
+import type { ResampleOpName } from "./op_names.ts";
 import { normalizationBackward } from "./import_ops.ts";
 import { reshapeLike } from "./shape.ts";
-
-/** The ops this file defines. */
-export type ResampleOpName = "Resize" | "InstanceNormalization";
 
 /** Resize's interpolation modes handled here (cubic is not). */
 export type ResizeMode = "nearest" | "linear";

@@ -7,9 +7,7 @@ import { CompileError } from "../errors.ts";
 import { formatShape, type Value } from "../types.ts";
 import { zeroTensor } from "./shape.ts";
 import { arg, normAxis, numAttr, type OpDef, strAttr } from "./op_def.ts";
-
-/** The ops this file defines. */
-export type ScatterOpName = "ScatterElements" | "ScatterND";
+import type { ScatterOpName } from "./op_names.ts";
 
 function checkCommon(
   op: string,

@@ -14,8 +14,9 @@ import {
   type TensorType,
   type Value,
 } from "../types.ts";
-import type { GraphBuilder } from "../builder.ts";
+import type { GraphBuilder } from "../graph_builder.ts";
 import { arg, constInts, knownDims, normAxis, numAttr, type OpDef, strAttr } from "./op_def.ts";
+import type { ShapeOpName } from "./op_names.ts";
 
 /** Reshapes `g` to the shape of `like`, taken at run time so symbolic dimensions work. */
 export function reshapeLike(b: GraphBuilder, g: Value, like: Value): Value {
@@ -115,22 +116,6 @@ function dimPlus(d: Dim, k: number): Dim {
   if (typeof d === "number") return d + k;
   return `${d}${k > 0 ? "+" : ""}${k}`;
 }
-
-/** The ops this file defines. */
-export type ShapeOpName =
-  | "Constant"
-  | "ConstantOfShape"
-  | "Flatten"
-  | "Reshape"
-  | "Shape"
-  | "Size"
-  | "Gather"
-  | "Unsqueeze"
-  | "Squeeze"
-  | "Expand"
-  | "Concat"
-  | "Slice"
-  | "Pad";
 
 /** Shape-op table. */
 export const SHAPE_OPS = {
