@@ -21,8 +21,9 @@ function isUsersError(error: unknown): boolean {
  * stack and exits with status 70. Call it first, at the top of the script.
  *
  * @param script The script's name, as shown before the message.
+ * @param options `help`: the script answers `--help`, so a bad flag's line points to it.
  */
-export function oneLineErrors(script: string): void {
+export function oneLineErrors(script: string, options: { readonly help?: boolean } = {}): void {
   const report = (error: unknown) => {
     const permission = describePermissionError(error);
     if (permission) {
@@ -32,7 +33,7 @@ export function oneLineErrors(script: string): void {
     if (isUsersError(error)) {
       const message = error instanceof Error ? error.message : String(error);
       const code = (error as { code?: unknown })?.code;
-      const hint = typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")
+      const hint = options.help && typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")
         ? " (--help lists the flags)"
         : "";
       console.error(`${script}: ${message.split("\n")[0]}${hint}`);

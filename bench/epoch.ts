@@ -372,6 +372,6 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.main) {
-  oneLineErrors("bench");
+  oneLineErrors("bench", { help: true });
   await main();
 }

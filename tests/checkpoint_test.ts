@@ -439,6 +439,21 @@ for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
         );
         const info = await readCheckpoint(saved);
         assert.ok(info.steps > 0 && info.info.epoch < 2, `saved at step ${info.steps}`);
+        if (signal === "SIGINT") {
+          // A fresh run into the folder is refused in one line, and changes nothing there.
+          const fresh = await command("--checkpoint", ckpt).output();
+          assert.equal(fresh.code, 1);
+          assert.match(
+            new TextDecoder().decode(fresh.stderr),
+            new RegExp(
+              `^error: Cannot use the checkpoint folder ${ckpt}: it holds the checkpoints of an ` +
+                `earlier run \\(.*checkpoint-0*${info.steps}\\.safetensors; the newest, .*\\); ` +
+                "continue that run with --resume, choose another folder, or pass --overwrite to " +
+                "delete them and start afresh\n$",
+            ),
+          );
+          assert.equal((await listCheckpoints(ckpt)).at(-1), saved);
+        }
         const resumed = await command("--checkpoint", ckpt, "--resume").output();
         const out = new TextDecoder().decode(resumed.stdout);
         assert.equal(resumed.code, 0, new TextDecoder().decode(resumed.stderr));

@@ -4,7 +4,7 @@
 // checkpoint; bad numbers and empty sets fail at the start; file system errors name their path;
 // a cached archive that fails its checksum says so even when the download fails too.
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { exponentialLR, linear, mse, pipeline, relu, sequential, sgd } from "../mod.ts";
 import { loadCifar10 } from "../src/data/cifar10.ts";
 import { loadCsv } from "../src/data/csv.ts";
@@ -542,5 +542,36 @@ Deno.test("runPipeline refuses an output that would destroy an input or another 
     // A new file in the data folder is no input: allowed.
     await fashion.run({ ...quiet([]), epochs: 1, exportPath: join(data, "model.onnx") });
     assert.ok(existsSync(join(data, "model.onnx")));
+
+    // The user's CSV file, and the ONNX model a pipeline fine-tunes, are inputs too.
+    const mod = await import("../mod.ts");
+    const csv = join(dir, "points.csv");
+    await Deno.writeTextFile(csv, "a,b,y\n" + "0,1,0.5\n1,0,1.5\n".repeat(5));
+    const regression = pipeline().data(await mod.csvDataset({ path: csv, target: "y" }), {
+      batchSize: 4,
+    }).model(linear(2, 1)).loss(mod.mse()).optimizer(sgd({ lr: 0.1 }));
+    await assertRejectsMatch(
+      () =>
+        regression.run({
+          ...quiet([]),
+          epochs: 1,
+          metricsPath: `${dir}/../${basename(dir)}/points.csv`,
+        }),
+      OutputPathError,
+      `Cannot write the metrics (metricsPath, --metrics) to ${dir}/../${
+        basename(dir)
+      }/points.csv: it is also a data file of the dataset (${csv}), which it would destroy (checked before training)`,
+    );
+    const model = join(dir, "model.onnx");
+    await Deno.copyFile(join(data, "model.onnx"), model);
+    const finetune = pipeline().data(mod.fashionMnist({ root: data, download: false }), {
+      batchSize: 16,
+    }).model(mod.fromOnnx(model)).loss(mod.crossEntropy()).optimizer(sgd({ lr: 0.1 }));
+    await assertRejectsMatch(
+      () => finetune.run({ ...quiet([]), epochs: 1, exportPath: model }),
+      OutputPathError,
+      `Cannot write the exported model (exportPath, --export) to ${model}: it is also the imported model (fromOnnx) (${model}), which it would destroy (checked before training)`,
+    );
+    assert.equal(read(csv).split("\n")[0], "a,b,y");
   });
 });

@@ -665,3 +665,28 @@ Deno.test("browser server: a taken port is one line naming it and --port, exit 1
     await holder.status;
   }
 });
+
+// 9. Errors raised before runCli (a pipeline built at the top level) and from a bare p.run().
+Deno.test("a script's uncaught onnxtrain error is one line (exit 1); its own bugs keep their stack", async () => {
+  const script = (body: string) =>
+    `import { crossEntropy, csvDataset, linear, pipeline, sgd } from "./mod.ts";\n${body}\n`;
+  const flags = ["run", "-q", "--allow-read", "--allow-ffi", "-"];
+  const bad = await deno(flags, script("const model = linear(784, 0);"));
+  assert.deepEqual(
+    [bad.code, bad.stderr],
+    [1, "error: Cannot create layer: outFeatures must be a positive integer, got 0\n"],
+  );
+  const run = await deno(
+    flags,
+    script(
+      'const data = await csvDataset({ path: "no/such.csv", target: "y" });\n' +
+        "await pipeline().data(data).model(linear(2, 2)).loss(crossEntropy())" +
+        ".optimizer(sgd({ lr: 0.1 })).run();",
+    ),
+  );
+  assert.equal(run.code, 1);
+  assert.match(run.stderr, /^error: Cannot read no\/such\.csv: no such file or folder\n$/);
+  const own = await deno(flags, script('throw new TypeError("a bug of the script");'));
+  assert.equal(own.code, 1);
+  assert.match(own.stderr, /Uncaught \(in promise\) TypeError: a bug of the script\n[^]*at /);
+});

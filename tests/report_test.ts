@@ -396,13 +396,16 @@ Deno.test("plot: written at each epoch's end and parses each time", async () => 
       for (const s of lines.filter((s) => !s.attrs.class.includes("steps"))) {
         assert.equal(s.attrs.points.split(" ").length, epoch);
       }
-      // The logged steps' losses: one line through every step so far.
+      // The training loss along the run: a point per batch here (5 batches an epoch, so one
+      // batch a chunk), each at its fraction of the epoch; an epoch's last one at the epoch.
       const steps = lines.filter((s) => s.attrs.class.includes("steps"));
       assert.deepEqual(steps.map((s) => s.attrs["data-series"]), ["train loss (steps)"]);
-      assert.equal(
-        steps[0].attrs.points.split(" ").length,
-        r.records.filter((x) => x.type === "step").length,
-      );
+      const points = steps[0].attrs.points.split(" ").map((p) => p.split(",").map(Number));
+      assert.equal(points.length, 5 * epoch);
+      const trainLine = lines.find((s) => s.attrs["data-series"] === "train loss")!;
+      const epochXs = trainLine.attrs.points.split(" ").map((p) => Number(p.split(",")[0]));
+      assert.equal(points[5 * epoch - 1][0], epochXs[epoch - 1]);
+      for (let k = 1; k < points.length; k++) assert.ok(points[k][0] > points[k - 1][0]);
       assert.deepEqual(listDir(dir), ["plot.svg"]);
     }
     await r.close();

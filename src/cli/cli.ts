@@ -14,6 +14,7 @@ import { scriptName } from "../train/describe.ts";
 import { type RunOptions, type RunResult, TrainingInterrupted } from "../train/run.ts";
 import { describePermissionError } from "../util/permission_error.ts";
 import { isUserError, oneLine } from "./errors.ts";
+import { installUncaughtHandler } from "./uncaught.ts";
 import { checkApplicable, type CliFlags, FlagError, parseWithFlags, usage } from "./flags.ts";
 
 /**
@@ -122,6 +123,9 @@ export const INTERNAL_ERROR_LINE = "Internal error (a bug in onnxtrain — pleas
 
 export { type CliFlags, FlagError, parseCliArgs, USAGE, usage } from "./flags.ts";
 export { isUserError } from "./errors.ts";
+
+// A script's uncaught onnxtrain error (a pipeline built before runCli, a bare p.run()) is one line.
+installUncaughtHandler();
 
 /**
  * Runs a pipeline with flags from the command line.

@@ -273,7 +273,8 @@ export async function csvDataset<K extends CsvTargetKind = "float">(
       sampleShape: [width],
       targetShape: [1],
     });
-  return Object.freeze({ ...data, ...columns }) as unknown as CsvDataset<K>;
+  const sources = testPath === undefined ? [path] : [path, testPath];
+  return Object.freeze({ ...data, ...columns, sources }) as unknown as CsvDataset<K>;
 }
 
 /**
@@ -576,6 +577,12 @@ export async function npyDataset<K extends TargetKind = TargetKind>(
   }
 
   let arrays: { trainX: Named; trainY: Named; testX: Named; testY: Named };
+  const files = options as Partial<NpyFilesOptions<K>>;
+  const sources = options.npz !== undefined
+    ? [options.npz]
+    : [files.train?.x, files.train?.y, files.test?.x, files.test?.y].filter((p) =>
+      typeof p === "string"
+    ) as string[];
   if (options.npz !== undefined) {
     const path = options.npz;
     const keys = {
@@ -684,7 +691,8 @@ export async function npyDataset<K extends TargetKind = TargetKind>(
       sampleShape,
       targetShape: trainTarget.length ? trainTarget : [1],
     });
-    return data as TensorDataset<K>;
+    const withSources: FloatTensorDataset = Object.freeze({ ...data, sources });
+    return withSources as TensorDataset<K>;
   }
 
   const names = options.classNames;
@@ -697,5 +705,6 @@ export async function npyDataset<K extends TargetKind = TargetKind>(
     ...(classes !== undefined ? { classes } : {}),
     ...(names !== undefined ? { classNames: names } : {}),
   });
-  return data as TensorDataset<K>;
+  const withSources: ClassTensorDataset = Object.freeze({ ...data, sources });
+  return withSources as TensorDataset<K>;
 }

@@ -213,6 +213,11 @@ export interface TensorDatasetBase {
   readonly sampleShape: readonly number[];
   /** Element type of the model input: float32 features or int64 token ids. */
   readonly inputDtype: "float32" | "int64";
+  /**
+   * The files the samples were read from (`csvDataset`, `npyDataset`), so that a run refuses an
+   * output onto one of them; absent for data built in memory.
+   */
+  readonly sources?: readonly string[];
 }
 
 /**

@@ -37,9 +37,18 @@ export function niceScale(lo: number, hi: number, count = 5): Scale {
   return { lo: ticks[0], hi: ticks[ticks.length - 1], ticks, decimals };
 }
 
-/** Epoch ticks: whole epochs, every 1, 2, 5, 10, … so that at most about 10 show. */
-function epochScale(first: number, last: number): Scale {
+/**
+ * Epoch ticks: whole epochs, every 1, 2, 5, 10, … so that at most about 10 show; with `fractional`
+ * (points within epochs) a run of up to 2 epochs gets round fractions (0, 0.2, 0.4, …).
+ */
+function epochScale(first: number, last: number, fractional = false): Scale {
   if (first === last) return { lo: first - 0.5, hi: first + 0.5, ticks: [first], decimals: 0 };
+  if (fractional && last - first <= 2) {
+    const nice = niceScale(first, last, 5);
+    const pad = (last - first) * 0.03;
+    const ticks = nice.ticks.filter((t) => t >= first && t <= last);
+    return { lo: first - pad, hi: last + pad, ticks, decimals: nice.decimals };
+  }
   const step = Math.max(1, niceScale(0, last - first, 10).ticks[1]);
   const ticks = [];
   for (let e = Math.ceil(first / step) * step; e <= last; e += step) ticks.push(e);
@@ -72,6 +81,11 @@ export interface PlotOptions {
    * the most samples any step record counts).
    */
   readonly samplesPerEpoch?: number;
+  /**
+   * The training loss along the run as `[epochs, loss]` points (an epoch's fraction from 0), such
+   * as running means over every few batches; default: the step records' losses.
+   */
+  readonly steps?: readonly (readonly [number, number])[];
 }
 
 /** The colours of the splits: train blue, test orange, validation green. */
@@ -104,9 +118,10 @@ export function plotSvg(
     name: "train loss (steps)",
     color: COLORS.train,
     faint: true,
-    points: steps.flatMap((r) =>
-      r.loss === null ? [] : [[r.epoch - 1 + Math.min(1, r.samples / perEpoch), r.loss] as const]
-    ),
+    points: options.steps ??
+      steps.flatMap((r) =>
+        r.loss === null ? [] : [[r.epoch - 1 + Math.min(1, r.samples / perEpoch), r.loss] as const]
+      ),
   };
   const series = (
     name: string,
@@ -145,7 +160,7 @@ export function plotSvg(
   // With steps the axis starts where training does, at 0.
   const first = stepXs.length ? 0 : numbers.length ? Math.min(...numbers) : 1;
   const last = Math.max(first, ...numbers, ...stepXs.map((e) => Math.ceil(e)));
-  const x = epochScale(first, last);
+  const x = epochScale(first, last, stepXs.length > 0);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${height}" ` +
     `viewBox="0 0 ${W} ${height}" font-family="sans-serif" font-size="12">`,

@@ -135,6 +135,15 @@ export function createReporter(options: ReporterOptions): Reporter {
     (r.type === "step" && r.epoch === at.epoch + 1 && r.step < at.batch)
   );
   let lastEpoch: EpochResult | undefined;
+  // The plot's training-loss line: the mean loss of every `chunk` batches (about 50 points an
+  // epoch), after the kept records' logged steps of a resumed run.
+  const chunk = Math.max(1, Math.ceil(batchesPerEpoch / 50));
+  const stepPoints: [number, number][] = records.flatMap((r) =>
+    r.type === "step" && r.loss !== null
+      ? [[r.epoch - 1 + Math.min(1, r.samples / samplesPerEpoch), r.loss] as [number, number]]
+      : []
+  );
+  let chunkSum = 0, chunkCount = 0;
   // The clock starts at the last call before an epoch's first batch (the run logs its header).
   let mark = now();
   // The progress line of the epoch under way.
@@ -192,6 +201,7 @@ export function createReporter(options: ReporterOptions): Reporter {
           title: options.title,
           subtitle: options.subtitle,
           samplesPerEpoch,
+          steps: stepPoints,
         });
         await writeFileAtomic(options.plotPath, encoder.encode(svg));
       }
@@ -213,6 +223,15 @@ export function createReporter(options: ReporterOptions): Reporter {
     },
     onBatch({ epoch, batch, loss, lr }) {
       const size = Math.max(0, Math.min(batchSize, samplesPerEpoch - batch * batchSize));
+      if (Number.isFinite(loss)) {
+        chunkSum += loss;
+        chunkCount++;
+      }
+      if (((batch + 1) % chunk === 0 || batch + 1 >= batchesPerEpoch) && chunkCount > 0) {
+        const done = Math.min(batch * batchSize + size, samplesPerEpoch);
+        stepPoints.push([epoch - 1 + done / samplesPerEpoch, chunkSum / chunkCount]);
+        chunkSum = chunkCount = 0;
+      }
       if (batch % logEvery === 0) {
         records.push({
           type: "step",

@@ -92,6 +92,35 @@ async function readLatestCheckpoint(dir: string): Promise<Checkpoint> {
   }
 }
 
+/** The files and folders a dataset reads besides a data root, for the output collision check. */
+function dataFiles(data: PipelineSpec["data"]): { path: string; what: string; folder?: boolean }[] {
+  switch (data.kind) {
+    case "tensor":
+      return (data.sources ?? []).map((path) => ({ path, what: "a data file of the dataset" }));
+    case "idx":
+      return [data.train.images, data.train.labels, data.test.images, data.test.labels]
+        .map((path) => ({ path, what: "an IDX file of the dataset (idxDataset)" }));
+    case "image-folder":
+      return [data.train, data.test]
+        .map((path) => ({ path, what: "an image folder of the dataset", folder: true }));
+    default:
+      return [];
+  }
+}
+
+/** The paths of the ONNX files the model imports (`fromOnnx(path)`), anywhere in its tree. */
+function onnxSources(layer: unknown): string[] {
+  const l = layer as {
+    kind?: string;
+    source?: string;
+    layers?: unknown[];
+    children?: Record<string, unknown> | unknown[];
+  };
+  if (l?.kind === "onnx") return l.source && l.source !== "ONNX bytes" ? [l.source] : [];
+  const children = l?.layers ?? Object.values(l?.children ?? {});
+  return children.flatMap(onnxSources);
+}
+
 /** The longest a run goes without letting the event loop deliver a signal, in milliseconds. */
 const YIELD_MS = 50;
 
@@ -211,6 +240,8 @@ export async function runPipeline(
           ? [{ path, what: "the data folder (dataDir, --data-dir)", folder: true }]
           : []
       ),
+      ...dataFiles(spec.data),
+      ...onnxSources(spec.model).map((path) => ({ path, what: "the imported model (fromOnnx)" })),
     ],
   );
   if (options.exportRaw && spec.data.kind === "tensor") {
