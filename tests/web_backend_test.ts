@@ -294,7 +294,10 @@ Deno.test("deno run with read access to onnxruntime-web's folder only trains on 
     // The node backend needs --allow-ffi: its native addon is what the web backend avoids.
     const node = await run("node");
     assert.notEqual(node.code, 0);
-    assert.match(node.stderr, /Requires ffi access to .*onnxruntime_binding\.node/);
+    assert.match(
+      node.stderr,
+      /Missing ffi permission for .*onnxruntime_binding\.node: run with .*--allow-ffi=/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
