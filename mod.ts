@@ -244,9 +244,11 @@ export {
   type TensorSplitInput,
 } from "./src/dsl/datasets.ts";
 export {
+  compileDataParallel,
   type CompiledModel,
   compileInputTransform,
   compileModel,
+  type DataParallelGraphs,
   type DataSignature,
   type InferenceOptions,
   type ModelSpec,

@@ -3,8 +3,8 @@
  * eval graphs on onnxruntime, one batch per `session.run`.
  * @module
  */
-import type { CompiledModel, InferenceOptions } from "../compile/compile.ts";
-import { NAMES } from "../compile/compile.ts";
+import type { CompiledModel, DataParallelGraphs, InferenceOptions } from "../compile/compile.ts";
+import { gradName, LOSS_WEIGHT, NAMES } from "../compile/compile.ts";
 import { type Init, nextName, type RandomSpec } from "../compile/params.ts";
 import type { Batch } from "../data/loader.ts";
 import type { ConstTensor, TensorType } from "../ir/types.ts";
@@ -18,6 +18,7 @@ import {
 } from "../runtime/session.ts";
 import { createRng, deriveSeed, hashedUint32s, type Rng } from "../util/random.ts";
 import denoJson from "../../deno.json" with { type: "json" };
+import { type Reducer, shardRows, takeRows } from "./data_parallel.ts";
 import { UserRangeError } from "../util/user_error.ts";
 
 /**
@@ -73,6 +74,13 @@ export interface TrainerOptions extends SessionOptions {
   readonly initial?: ReadonlyMap<string, Float32Array>;
   /** Stored in exported models' metadata_props (such as `class_names`). */
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Data-parallel training (see `data_parallel.ts`): the gradient and update graphs of
+   * `compileDataParallel`, and the communicator whose processes train together. Each `step` then
+   * takes this process's rows of the global batch, sums gradients across processes and applies
+   * the update (one step per run); `evaluate` shares the batches out and sums the totals.
+   */
+  readonly dataParallel?: { readonly graphs: DataParallelGraphs; readonly reducer: Reducer };
 }
 
 /**
@@ -429,7 +437,11 @@ export async function createTrainer(
   const augmentInputs = compiled.train.inputs.map((p) => p.name)
     .filter((name) => name === NAMES.augmentRows || name === NAMES.augmentCols);
 
-  const train = await createSession(emitModel(compiled.train), options);
+  const dp = options.dataParallel;
+  // Data-parallel training runs the gradient and update graphs instead of the fused step.
+  const train = dp ? undefined : await createSession(emitModel(compiled.train), options);
+  const gradientSession = dp && await createSession(emitModel(dp.graphs.gradients), options);
+  const updateSession = dp && await createSession(emitModel(dp.graphs.update), options);
   const evaluator = await createSession(emitModel(compiled.eval), options);
   const stepsPerRun = options.stepsPerRun ?? 1;
   if (!Number.isSafeInteger(stepsPerRun) || stepsPerRun < 1) {
@@ -503,6 +515,126 @@ export async function createTrainer(
     return feeds;
   };
 
+  const scalar = (v: number): HostTensor => ({
+    dtype: "float32",
+    dims: [],
+    data: Float32Array.of(v),
+  });
+  /** The feeds of `graph`'s inputs, by name, from `lookup`. */
+  const feedsOf = (
+    graph: { readonly inputs: readonly { readonly name: string }[] },
+    lookup: (name: string) => HostTensor | undefined,
+  ) => {
+    const feeds: Record<string, HostTensor> = {};
+    for (const { name } of graph.inputs) {
+      const t = lookup(name);
+      if (!t) throw new Error(`data-parallel step: no value for the graph input ${name}`);
+      feeds[name] = t;
+    }
+    return feeds;
+  };
+  /** One data-parallel step: this process's rows, gradients summed across processes, update. */
+  const dataParallelStep = async (batch: Batch, stepHyper: ReadonlyMap<string, number>) => {
+    const { graphs, reducer } = dp!;
+    const rows = shardRows(batch.size, reducer.rank, reducer.size);
+    const full = stepFeeds(batch, 0, new Map());
+    const lengths = graphs.trained.map((name) => params.get(name)!.data.length);
+    // One flat buffer, one all-reduce: loss, correct, counted, then every gradient.
+    const flat = new Float32Array(3 + lengths.reduce((a, n) => a + n, 0));
+    const gradOutputs = new Set(graphs.gradients.outputs.map((o) => o.name));
+    if (rows.length > 0) {
+      const out = await gradientSession!.run(
+        feedsOf(
+          graphs.gradients,
+          (name) =>
+            name === LOSS_WEIGHT
+              ? scalar(rows.length / batch.size)
+              : full[name]
+              ? takeRows(full[name], rows)
+              : params.get(name) ?? buffers.get(name),
+        ),
+      );
+      flat[0] = out[NAMES.loss].data[0] as number;
+      flat[1] = out[NAMES.correct] ? Number(out[NAMES.correct].data[0]) : 0;
+      flat[2] = out[NAMES.counted] ? Number(out[NAMES.counted].data[0]) : rows.length;
+      let at = 3;
+      graphs.trained.forEach((name, i) => {
+        flat.set(out[gradName(name)].data as Float32Array, at);
+        at += lengths[i];
+      });
+      // Batch-norm statistics stay this process's own (PyTorch DDP's default).
+      for (const name of buffers.keys()) {
+        if (gradOutputs.has(nextName(name))) buffers.set(name, out[nextName(name)]);
+      }
+    }
+    await reducer.allreduceSum(flat);
+    const grads = new Map<string, HostTensor>();
+    let at = 3;
+    graphs.trained.forEach((name, i) => {
+      const dims = params.get(name)!.dims;
+      grads.set(gradName(name), { dtype: "float32", dims, data: flat.slice(at, at + lengths[i]) });
+      at += lengths[i];
+    });
+    const next = await updateSession!.run(
+      feedsOf(graphs.update, (name) =>
+        params.get(name) ?? grads.get(name) ?? state.get(name) ??
+          (stepHyper.has(name) ? scalar(stepHyper.get(name)!) : undefined)),
+    );
+    for (const name of graphs.trained) params.set(name, next[nextName(name)]);
+    for (const name of state.keys()) {
+      if (next[nextName(name)]) state.set(name, next[nextName(name)]);
+    }
+    steps++;
+    if (gradOutputs.has(NAMES.correct)) {
+      lastCorrect.push(flat[1]);
+      lastCounted.push(gradOutputs.has(NAMES.counted) ? flat[2] : batch.size);
+    }
+    return flat[0];
+  };
+
+  const evaluateLocal = async (batches: Iterable<Batch>): Promise<EvalResult> => {
+    let batchLossSum = 0, lossSum = 0, correct = 0, count = 0, samples = 0, counted = 0;
+    const evalOutputs = new Set(compiled.eval.outputs.map((o) => o.name));
+    const hasCorrect = evalOutputs.has(NAMES.correct);
+    const fetch = [NAMES.lossSum, NAMES.correct, NAMES.counted].filter((n) => evalOutputs.has(n));
+    const add = (size: number, out: Record<string, HostTensor>, j: number) => {
+      const sum = out[NAMES.lossSum].data[j] as number;
+      // PyTorch's loop adds each batch's mean loss as a Python float (double).
+      batchLossSum += Math.fround(sum / size);
+      lossSum += sum;
+      correct += hasCorrect ? Number(out[NAMES.correct].data[j]) : NaN;
+      counted += out[NAMES.counted] ? Number(out[NAMES.counted].data[j]) : size;
+      count++;
+      samples += size;
+    };
+    // Runs of equal-size batches go through the K-step eval graph, EVAL_STEPS_PER_RUN at most.
+    let group: Batch[] = [];
+    const flush = async () => {
+      if (group.length === 1) {
+        const out = await evaluator.run(batchFeeds(group[0], compiled, params, buffers), fetch);
+        add(group[0].size, out, 0);
+      } else if (group.length > 1) {
+        const feeds: Record<string, HostTensor> = {};
+        const each = group.map((b) => batchFeeds(b, compiled));
+        for (const name of [NAMES.input, NAMES.target]) {
+          feeds[name] = stack(each.map((f) => f[name]));
+        }
+        for (const [name, t] of [...params, ...buffers]) feeds[name] = t;
+        const out = await (await multiEval()).run(feeds);
+        group.forEach((b, j) => add(b.size, out, j));
+      }
+      group = [];
+    };
+    for (const batch of batches) {
+      if (group.length && (group[0].size !== batch.size || group.length === EVAL_STEPS_PER_RUN)) {
+        await flush();
+      }
+      group.push(batch);
+    }
+    await flush();
+    return { batchLossSum, lossSum, correct, batches: count, samples, counted };
+  };
+
   const trainer: Trainer = {
     params,
     state,
@@ -539,6 +671,12 @@ export async function createTrainer(
       const results: number[] = [];
       lastCorrect = [];
       lastCounted = [];
+      if (dp) {
+        for (const [j, batch] of batches.entries()) {
+          results.push(await dataParallelStep(batch, hyperAt(j)));
+        }
+        return results;
+      }
       for (let done = 0; done < k;) {
         const n = Math.min(stepsPerRun, k - done);
         const part = batches.slice(done, done + n);
@@ -553,7 +691,7 @@ export async function createTrainer(
             );
           }
         }
-        const session = n === 1 ? train : await multiStep();
+        const session = n === 1 ? train! : await multiStep();
         const out = await session.run(feeds);
         for (const name of params.keys()) params.set(name, out[nextName(name)]);
         for (const name of state.keys()) state.set(name, out[nextName(name)]);
@@ -573,46 +711,24 @@ export async function createTrainer(
       return results;
     },
     async evaluate(batches) {
-      let batchLossSum = 0, lossSum = 0, correct = 0, count = 0, samples = 0, counted = 0;
-      const evalOutputs = new Set(compiled.eval.outputs.map((o) => o.name));
-      const hasCorrect = evalOutputs.has(NAMES.correct);
-      const fetch = [NAMES.lossSum, NAMES.correct, NAMES.counted].filter((n) => evalOutputs.has(n));
-      const add = (size: number, out: Record<string, HostTensor>, j: number) => {
-        const sum = out[NAMES.lossSum].data[j] as number;
-        // PyTorch's loop adds each batch's mean loss as a Python float (double).
-        batchLossSum += Math.fround(sum / size);
-        lossSum += sum;
-        correct += hasCorrect ? Number(out[NAMES.correct].data[j]) : NaN;
-        counted += out[NAMES.counted] ? Number(out[NAMES.counted].data[j]) : size;
-        count++;
-        samples += size;
-      };
-      // Runs of equal-size batches go through the K-step eval graph, EVAL_STEPS_PER_RUN at most.
-      let group: Batch[] = [];
-      const flush = async () => {
-        if (group.length === 1) {
-          const out = await evaluator.run(batchFeeds(group[0], compiled, params, buffers), fetch);
-          add(group[0].size, out, 0);
-        } else if (group.length > 1) {
-          const feeds: Record<string, HostTensor> = {};
-          const each = group.map((b) => batchFeeds(b, compiled));
-          for (const name of [NAMES.input, NAMES.target]) {
-            feeds[name] = stack(each.map((f) => f[name]));
-          }
-          for (const [name, t] of [...params, ...buffers]) feeds[name] = t;
-          const out = await (await multiEval()).run(feeds);
-          group.forEach((b, j) => add(b.size, out, j));
-        }
-        group = [];
-      };
-      for (const batch of batches) {
-        if (group.length && (group[0].size !== batch.size || group.length === EVAL_STEPS_PER_RUN)) {
-          await flush();
-        }
-        group.push(batch);
+      if (dp && dp.reducer.size > 1) {
+        // Batch k is evaluated by process k mod N; the totals are summed.
+        const { rank, size } = dp.reducer;
+        const mine = [...batches].filter((_, k) => k % size === rank);
+        const r = await evaluateLocal(mine);
+        const t = Float64Array.of(
+          r.batchLossSum,
+          r.lossSum,
+          r.correct,
+          r.batches,
+          r.samples,
+          r.counted,
+        );
+        await dp.reducer.allreduceSumF64(t);
+        const [batchLossSum, lossSum, correct, count, samples, counted] = t;
+        return { batchLossSum, lossSum, correct, batches: count, samples, counted };
       }
-      await flush();
-      return { batchLossSum, lossSum, correct, batches: count, samples, counted };
+      return await evaluateLocal(batches);
     },
     exportModel(exportOptions?: InferenceOptions) {
       const values = new Map<string, ConstTensor>();
@@ -639,7 +755,9 @@ export async function createTrainer(
       steps = at;
     },
     async release() {
-      await train.release();
+      await train?.release();
+      await gradientSession?.release();
+      await updateSession?.release();
       await evaluator.release();
       if (multi) await (await multi).release();
       if (multiEvalSession) await (await multiEvalSession).release();

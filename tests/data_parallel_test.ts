@@ -1,0 +1,136 @@
+// Data-parallel training in one process: N trainers, each with its rows of every global batch,
+// summing through an in-process reducer, train exactly as one trainer on the whole batch (per-step
+// losses, parameters, optimizer state, dropout masks, clipping on the summed gradients, uneven
+// shards, an empty shard) and evaluate to the same totals.
+import {
+  adam,
+  compileDataParallel,
+  compileModel,
+  createTrainer,
+  crossEntropy,
+  dropout,
+  linear,
+  relu,
+  sequential,
+  sgd,
+} from "../mod.ts";
+import type { Batch } from "../src/data/batch.ts";
+import { type Reducer, shardRows, takeRows } from "../src/train/data_parallel.ts";
+import { createRng } from "../src/util/random.ts";
+import { assert } from "./_assert.ts";
+
+/** `size` reducers that sum in place across each other (every member calls once per round). */
+function localGroup(size: number): Reducer[] {
+  let pending: { buffer: Float32Array | Float64Array; done: () => void }[] = [];
+  const reduce = (buffer: Float32Array | Float64Array) =>
+    new Promise<void>((done) => {
+      pending.push({ buffer, done });
+      if (pending.length < size) return;
+      const round = pending;
+      pending = [];
+      const sum = new Float64Array(buffer.length);
+      // Rank order, as MPI's reduction of a few values does (the order is fixed, not arrival).
+      for (const { buffer: b } of round) for (let i = 0; i < b.length; i++) sum[i] += b[i];
+      for (const { buffer: b, done: d } of round) {
+        b.set(b instanceof Float32Array ? Float32Array.from(sum) : sum);
+        d();
+      }
+    });
+  return Array.from({ length: size }, (_, rank) => ({
+    rank,
+    size,
+    allreduceSum: reduce,
+    allreduceSumF64: reduce,
+  }));
+}
+
+const spec = (optimizer: Parameters<typeof compileModel>[0]["optimizer"]) => ({
+  data: { sampleShape: [6], classes: 3 },
+  model: sequential(linear(6, 16), relu(), dropout(0.25), linear(16, 3)),
+  loss: crossEntropy(),
+  optimizer,
+});
+
+/** Batches of 7 (the last of 3) from a fixed set. */
+function batches(): Batch[] {
+  const rng = createRng(9);
+  return [7, 7, 7, 3, 1].map((size) => ({
+    size,
+    x: Float32Array.from({ length: size * 6 }, () => 2 * rng.nextFloat() - 1),
+    y: BigInt64Array.from({ length: size }, () => BigInt(Math.floor(rng.nextFloat() * 3))),
+  }));
+}
+
+const relClose = (a: number, b: number, tol: number) =>
+  Math.abs(a - b) <= tol * Math.max(1, Math.abs(a), Math.abs(b));
+
+for (
+  const [name, optimizer] of [
+    ["SGD with momentum", sgd({ lr: 0.1, momentum: 0.9 })],
+    ["Adam with clipGradNorm", adam({ lr: 0.01, clipGradNorm: 0.5 })],
+  ] as const
+) {
+  Deno.test(`data parallel (${name}): 2 and 3 processes train as one on the whole batch`, async () => {
+    const s = spec(optimizer);
+    const compiled = compileModel(s), graphs = compileDataParallel(s);
+    const data = batches();
+    const single = await createTrainer(compiled, { seed: 4, threads: 1 });
+    const want: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      for (const b of data) want.push(await single.step(b));
+    }
+    const wantEval = await single.evaluate(data);
+    for (const size of [2, 3]) {
+      const group = localGroup(size);
+      const trainers = await Promise.all(
+        group.map((reducer) =>
+          createTrainer(compiled, { seed: 4, threads: 1, dataParallel: { graphs, reducer } })
+        ),
+      );
+      const got: number[][] = trainers.map(() => []);
+      for (let round = 0; round < 3; round++) {
+        for (const b of data) {
+          const losses = await Promise.all(trainers.map((t) => t.step(b)));
+          losses.forEach((l, r) => got[r].push(l));
+        }
+      }
+      for (const [r, losses] of got.entries()) {
+        assert.equal(losses.length, want.length);
+        losses.forEach((l, i) =>
+          assert.ok(
+            relClose(l, want[i], 2e-6),
+            `${size} processes, rank ${r}, step ${i}: ${l} vs ${want[i]}`,
+          )
+        );
+      }
+      for (const t of trainers) {
+        for (const [pname, p] of single.params) {
+          const q = t.params.get(pname)!.data as Float32Array;
+          (p.data as Float32Array).forEach((v, i) =>
+            assert.ok(relClose(q[i], v, 1e-5), `${pname}[${i}]: ${q[i]} vs ${v}`)
+          );
+        }
+        assert.equal(t.steps, single.steps);
+      }
+      const evals = await Promise.all(trainers.map((t) => t.evaluate(data)));
+      for (const e of evals) {
+        assert.deepEqual([e.batches, e.samples, e.correct], [
+          wantEval.batches,
+          wantEval.samples,
+          wantEval.correct,
+        ]);
+        assert.ok(relClose(e.lossSum, wantEval.lossSum, 1e-5));
+      }
+      await Promise.all(trainers.map((t) => t.release()));
+    }
+    await single.release();
+  });
+}
+
+Deno.test("data parallel: rank r takes rows r, r+N, … of each global batch", () => {
+  assert.deepEqual(shardRows(7, 0, 3), [0, 3, 6]);
+  assert.deepEqual(shardRows(7, 2, 3), [2, 5]);
+  assert.deepEqual(shardRows(1, 1, 2), []);
+  const t = { dtype: "int64" as const, dims: [4], data: BigInt64Array.of(5n, 6n, 7n, 8n) };
+  assert.deepEqual([...takeRows(t, [1, 3]).data], [6n, 8n]);
+});
