@@ -449,3 +449,16 @@ export {
   type NpzFileOptions,
   type NpzKeys,
 } from "./src/data/file_datasets.ts";
+export {
+  type AbortOnErrorOptions,
+  type Communicator,
+  DistributedError,
+  type Environment,
+  initMpi,
+  type InitMpiOptions,
+  installAbortOnError,
+  launchedByMpi,
+  LAUNCHER_ENV,
+  singleCommunicator,
+} from "./src/dist/mpi.ts";
+export { type Reducer, shardRows } from "./src/train/data_parallel.ts";

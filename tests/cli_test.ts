@@ -273,6 +273,7 @@ Deno.test("CLI: --help lists every flag with the pipeline's defaults", async () 
   for (
     const flag of [
       "--worker-loader",
+      "--distributed",
       "--export PATH",
       "--export-raw",
       "--emit DIR",
@@ -290,7 +291,7 @@ Deno.test("CLI: --help lists every flag with the pipeline's defaults", async () 
     ]
   ) row(flag, "[^\\n]+");
   const rows = help.split("\n").filter((l) => /^ {2}-/.test(l));
-  assert.equal(rows.length, 25, "every flag, one line each");
+  assert.equal(rows.length, 26, "every flag, one line each");
   // It names the script and what the pipeline trains.
   assert.match(
     help,

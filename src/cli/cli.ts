@@ -193,7 +193,8 @@ export async function runCli(
       : Deno.stdout.isTerminal()
       ? Deno.stdout
       : undefined;
-    if (progress && !options.quiet) options = { ...options, progress };
+    // Under mpirun every rank's stdout is a pty, whatever mpirun's own is: no live line there.
+    if (progress && !options.quiet && !options.distributed) options = { ...options, progress };
     if (parsed.summary) out(p.compile().summary());
     // Ctrl-C and SIGTERM (docker stop, systemd, Kubernetes, SLURM) stop the run after its current
     // run of steps: a checkpoint when a folder is set, the metrics written, status 130 or 143. A
@@ -214,27 +215,48 @@ export async function runCli(
       for (const [sig, listener] of listeners) Deno.removeSignalListener(sig, listener);
     }
   } catch (e) {
+    // Under --distributed (several processes): lines name the rank, and a failure ends every
+    // rank of the job at once (MPI_Abort) instead of leaving the others blocked.
+    const comm = io.exit ? undefined : await jobCommunicator(args);
+    const say = (line: string) => err(comm ? `rank ${comm.rank} of ${comm.size}: ${line}` : line);
+    const fail = (status: number) => comm ? comm.abort(status) : exit(status);
     if (e instanceof TrainingInterrupted) {
-      err(e.message);
+      // Every rank stopped at the same step; rank 0 speaks for the job.
+      if (!comm || comm.rank === 0) err(e.message);
+      comm?.finalize();
       return exit(received === "SIGTERM" ? EXIT_TERMINATED : EXIT_INTERRUPTED);
     }
     if (e instanceof FlagError) {
-      err(`error: ${oneLine(e.message)}`);
+      say(`error: ${oneLine(e.message)}`);
       err(USAGE_HINT);
-      return exit(EXIT_USAGE);
+      return fail(EXIT_USAGE);
     }
     // Deno's permission errors (a forgotten -P), also wrapped: the permission and the fix.
     const permission = describePermissionError(e);
     if (permission) {
-      err(`error: ${permission}`);
-      return exit(EXIT_USER_ERROR);
+      say(`error: ${permission}`);
+      return fail(EXIT_USER_ERROR);
     }
     if (isUserError(e)) {
-      err(`error: ${oneLine((e as Error).message)}`);
-      return exit(EXIT_USER_ERROR);
+      say(`error: ${oneLine((e as Error).message)}`);
+      return fail(EXIT_USER_ERROR);
     }
-    err(INTERNAL_ERROR_LINE);
+    say(INTERNAL_ERROR_LINE);
     err(e instanceof Error ? e.stack ?? String(e) : String(e));
-    return exit(EXIT_INTERNAL_ERROR);
+    return fail(EXIT_INTERNAL_ERROR);
+  }
+}
+
+/** The MPI job's communicator when `--distributed` was given and MPI runs with several ranks. */
+async function jobCommunicator(
+  args: readonly string[],
+): Promise<{ rank: number; size: number; abort(s: number): never; finalize(): void } | undefined> {
+  if (!args.includes("--distributed")) return undefined;
+  try {
+    const { initMpi } = await import("../dist/mpi.ts");
+    const comm = initMpi();
+    return comm.size > 1 ? comm : undefined;
+  } catch {
+    return undefined; // not started under a launcher: the error says so already
   }
 }

@@ -8,6 +8,7 @@ import { isMarkedUserError } from "../util/user_error.ts";
 /** Names of onnxtrain's error classes: each reports bad input (a setting, a file, the data). */
 const USER_ERROR_NAMES = new Set([
   "CheckpointError",
+  "DistributedError",
   "Cifar10Error",
   "CompileError",
   "CsvFormatError",

@@ -115,6 +115,10 @@ const FLAGS: readonly FlagSpec[] = [
     help: "build training batches on a worker thread",
   },
   {
+    name: "distributed",
+    help: "train data-parallel across the processes of an MPI job (mpirun -np N …)",
+  },
+  {
     name: "export",
     value: "PATH",
     help: "write the trained inference model (ONNX) to PATH, atomically",
@@ -419,6 +423,7 @@ export function parseWithFlags(
     threads: positiveInt("--threads", str("threads")),
     ...(backend === undefined ? {} : { backend: backend as Backend }),
     ...(on("worker-loader") ? { prefetch: "worker" as const } : {}),
+    ...(on("distributed") ? { distributed: true } : {}),
     ...(stepsPerRun === undefined ? {} : { stepsPerRun }),
     exportPath: str("export"),
     ...(on("export-raw") ? { exportRaw: true } : {}),

@@ -4,7 +4,7 @@
  * schedules. It imports no `node:` module, so the browser example bundles it.
  * @module
  */
-import { type CompiledModel, compileModel } from "../compile/compile.ts";
+import { type CompiledModel, compileModel, type ModelSpec } from "../compile/compile.ts";
 import type { CompletePipelineProps } from "../dsl/pipeline.ts";
 import { scheduledOptimizer } from "./schedule.ts";
 
@@ -33,8 +33,19 @@ import { scheduledOptimizer } from "./schedule.ts";
  * ```
  */
 export function compilePipeline(spec: CompletePipelineProps, lr?: number): CompiledModel {
+  return compileModel(pipelineModelSpec(spec, lr));
+}
+
+/**
+ * What a pipeline compiles: its data signature, model, loss and (scheduled) optimizer.
+ *
+ * @param spec The complete pipeline.
+ * @param lr A learning rate replacing the optimizer's (the command line's `--lr`).
+ * @returns The model spec `compileModel` and `compileDataParallel` take.
+ */
+export function pipelineModelSpec(spec: CompletePipelineProps, lr?: number): ModelSpec {
   const optimizer = lr === undefined ? spec.optimizer : { ...spec.optimizer, lr };
-  return compileModel({
+  return {
     data: {
       ...spec.data,
       // Image sets stay uint8 until the graphs convert them (ToTensor, augmentation in-graph).
@@ -46,5 +57,5 @@ export function compilePipeline(spec: CompletePipelineProps, lr?: number): Compi
     model: spec.model,
     loss: spec.loss,
     optimizer: scheduledOptimizer(optimizer, spec.schedule),
-  });
+  };
 }

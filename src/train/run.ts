@@ -27,7 +27,9 @@ import { type CheckpointFolder, claimCheckpointFolder } from "./checkpoint_folde
 import { epochHeader, testLines, trainLine, validationLines } from "./format.ts";
 import { createScheduler } from "./schedule.ts";
 import { createReporter, readMetrics, type Reporter } from "./report.ts";
-import { compilePipeline } from "./compile_pipeline.ts";
+import { compilePipeline, pipelineModelSpec } from "./compile_pipeline.ts";
+import { compileDataParallel } from "../compile/compile.ts";
+import type { Reducer } from "./data_parallel.ts";
 import { describePipeline, scriptName } from "./describe.ts";
 
 export { compilePipeline };
@@ -172,6 +174,51 @@ export async function runPipeline(
   spec: PipelineSpec,
   options: RunOptions = {},
 ): Promise<RunResult> {
+  if (!options.distributed) return await runOn(spec, options, undefined);
+  const comm = await openCommunicator(options.distributed);
+  // Rank 0 logs and writes (metrics, plot, checkpoints, export); the others train in silence.
+  const follower: RunOptions = {
+    ...options,
+    quiet: true,
+    log: () => {},
+    progress: undefined,
+    metricsPath: undefined,
+    plotPath: undefined,
+    exportPath: undefined,
+    emitDir: undefined,
+  };
+  try {
+    return await runOn(spec, comm.rank === 0 ? options : follower, comm);
+  } catch (e) {
+    // A failed rank must not finalize at exit: the others may wait in a collective.
+    failed = true;
+    throw e;
+  }
+}
+
+/** Whether a distributed run of this process failed (then MPI is not finalized at exit). */
+let failed = false;
+
+/** The communicator of `distributed`: MPI's world (`true`), or the one given. */
+async function openCommunicator(distributed: true | Reducer): Promise<Reducer> {
+  if (distributed !== true) return distributed;
+  const { initMpi, installAbortOnError } = await import("../dist/mpi.ts");
+  const comm = initMpi();
+  // One process failing ends the whole job, each process naming the failed rank.
+  installAbortOnError(comm);
+  // MPI wants every process to finalize before it exits (else mpirun reports a failure).
+  globalThis.addEventListener("unload", () => {
+    if (!failed) comm.finalize();
+  });
+  return comm;
+}
+
+async function runOn(
+  spec: PipelineSpec,
+  options: RunOptions,
+  comm: Reducer | undefined,
+): Promise<RunResult> {
+  const lead = !comm || comm.rank === 0;
   const baseLog = options.log ?? ((line: string) => console.log(line));
   // Lines go through the reporter (progress line, --quiet) once the loader exists.
   let reporter: Reporter | undefined;
@@ -267,7 +314,7 @@ export async function runPipeline(
   // Per-position class targets (sequence labels): accuracies are over non-ignored positions.
   const perPosition = compiled.train.outputs.some((o) => o.name === NAMES.counted);
   // From here on the folder belongs to this run: locked, leftovers removed, runs never mixed.
-  const folder = checkpointDir === undefined
+  const folder = checkpointDir === undefined || !lead
     ? undefined
     : await claimCheckpointFolder(checkpointDir, {
       resume: options.resume,
@@ -359,7 +406,24 @@ export async function runPipeline(
       backend: options.backend,
       stepsPerRun,
       metadata: classNames ? { class_names: JSON.stringify(classNames) } : {},
+      // Several processes: the step in two parts, gradients summed between them.
+      ...(comm && comm.size > 1
+        ? {
+          dataParallel: {
+            graphs: compileDataParallel(pipelineModelSpec(spec, options.lr)),
+            reducer: comm,
+          },
+        }
+        : {}),
     });
+    /** Whether any process was asked to stop (all stop at the same step). */
+    const stopRequested = async () => {
+      const local = options.signal?.aborted ?? false;
+      if (!comm || comm.size === 1) return local;
+      const flag = Float32Array.of(local ? 1 : 0);
+      await comm.allreduceSum(flag);
+      return flag[0] > 0;
+    };
     try {
       if (options.init !== undefined && resumed) {
         log(`Not initialising from ${options.init}: resuming from ${resumed.path} instead`);
@@ -489,6 +553,8 @@ export async function runPipeline(
         >,
       ) => {
         await checkWeights();
+        // Rank 0 alone writes checkpoints (the parameters are the same on every rank).
+        if (!lead) return undefined;
         // The metrics first: whatever the checkpoint a resume starts from, they cover its steps.
         await reporter!.flush();
         return await saveCheckpoint(checkpointDir!, trainer, {
@@ -581,10 +647,11 @@ export async function runPipeline(
           };
           const atCheckpoint = checkpointEvery !== undefined &&
             trainer.steps % checkpointEvery === 0;
-          const saved = checkpointDir && (atCheckpoint || options.signal?.aborted)
+          const stopping = await stopRequested();
+          const saved = checkpointDir && (atCheckpoint || stopping)
             ? await save(position)
             : undefined;
-          if (options.signal?.aborted) {
+          if (stopping) {
             throw new TrainingInterrupted(
               `Training interrupted at epoch ${epoch}, batch ${index}` +
                 (saved ? `; saved checkpoint ${saved}` : ""),
@@ -625,7 +692,7 @@ export async function runPipeline(
           ? await save({ epoch, batch: 0, epochLossSum: 0, epochLr: NaN, epochCorrect: 0 })
           : undefined;
         options.onEpoch?.(result);
-        if (options.signal?.aborted && epoch < epochs) {
+        if (await stopRequested() && epoch < epochs) {
           throw new TrainingInterrupted(
             `Training interrupted after epoch ${epoch}` +
               (saved ? `; saved checkpoint ${saved}` : ""),

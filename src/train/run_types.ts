@@ -6,6 +6,7 @@
 import type { CompiledModel } from "../compile/compile.ts";
 import type { CompletePipelineProps } from "../dsl/pipeline.ts";
 import type { Backend, Device } from "../runtime/session.ts";
+import type { Reducer } from "./data_parallel.ts";
 
 /**
  * A complete pipeline description, as the DSL builds it.
@@ -123,6 +124,14 @@ export interface RunOptions {
   readonly resume?: boolean;
   /** A fresh run deletes the checkpoints already in `checkpointDir` instead of refusing. */
   readonly overwrite?: boolean;
+  /**
+   * Data-parallel training across processes: `true` joins the MPI job this process was started in
+   * (`mpirun -np N deno run …`), or give a communicator. Each process takes its rows of every
+   * global batch (`batchSize` stays the global batch), gradients are summed every step, and the
+   * run matches one process on the whole batch (batch-norm statistics aside, which stay per
+   * process). Rank 0 logs and writes the metrics, plot, checkpoints and export.
+   */
+  readonly distributed?: boolean | Reducer;
   /**
    * Stops the run after the current run of steps (at most `stepsPerRun`) once aborted: it saves
    * a checkpoint (when `checkpointDir` is set) and rejects with {@linkcode TrainingInterrupted}.
