@@ -572,7 +572,7 @@ export async function createTrainer(
     let at = 3;
     graphs.trained.forEach((name, i) => {
       const dims = params.get(name)!.dims;
-      grads.set(gradName(name), { dtype: "float32", dims, data: flat.slice(at, at + lengths[i]) });
+      grads.set(gradName(name), { dtype: "float32", dims, data: flat.subarray(at, at + lengths[i]) });
       at += lengths[i];
     });
     const next = await updateSession!.run(
