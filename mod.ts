@@ -244,15 +244,15 @@ export {
   type TensorSplitInput,
 } from "./src/dsl/datasets.ts";
 export {
-  compileDataParallel,
   type CompiledModel,
   compileInputTransform,
   compileModel,
-  type DataParallelGraphs,
   type DataSignature,
   type InferenceOptions,
   type ModelSpec,
 } from "./src/compile/compile.ts";
+export { compileDataParallel, type DataParallelGraphs } from "./src/compile/data_parallel.ts";
+export type { SyncGraphs, SyncNorm } from "./src/compile/sync_batch_norm.ts";
 export type { Mode } from "./src/compile/lower_model.ts";
 export { CompileError } from "./src/ir/errors.ts";
 export type {

@@ -162,7 +162,7 @@ export interface CompiledModel {
   readonly notes: readonly string[];
 }
 
-function pass<T>(log: string[], name: string, fn: () => T): T {
+export function pass<T>(log: string[], name: string, fn: () => T): T {
   log.push(name);
   try {
     return fn();
@@ -278,7 +278,7 @@ export function compileInputTransform(data: DataSignature, mode: Mode = "train")
  * data's batches (`"data"`: train and eval graphs), the model's tensors (`"tensor"`: float32
  * `[0, 1]` pixels for images) or raw bytes (`"raw"`), for the inference model.
  */
-function lowerInput(
+export function lowerInput(
   b: GraphBuilder,
   data: DataSignature,
   mode: Mode,
@@ -308,7 +308,7 @@ function lowerInput(
 }
 
 /** Lowers the input, the preamble and the model (see {@linkcode lowerInput} for `input`). */
-function lowerForward(
+export function lowerForward(
   spec: ModelSpec,
   mode: Mode,
   withTarget: boolean,
@@ -485,97 +485,4 @@ export function compileModel(spec: ModelSpec): CompiledModel {
       });
     },
   });
-}
-
-/** The train step in two parts, for data-parallel training (see {@linkcode compileDataParallel}). */
-export interface DataParallelGraphs {
-  /**
-   * Forward and backward. Inputs: the train graph's, without optimizer state and
-   * hyperparameters, plus `loss_weight` (a float32 scalar: this process's share of the global
-   * batch, n_r / B). Outputs: `loss` (the batch loss times the weight), `correct` and `counted`
-   * where the train graph has them, `<param>.grad` (the weighted gradient, for each parameter the
-   * loss depends on) and the buffers' `<buffer>.next`. Summed over the processes, loss and
-   * gradients are exactly those of one process on the whole batch.
-   */
-  readonly gradients: Graph;
-  /**
-   * The optimizer update from reduced gradients. Inputs: the parameters, their `<param>.grad`,
-   * the optimizer state and the hyperparameters; outputs: `<param>.next` and the state's `.next`
-   * (gradient clipping, when set, acts on the reduced gradients).
-   */
-  readonly update: Graph;
-  /** The parameters that have a gradient, in the order of the gradient outputs. */
-  readonly trained: readonly string[];
-}
-
-/** The weight input of the data-parallel gradient graph. */
-export const LOSS_WEIGHT = "loss_weight";
-
-/**
- * The name of a parameter's gradient in the data-parallel graphs.
- *
- * @param param The parameter's name.
- * @returns `<param>.grad`.
- */
-export const gradName = (param: string): string => `${param}.grad`;
-
-/**
- * Compiles the train step as two graphs, gradients then update, so that processes can sum their
- * gradients between them (data-parallel training); the single-process path keeps its fused graph.
- *
- * @param spec The model, loss and optimizer.
- * @returns The two graphs.
- * @example
- * ```ts
- * import { compileDataParallel, crossEntropy, linear, sgd } from "../../mod.ts";
- * const { gradients, update, trained } = compileDataParallel({
- *   data: { sampleShape: [4], classes: 3 },
- *   model: linear(4, 3),
- *   loss: crossEntropy(),
- *   optimizer: sgd({ lr: 0.1, momentum: 0.9 }),
- * });
- * if (trained.join() !== "weight,bias") throw new Error();
- * if (!gradients.outputs.some((o) => o.name === "weight.grad")) throw new Error();
- * if (!update.outputs.some((o) => o.name === "weight.next")) throw new Error();
- * ```
- */
-export function compileDataParallel(spec: ModelSpec): DataParallelGraphs {
-  const loss = lossLowering(spec.loss);
-  const passes: string[] = [];
-  const fwd = pass(passes, "lower model", () => lowerForward(spec, "train", true));
-  const { b } = fwd;
-  const weight = b.input(LOSS_WEIGHT, { dtype: "float32", shape: [] });
-  const weighted = b.op1("Mul", [loss.train(b, fwd.logits, fwd.target), weight]);
-  const grads = pass(
-    passes,
-    "differentiate",
-    () => differentiate(b, weighted, fwd.registry.params.map((p) => p.value)),
-  );
-  const trained = fwd.registry.params.flatMap((p, i) => grads[i] ? [p.spec] : []);
-  const gradients = pass(passes, "validate gradient step", () => {
-    b.output(NAMES.loss, weighted);
-    const correct = loss.correct?.(b, fwd.logits, fwd.target);
-    if (correct) b.output(NAMES.correct, correct);
-    const counted = correct && loss.counted?.(b, fwd.logits, fwd.target);
-    if (counted) b.output(NAMES.counted, counted);
-    fwd.registry.params.forEach((p, i) => {
-      if (grads[i]) b.output(gradName(p.spec.name), grads[i]!);
-    });
-    for (const buf of fwd.registry.buffers) {
-      if (buf.next) b.output(nextName(buf.spec.name), buf.next);
-    }
-    return validateGraph(b.build("gradient_step"));
-  });
-  const update = pass(passes, "apply optimizer", () => {
-    const u = createGraphBuilder();
-    const params = trained.map((p) => {
-      const type = { dtype: "float32" as const, shape: p.shape };
-      return { spec: p, value: u.input(p.name, type), grad: u.input(gradName(p.name), type) };
-    });
-    const step = applyOptimizer(u, spec.optimizer, params);
-    params.forEach((p, i) => u.output(nextName(p.spec.name), step.updated[i]));
-    for (const s of step.state) u.output(nextName(s.spec.name), s.next);
-    return validateGraph(u.build("update_step"));
-  });
-  return Object.freeze({ gradients, update, trained: Object.freeze(trained.map((p) => p.name)) });
 }

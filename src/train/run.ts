@@ -28,7 +28,7 @@ import { epochHeader, testLines, trainLine, validationLines } from "./format.ts"
 import { createScheduler } from "./schedule.ts";
 import { createReporter, readMetrics, type Reporter } from "./report.ts";
 import { compilePipeline, pipelineModelSpec } from "./compile_pipeline.ts";
-import { compileDataParallel } from "../compile/compile.ts";
+import { compileDataParallel } from "../compile/data_parallel.ts";
 import type { Reducer } from "./data_parallel.ts";
 import { describePipeline, scriptName } from "./describe.ts";
 

@@ -3,8 +3,10 @@
  * eval graphs on onnxruntime, one batch per `session.run`.
  * @module
  */
-import type { CompiledModel, DataParallelGraphs, InferenceOptions } from "../compile/compile.ts";
-import { gradName, LOSS_WEIGHT, NAMES } from "../compile/compile.ts";
+import type { CompiledModel, InferenceOptions } from "../compile/compile.ts";
+import { NAMES } from "../compile/compile.ts";
+import { type DataParallelGraphs, gradName, LOSS_WEIGHT } from "../compile/data_parallel.ts";
+import { SYNC } from "../compile/sync_batch_norm.ts";
 import { type Init, nextName, type RandomSpec } from "../compile/params.ts";
 import type { Batch } from "../data/loader.ts";
 import type { ConstTensor, TensorType } from "../ir/types.ts";
@@ -440,7 +442,9 @@ export async function createTrainer(
   const dp = options.dataParallel;
   // Data-parallel training runs the gradient and update graphs instead of the fused step.
   const train = dp ? undefined : await createSession(emitModel(compiled.train), options);
-  const gradientSession = dp && await createSession(emitModel(dp.graphs.gradients), options);
+  const gradientSession = dp && !dp.graphs.sync
+    ? await createSession(emitModel(dp.graphs.gradients), options)
+    : undefined;
   const updateSession = dp && await createSession(emitModel(dp.graphs.update), options);
   const evaluator = await createSession(emitModel(compiled.eval), options);
   const stepsPerRun = options.stepsPerRun ?? 1;
@@ -533,6 +537,149 @@ export async function createTrainer(
     }
     return feeds;
   };
+  const sync = dp?.graphs.sync;
+  const syncSessions = sync && {
+    forward: await Promise.all(sync.forward.map((g) => createSession(emitModel(g), options))),
+    backward: await Promise.all(sync.backward.map((g) => createSession(emitModel(g), options))),
+  };
+  /**
+   * Synchronised batch norm (see `compile/sync_batch_norm.ts`): the forward segments with the
+   * global statistics summed between them, then the backward segments in reverse with the
+   * statistics' gradients summed and folded into each segment's input gradient. Fills `flat`'s
+   * loss, counts and gradients (this process's weighted share) and updates the running statistics
+   * with the global ones.
+   */
+  const syncedGradients = async (
+    batch: Batch,
+    rows: readonly number[],
+    full: Record<string, HostTensor>,
+    flat: Float32Array,
+    lengths: readonly number[],
+  ) => {
+    const { reducer } = dp!;
+    const norms = sync!.norms, K = norms.length;
+    const acts: HostTensor[] = [];
+    const stats: { mean: Float32Array; variance: Float32Array; mean64: Float64Array; M: number }[] =
+      [];
+    const local = (name: string) =>
+      full[name] ? takeRows(full[name], rows) : params.get(name) ?? buffers.get(name);
+    const segmentValue = (k: number, up?: HostTensor) => (name: string) =>
+      name === SYNC.a
+        ? acts[k]
+        : name === SYNC.mean
+        ? { dtype: "float32" as const, dims: [norms[k - 1].channels], data: stats[k - 1].mean }
+        : name === SYNC.var
+        ? { dtype: "float32" as const, dims: [norms[k - 1].channels], data: stats[k - 1].variance }
+        : name === SYNC.gradOut
+        ? up
+        : name === LOSS_WEIGHT
+        ? scalar(rows.length / batch.size)
+        : local(name);
+    /** The channel of each element of a `[n, c, …]` tensor. */
+    const channelOf = (t: HostTensor, c: number) => {
+      const per = (t.dims.slice(2) as number[]).reduce((a, d) => a * d, 1);
+      return (i: number) => Math.floor(i / per) % c;
+    };
+    for (let k = 0; k < K; k++) {
+      const c = norms[k].channels;
+      let a: HostTensor | undefined;
+      if (rows.length > 0) {
+        const out = await syncSessions!.forward[k].run(feedsOf(sync!.forward[k], segmentValue(k)));
+        a = out[SYNC.out];
+      }
+      acts[k + 1] = a!;
+      // Σa and the count, then Σ(a − μ)²: the global mean and (biased) variance, in float64.
+      const sums = new Float64Array(c + 1);
+      if (a) {
+        const at = channelOf(a, c), data = a.data as Float32Array;
+        for (let i = 0; i < data.length; i++) sums[at(i)] += data[i];
+        sums[c] = data.length / c;
+      }
+      await reducer.allreduceSumF64(sums);
+      const M = sums[c], mean64 = sums.subarray(0, c).map((v) => v / M);
+      const squares = new Float64Array(c);
+      if (a) {
+        const at = channelOf(a, c), data = a.data as Float32Array;
+        for (let i = 0; i < data.length; i++) {
+          const d = data[i] - mean64[at(i)];
+          squares[at(i)] += d * d;
+        }
+      }
+      await reducer.allreduceSumF64(squares);
+      stats[k] = {
+        mean: Float32Array.from(mean64),
+        variance: Float32Array.from(squares, (v) => v / M),
+        mean64,
+        M,
+      };
+    }
+    const grads = new Map<string, Float32Array>();
+    let up: HostTensor | undefined;
+    for (let k = K; k >= 0; k--) {
+      let out: Record<string, HostTensor> | undefined;
+      if (rows.length > 0) {
+        out = await syncSessions!.backward[k].run(
+          feedsOf(sync!.backward[k], segmentValue(k, up)),
+        );
+        for (const [name, t] of Object.entries(out)) {
+          if (name.endsWith(".grad")) grads.set(name, t.data as Float32Array);
+        }
+        if (k === K) {
+          flat[0] = out[NAMES.loss].data[0] as number;
+          flat[1] = out[NAMES.correct] ? Number(out[NAMES.correct].data[0]) : 0;
+          flat[2] = out[NAMES.counted] ? Number(out[NAMES.counted].data[0]) : rows.length;
+        }
+      }
+      if (k === 0) break;
+      // The statistics' gradients, summed, folded into the segment input's gradient:
+      // ∂μ/∂a = 1/M and ∂σ²/∂a = 2(a − μ)/M for every value a of the channel.
+      const c = norms[k - 1].channels, { M, mean64 } = stats[k - 1];
+      const g = new Float32Array(2 * c);
+      if (out) {
+        g.set(out[SYNC.gradMean].data as Float32Array, 0);
+        g.set(out[SYNC.gradVar].data as Float32Array, c);
+      }
+      await reducer.allreduceSum(g);
+      if (out) {
+        const a = acts[k], gradA = out[SYNC.gradA], data = a.data as Float32Array;
+        const at = channelOf(a, c), from = gradA.data as Float32Array;
+        const folded = new Float32Array(from.length);
+        for (let i = 0; i < from.length; i++) {
+          const ch = at(i);
+          folded[i] = from[i] + g[ch] / M + g[c + ch] * 2 * (data[i] - mean64[ch]) / M;
+        }
+        up = { dtype: "float32", dims: gradA.dims, data: folded };
+      }
+    }
+    let at = 3;
+    dp!.graphs.trained.forEach((name, i) => {
+      const g = grads.get(gradName(name));
+      if (g) flat.set(g, at);
+      at += lengths[i];
+    });
+    // The running statistics from the global ones, blended as BatchNormalization's training
+    // mode does in float32 (the variance unbiased by M/(M − 1)).
+    norms.forEach((norm, k) => {
+      const { mean, variance, M } = stats[k];
+      const m = Math.fround(norm.momentum), keep = Math.fround(1 - norm.momentum);
+      const unbias = Math.fround(M / (M - 1));
+      const blend = (name: string, stat: Float32Array, scale: number) => {
+        const old = buffers.get(name)!;
+        const next = (old.data as Float32Array).map((r, i) =>
+          Math.fround(Math.fround(r * keep) + Math.fround(Math.fround(stat[i] * scale) * m))
+        );
+        buffers.set(name, { dtype: "float32", dims: old.dims, data: next });
+      };
+      blend(`${norm.path}.running_mean`, mean, 1);
+      blend(`${norm.path}.running_var`, variance, unbias);
+      const tracked = `${norm.path}.num_batches_tracked`, count = buffers.get(tracked);
+      if (count) {
+        const data = BigInt64Array.of((count.data as BigInt64Array)[0] + 1n);
+        buffers.set(tracked, { dtype: "int64", dims: count.dims, data });
+      }
+    });
+  };
+
   /** One data-parallel step: this process's rows, gradients summed across processes, update. */
   const dataParallelStep = async (batch: Batch, stepHyper: ReadonlyMap<string, number>) => {
     const { graphs, reducer } = dp!;
@@ -542,7 +689,9 @@ export async function createTrainer(
     // One flat buffer, one all-reduce: loss, correct, counted, then every gradient.
     const flat = new Float32Array(3 + lengths.reduce((a, n) => a + n, 0));
     const gradOutputs = new Set(graphs.gradients.outputs.map((o) => o.name));
-    if (rows.length > 0) {
+    if (graphs.sync) {
+      await syncedGradients(batch, rows, full, flat, lengths);
+    } else if (rows.length > 0) {
       const out = await gradientSession!.run(
         feedsOf(
           graphs.gradients,
@@ -572,7 +721,11 @@ export async function createTrainer(
     let at = 3;
     graphs.trained.forEach((name, i) => {
       const dims = params.get(name)!.dims;
-      grads.set(gradName(name), { dtype: "float32", dims, data: flat.subarray(at, at + lengths[i]) });
+      grads.set(gradName(name), {
+        dtype: "float32",
+        dims,
+        data: flat.subarray(at, at + lengths[i]),
+      });
       at += lengths[i];
     });
     const next = await updateSession!.run(
@@ -757,6 +910,9 @@ export async function createTrainer(
     async release() {
       await train?.release();
       await gradientSession?.release();
+      for (const session of [...syncSessions?.forward ?? [], ...syncSessions?.backward ?? []]) {
+        await session.release();
+      }
       await updateSession?.release();
       await evaluator.release();
       if (multi) await (await multi).release();
