@@ -96,6 +96,26 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "mpirun -np 2: the FashionMNIST CNN (synchronised batch norm, dropout, a schedule) trains as one process",
+  ignore: !haveMpi,
+  async fn() {
+    const args = ["--model", "cnn", "--optimizer", "sgd", "--batch", "12"];
+    const one = await run(1, args), many = await run(2, args);
+    assert.equal(many.losses.length, one.losses.length);
+    const worst = Math.max(...one.losses.map((l, i) => rel(l, many.losses[i])));
+    assert.ok(worst < 2e-6, `per-step losses differ by ${worst} (relative)`);
+    one.epochs.forEach(([trainLoss, testLoss, accuracy], e) => {
+      const [t, l, a] = many.epochs[e];
+      assert.ok(rel(t, trainLoss) < 1e-6, `epoch ${e + 1} train loss ${t} vs ${trainLoss}`);
+      // The test pass uses the running statistics, synchronised as in one process.
+      assert.ok(rel(l, testLoss) < 1e-5, `epoch ${e + 1} test loss ${l} vs ${testLoss}`);
+      assert.equal(a, accuracy);
+    });
+  },
+});
+
+Deno.test({
   name: "killing one rank ends the job at once, naming it; --resume continues on 1 process",
   ignore: !haveMpi,
   async fn() {

@@ -6,8 +6,9 @@
  * losses and counts are summed across processes in one flat buffer (one all-reduce a step), then
  * every process applies the same optimizer update, so N processes train exactly as one process on
  * the whole batch (float summation order aside). Dropout masks are drawn for the global batch and
- * sliced the same way, so they match the single-process run's too. Batch-norm statistics are per
- * process (PyTorch DDP's default, not SyncBatchNorm): with batch norm the runs differ.
+ * sliced the same way, so they match the single-process run's too. Batch norms at the top level of
+ * a sequential model are synchronised (`compile/sync_batch_norm.ts`); nested ones keep per-process
+ * statistics (PyTorch DDP's default).
  * @module
  */
 import type { HostTensor } from "../runtime/session.ts";

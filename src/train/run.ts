@@ -399,6 +399,10 @@ async function runOn(
       : holdOut(splits.train.count, spec.validation, seed);
     const classNames = "classNames" in spec.data ? spec.data.classNames : undefined;
     let worker: WorkerLoader | undefined;
+    const parallel = comm && comm.size > 1
+      ? compileDataParallel(pipelineModelSpec(spec, options.lr))
+      : undefined;
+    for (const line of parallel?.notes ?? []) log(`note: ${line}`);
     const trainer: Trainer = await createTrainer(compiled, {
       seed,
       device: options.device,
@@ -407,14 +411,7 @@ async function runOn(
       stepsPerRun,
       metadata: classNames ? { class_names: JSON.stringify(classNames) } : {},
       // Several processes: the step in two parts, gradients summed between them.
-      ...(comm && comm.size > 1
-        ? {
-          dataParallel: {
-            graphs: compileDataParallel(pipelineModelSpec(spec, options.lr)),
-            reducer: comm,
-          },
-        }
-        : {}),
+      ...(parallel ? { dataParallel: { graphs: parallel, reducer: comm! } } : {}),
     });
     /** Whether any process was asked to stop (all stop at the same step). */
     const stopRequested = async () => {

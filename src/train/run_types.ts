@@ -128,8 +128,8 @@ export interface RunOptions {
    * Data-parallel training across processes: `true` joins the MPI job this process was started in
    * (`mpirun -np N deno run …`), or give a communicator. Each process takes its rows of every
    * global batch (`batchSize` stays the global batch), gradients are summed every step, and the
-   * run matches one process on the whole batch (batch-norm statistics aside, which stay per
-   * process). Rank 0 logs and writes the metrics, plot, checkpoints and export.
+   * run matches one process on the whole batch (batch norm synchronised when it sits at the top
+   * level of a sequential model, else per process). Rank 0 logs and writes the metrics, plot, checkpoints and export.
    */
   readonly distributed?: boolean | Reducer;
   /**
