@@ -45,8 +45,11 @@ export const SYNC = Object.freeze({
 export interface SyncNorm {
   /** Its state_dict prefix (`"1"`). */
   readonly path: string;
+  /** Its channels (the second dimension of its input). */
   readonly channels: number;
+  /** Added to the variance. */
   readonly eps: number;
+  /** PyTorch's momentum: the weight of the batch statistics in the running ones. */
   readonly momentum: number;
 }
 
