@@ -274,6 +274,7 @@ Deno.test("CLI: --help lists every flag with the pipeline's defaults", async () 
     const flag of [
       "--worker-loader",
       "--distributed",
+      "--local-sgd H",
       "--export PATH",
       "--export-raw",
       "--emit DIR",
@@ -291,7 +292,7 @@ Deno.test("CLI: --help lists every flag with the pipeline's defaults", async () 
     ]
   ) row(flag, "[^\\n]+");
   const rows = help.split("\n").filter((l) => /^ {2}-/.test(l));
-  assert.equal(rows.length, 26, "every flag, one line each");
+  assert.equal(rows.length, 27, "every flag, one line each");
   // It names the script and what the pipeline trains.
   assert.match(
     help,

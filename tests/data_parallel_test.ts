@@ -210,3 +210,54 @@ Deno.test("data parallel with batch norm: synchronised statistics train as one p
     await single.release();
   }
 });
+
+Deno.test("local SGD: averaging every step equals gradient sums (plain SGD, equal shards); every 3 steps the processes agree after each average", async () => {
+  const plain = spec(sgd({ lr: 0.1 }), sequential(linear(6, 16), relu(), linear(16, 3)));
+  const compiled = compileModel(plain), graphs = compileDataParallel(plain);
+  const data = batches([6, 6, 6, 6]);
+  const single = await createTrainer(compiled, { seed: 4, threads: 1 });
+  const want: number[] = [];
+  for (const b of data) want.push(await single.step(b));
+  const group = localGroup(2);
+  const local = await Promise.all(
+    group.map((reducer) =>
+      createTrainer(compiled, {
+        seed: 4,
+        threads: 1,
+        dataParallel: { graphs, reducer, localSgd: 1 },
+      })
+    ),
+  );
+  for (const [i, b] of data.entries()) {
+    const losses = await Promise.all(local.map((t) => t.step(b)));
+    for (const l of losses) assert.ok(relClose(l, want[i], 2e-6), `step ${i}: ${l} vs ${want[i]}`);
+  }
+  for (const [name, p] of single.params) {
+    const q = local[0].params.get(name)!.data as Float32Array;
+    (p.data as Float32Array).forEach((v, i) => assert.ok(relClose(q[i], v, 1e-5), `${name}[${i}]`));
+  }
+
+  // Adam, averaging every 3 steps: after steps 3 and 6 every process holds the same parameters;
+  // in between they differ (each trained on its own rows), and the run is not the gradient-sum one.
+  const withAdam = spec(adam({ lr: 0.01 }));
+  const adamGraphs = compileDataParallel(withAdam), adamCompiled = compileModel(withAdam);
+  const periodic = await Promise.all(
+    localGroup(2).map((reducer) =>
+      createTrainer(adamCompiled, {
+        seed: 4,
+        threads: 1,
+        dataParallel: { graphs: adamGraphs, reducer, localSgd: 3 },
+      })
+    ),
+  );
+  const same = () =>
+    [...periodic[0].params].every(([name, t]) =>
+      (t.data as Float32Array).every((v, i) => v === periodic[1].params.get(name)!.data[i])
+    );
+  const six = batches([6, 6, 6, 6, 6, 6]);
+  for (const [i, b] of six.entries()) {
+    await Promise.all(periodic.map((t) => t.step(b)));
+    assert.equal(same(), (i + 1) % 3 === 0, `after step ${i + 1}`);
+  }
+  await Promise.all([...local, ...periodic, single].map((t) => t.release()));
+});

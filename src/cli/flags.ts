@@ -119,6 +119,12 @@ const FLAGS: readonly FlagSpec[] = [
     help: "train data-parallel across the processes of an MPI job (mpirun -np N …)",
   },
   {
+    name: "local-sgd",
+    value: "H",
+    help: "with --distributed: local SGD, average the parameters every H steps",
+    default: () => "off",
+  },
+  {
     name: "export",
     value: "PATH",
     help: "write the trained inference model (ONNX) to PATH, atomically",
@@ -393,6 +399,9 @@ export function parseWithFlags(
   if (on("init-partial") && str("init") === undefined) {
     throw new FlagError("Invalid --init-partial: give the weights file with --init PATH");
   }
+  if (str("local-sgd") !== undefined && !on("distributed")) {
+    throw new FlagError("Invalid --local-sgd: it needs --distributed");
+  }
   for (const flag of ["checkpoint-every", "keep"]) {
     if (str(flag) !== undefined && checkpointDir === undefined) {
       throw new FlagError(`Invalid --${flag}: it needs --checkpoint DIR`);
@@ -424,6 +433,9 @@ export function parseWithFlags(
     ...(backend === undefined ? {} : { backend: backend as Backend }),
     ...(on("worker-loader") ? { prefetch: "worker" as const } : {}),
     ...(on("distributed") ? { distributed: true } : {}),
+    ...(str("local-sgd") === undefined
+      ? {}
+      : { localSgd: positiveInt("--local-sgd", str("local-sgd")) }),
     ...(stepsPerRun === undefined ? {} : { stepsPerRun }),
     exportPath: str("export"),
     ...(on("export-raw") ? { exportRaw: true } : {}),

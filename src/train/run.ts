@@ -402,7 +402,9 @@ async function runOn(
     const parallel = comm && comm.size > 1
       ? compileDataParallel(pipelineModelSpec(spec, options.lr))
       : undefined;
-    for (const line of parallel?.notes ?? []) log(`note: ${line}`);
+    if (options.localSgd === undefined) {
+      for (const line of parallel?.notes ?? []) log(`note: ${line}`);
+    }
     const trainer: Trainer = await createTrainer(compiled, {
       seed,
       device: options.device,
@@ -411,7 +413,9 @@ async function runOn(
       stepsPerRun,
       metadata: classNames ? { class_names: JSON.stringify(classNames) } : {},
       // Several processes: the step in two parts, gradients summed between them.
-      ...(parallel ? { dataParallel: { graphs: parallel, reducer: comm! } } : {}),
+      ...(parallel
+        ? { dataParallel: { graphs: parallel, reducer: comm!, localSgd: options.localSgd } }
+        : {}),
     });
     /** Whether any process was asked to stop (all stop at the same step). */
     const stopRequested = async () => {

@@ -133,6 +133,13 @@ export interface RunOptions {
    */
   readonly distributed?: boolean | Reducer;
   /**
+   * With `distributed`: local SGD instead of gradient sums — each process takes whole optimizer
+   * steps on its own rows and the parameters are averaged every this many steps (PyTorch's
+   * PostLocalSGD). A different algorithm, for slow interconnects; its runs differ from one
+   * process's.
+   */
+  readonly localSgd?: number;
+  /**
    * Stops the run after the current run of steps (at most `stepsPerRun`) once aborted: it saves
    * a checkpoint (when `checkpointDir` is set) and rejects with {@linkcode TrainingInterrupted}.
    */

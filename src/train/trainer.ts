@@ -82,7 +82,17 @@ export interface TrainerOptions extends SessionOptions {
    * takes this process's rows of the global batch, sums gradients across processes and applies
    * the update (one step per run); `evaluate` shares the batches out and sums the totals.
    */
-  readonly dataParallel?: { readonly graphs: DataParallelGraphs; readonly reducer: Reducer };
+  readonly dataParallel?: {
+    readonly graphs: DataParallelGraphs;
+    readonly reducer: Reducer;
+    /**
+     * Local SGD (PyTorch's PostLocalSGD without its DDP warm-up) instead of gradient sums: each
+     * process takes the whole optimizer step on its own rows, and every `localSgd` steps the
+     * parameters are averaged across processes. A different algorithm, for slow interconnects:
+     * one all-reduce of the parameters every H steps instead of the gradients every step.
+     */
+    readonly localSgd?: number;
+  };
 }
 
 /**
@@ -441,7 +451,15 @@ export async function createTrainer(
 
   const dp = options.dataParallel;
   // Data-parallel training runs the gradient and update graphs instead of the fused step.
-  const train = dp ? undefined : await createSession(emitModel(compiled.train), options);
+  const localSgd = dp?.localSgd;
+  if (localSgd !== undefined && !(Number.isSafeInteger(localSgd) && localSgd >= 1)) {
+    throw new UserRangeError(`Invalid localSgd: expected an integer ≥ 1, got ${localSgd}`);
+  }
+  // Data-parallel training runs the gradient and update graphs instead of the fused step (local
+  // SGD runs the fused step on each process's rows).
+  const train = dp && localSgd === undefined
+    ? undefined
+    : await createSession(emitModel(compiled.train), options);
   const gradientSession = dp && !dp.graphs.sync
     ? await createSession(emitModel(dp.graphs.gradients), options)
     : undefined;
@@ -680,6 +698,64 @@ export async function createTrainer(
     });
   };
 
+  /**
+   * One local-SGD step: the fused step on this process's rows; the loss and counts summed across
+   * processes for the log; every `localSgd` steps the parameters averaged.
+   */
+  const localSgdStep = async (batch: Batch, stepHyper: ReadonlyMap<string, number>) => {
+    const { reducer } = dp!;
+    const rows = shardRows(batch.size, reducer.rank, reducer.size);
+    const summary = new Float32Array(3);
+    if (rows.length > 0) {
+      const full = stepFeeds(batch, 0, stepHyper);
+      const feeds: Record<string, HostTensor> = {};
+      for (const { name } of compiled.train.inputs) {
+        const t = full[name] && !stepHyper.has(name)
+          ? takeRows(full[name], rows)
+          : full[name] ?? params.get(name) ?? buffers.get(name) ?? state.get(name);
+        if (t) feeds[name] = t;
+      }
+      const out = await train!.run(feeds);
+      for (const name of params.keys()) params.set(name, out[nextName(name)]);
+      for (const name of state.keys()) state.set(name, out[nextName(name)]);
+      for (const name of buffers.keys()) {
+        if (out[nextName(name)]) buffers.set(name, out[nextName(name)]);
+      }
+      summary[0] = (out[NAMES.loss].data[0] as number) * rows.length / batch.size;
+      summary[1] = out[NAMES.correct] ? Number(out[NAMES.correct].data[0]) : 0;
+      summary[2] = out[NAMES.counted] ? Number(out[NAMES.counted].data[0]) : rows.length;
+    }
+    await reducer.allreduceSum(summary);
+    steps++;
+    if (steps % localSgd! === 0) {
+      // Every process's parameters, averaged: one all-reduce of one flat buffer.
+      const names = [...params.keys()];
+      const flat = new Float32Array(
+        names.reduce((n, name) => n + params.get(name)!.data.length, 0),
+      );
+      let at = 0;
+      for (const name of names) {
+        flat.set(params.get(name)!.data as Float32Array, at);
+        at += params.get(name)!.data.length;
+      }
+      await reducer.allreduceSum(flat);
+      at = 0;
+      for (const name of names) {
+        const t = params.get(name)!, n = t.data.length;
+        const data = flat.slice(at, at + n).map((v) => v / reducer.size);
+        params.set(name, { dtype: "float32", dims: t.dims, data });
+        at += n;
+      }
+    }
+    if (compiled.train.outputs.some((o) => o.name === NAMES.correct)) {
+      lastCorrect.push(summary[1]);
+      lastCounted.push(
+        compiled.train.outputs.some((o) => o.name === NAMES.counted) ? summary[2] : batch.size,
+      );
+    }
+    return summary[0];
+  };
+
   /** One data-parallel step: this process's rows, gradients summed across processes, update. */
   const dataParallelStep = async (batch: Batch, stepHyper: ReadonlyMap<string, number>) => {
     const { graphs, reducer } = dp!;
@@ -826,7 +902,8 @@ export async function createTrainer(
       lastCounted = [];
       if (dp) {
         for (const [j, batch] of batches.entries()) {
-          results.push(await dataParallelStep(batch, hyperAt(j)));
+          const step = localSgd === undefined ? dataParallelStep : localSgdStep;
+          results.push(await step(batch, hyperAt(j)));
         }
         return results;
       }
