@@ -105,3 +105,40 @@ export function launchedByMpi(
   }
   return undefined;
 }
+
+/** The variables that give how many ranks share this rank's machine, by launcher. */
+export const LOCAL_SIZE_ENV: readonly string[] = Object.freeze([
+  "OMPI_COMM_WORLD_LOCAL_SIZE",
+  "MPI_LOCALNRANKS",
+  "SLURM_NTASKS_PER_NODE",
+]);
+
+/**
+ * How many ranks of the job run on this machine, from the launcher's variables (Open MPI's
+ * `OMPI_COMM_WORLD_LOCAL_SIZE`, MPICH's `MPI_LOCALNRANKS`, Slurm's `SLURM_NTASKS_PER_NODE`), so
+ * that the ranks can share its cores instead of each taking all of them; undefined when none is
+ * set or readable.
+ *
+ * @param env The environment (default: the process's).
+ * @returns The count, or undefined.
+ * @example
+ * ```ts
+ * import { localRanks } from "./launcher.ts";
+ * if (localRanks({ OMPI_COMM_WORLD_LOCAL_SIZE: "4" }) !== 4) throw new Error();
+ * if (localRanks({ SLURM_NTASKS_PER_NODE: "8(x2)" }) !== 8) throw new Error();
+ * if (localRanks({}) !== undefined) throw new Error();
+ * ```
+ */
+export function localRanks(env?: Environment): number | undefined {
+  for (const name of LOCAL_SIZE_ENV) {
+    let value: string | undefined;
+    try {
+      value = env ? env[name] : Deno.env.get(name);
+    } catch {
+      return undefined; // no env permission for it: the caller falls back
+    }
+    const n = Number.parseInt(value ?? "", 10);
+    if (Number.isSafeInteger(n) && n >= 1) return n;
+  }
+  return undefined;
+}

@@ -30,6 +30,7 @@ import { createReporter, readMetrics, type Reporter } from "./report.ts";
 import { compilePipeline, pipelineModelSpec } from "./compile_pipeline.ts";
 import { compileDataParallel } from "../compile/data_parallel.ts";
 import type { Reducer } from "./data_parallel.ts";
+import { localRanks } from "../dist/launcher.ts";
 import { describePipeline, scriptName } from "./describe.ts";
 
 export { compilePipeline };
@@ -198,6 +199,16 @@ export async function runPipeline(
 
 /** Whether a distributed run of this process failed (then MPI is not finalized at exit). */
 let failed = false;
+
+/**
+ * onnxruntime threads of a rank by default: the machine's cores shared by its ranks (all of them
+ * each would oversubscribe the cores, and MPI spins while it waits: 2 ranks × 2 threads on 2 cores
+ * took 4× as long as 2 × 1).
+ */
+function sharedThreads(comm: Reducer): number {
+  const cores = navigator.hardwareConcurrency || 1;
+  return Math.max(1, Math.floor(cores / (localRanks() ?? comm.size)));
+}
 
 /** The communicator of `distributed`: MPI's world (`true`), or the one given. */
 async function openCommunicator(distributed: true | Reducer): Promise<Reducer> {
@@ -408,7 +419,7 @@ async function runOn(
     const trainer: Trainer = await createTrainer(compiled, {
       seed,
       device: options.device,
-      threads: options.threads,
+      threads: options.threads ?? (comm && comm.size > 1 ? sharedThreads(comm) : undefined),
       backend: options.backend,
       stepsPerRun,
       metadata: classNames ? { class_names: JSON.stringify(classNames) } : {},
