@@ -162,6 +162,25 @@ export interface CompiledModel {
   readonly notes: readonly string[];
 }
 
+/**
+ * Declares a train step's figures as outputs: `loss`, and where the loss has them the batch's
+ * `correct` count (for the epoch's training accuracy: a few ops on the logits) and, for
+ * per-position class targets, the non-ignored positions it is out of (`counted`).
+ */
+export function outputStepFigures(
+  b: GraphBuilder,
+  loss: ReturnType<typeof lossLowering>,
+  lossValue: Value,
+  logits: Value,
+  target: Value,
+): void {
+  b.output(NAMES.loss, lossValue);
+  const correct = loss.correct?.(b, logits, target);
+  if (correct) b.output(NAMES.correct, correct);
+  const counted = correct && loss.counted?.(b, logits, target);
+  if (counted) b.output(NAMES.counted, counted);
+}
+
 export function pass<T>(log: string[], name: string, fn: () => T): T {
   log.push(name);
   try {
@@ -414,13 +433,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
       ),
   );
   const train = pass(passes, "validate train step", () => {
-    b.output(NAMES.loss, lossValue);
-    // The batch's correct count, for the epoch's training accuracy (a few ops on the logits).
-    const correct = loss.correct?.(b, fwd.logits, fwd.target);
-    if (correct) b.output(NAMES.correct, correct);
-    // Per-position class targets: the non-ignored positions the correct count is out of.
-    const counted = correct && loss.counted?.(b, fwd.logits, fwd.target);
-    if (counted) b.output(NAMES.counted, counted);
+    outputStepFigures(b, loss, lossValue, fwd.logits, fwd.target);
     fwd.registry.params.forEach((p, i) => b.output(nextName(p.spec.name), step.updated[i]));
     for (const s of step.state) b.output(nextName(s.spec.name), s.next);
     for (const buf of fwd.registry.buffers) {

@@ -8,7 +8,7 @@ import { createGraphBuilder } from "../ir/builder.ts";
 import type { Graph } from "../ir/types.ts";
 import { validateGraph } from "../ir/validate.ts";
 import { applyOptimizer } from "../optim/optimizer.ts";
-import { lowerForward, type ModelSpec, NAMES, pass } from "./compile.ts";
+import { lowerForward, type ModelSpec, outputStepFigures, pass } from "./compile.ts";
 import { CompileError } from "../ir/errors.ts";
 import { lossLowering } from "./lower_loss.ts";
 import { nextName } from "./params.ts";
@@ -87,11 +87,7 @@ export function compileDataParallel(spec: ModelSpec): DataParallelGraphs {
   );
   const trained = fwd.registry.params.flatMap((p, i) => grads[i] ? [p.spec] : []);
   const gradients = pass(passes, "validate gradient step", () => {
-    b.output(NAMES.loss, weighted);
-    const correct = loss.correct?.(b, fwd.logits, fwd.target);
-    if (correct) b.output(NAMES.correct, correct);
-    const counted = correct && loss.counted?.(b, fwd.logits, fwd.target);
-    if (counted) b.output(NAMES.counted, counted);
+    outputStepFigures(b, loss, weighted, fwd.logits, fwd.target);
     fwd.registry.params.forEach((p, i) => {
       if (grads[i]) b.output(gradName(p.spec.name), grads[i]!);
     });

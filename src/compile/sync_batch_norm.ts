@@ -18,7 +18,7 @@ import { createGraphBuilder } from "../ir/builder.ts";
 import { CompileError } from "../ir/errors.ts";
 import type { Graph, Value } from "../ir/types.ts";
 import { validateGraph } from "../ir/validate.ts";
-import { lowerInput, type ModelSpec, NAMES } from "./compile.ts";
+import { lowerInput, type ModelSpec, NAMES, outputStepFigures } from "./compile.ts";
 import { targetType } from "./data_signature.ts";
 import { lossLowering } from "./lower_loss.ts";
 import { createLowerContext, lowerLayer } from "./lower_model.ts";
@@ -150,11 +150,7 @@ export function compileSyncSegments(spec: ModelSpec, lossWeight: string): SyncGr
       const target = b.input(NAMES.target, targetType(spec.data));
       const weight = b.input(lossWeight, { dtype: "float32", shape: [] });
       surrogate = b.op1("Mul", [loss.train(b, x, target), weight]);
-      b.output(NAMES.loss, surrogate);
-      const correct = loss.correct?.(b, x, target);
-      if (correct) b.output(NAMES.correct, correct);
-      const counted = correct && loss.counted?.(b, x, target);
-      if (counted) b.output(NAMES.counted, counted);
+      outputStepFigures(b, loss, surrogate, x, target);
     } else {
       const up = b.input(SYNC.gradOut, { dtype: "float32", shape: x.type.shape });
       surrogate = b.op1("ReduceSum", [b.op1("Mul", [x, up])], { keepdims: 0 });

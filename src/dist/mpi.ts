@@ -217,35 +217,30 @@ function mpiCommunicator(mpi: Libmpi, rank: number, size: number, async: boolean
       );
     }
   };
+  /** `MPI_Allreduce` of `buffer` in place, summing, with the given element type. */
+  const sumInPlace = (
+    call: string,
+    buffer: Float32Array | Float64Array,
+    type: typeof handles.float,
+  ) => {
+    ready(call);
+    checkCount(buffer.length, "all-reduce");
+    const code = symbols.MPI_Allreduce(
+      MPI_IN_PLACE,
+      buffer,
+      buffer.length,
+      type,
+      handles.sum,
+      handles.world,
+    );
+    check(mpi, code, "MPI_Allreduce");
+  };
   return Object.freeze({
     rank,
     size,
-    allreduceSum(buffer: Float32Array) {
-      ready("allreduceSum");
-      checkCount(buffer.length, "all-reduce");
-      const code = symbols.MPI_Allreduce(
-        MPI_IN_PLACE,
-        buffer,
-        buffer.length,
-        handles.float,
-        handles.sum,
-        handles.world,
-      );
-      check(mpi, code, "MPI_Allreduce");
-    },
-    allreduceSumF64(buffer: Float64Array) {
-      ready("allreduceSumF64");
-      checkCount(buffer.length, "all-reduce");
-      const code = symbols.MPI_Allreduce(
-        MPI_IN_PLACE,
-        buffer,
-        buffer.length,
-        handles.double,
-        handles.sum,
-        handles.world,
-      );
-      check(mpi, code, "MPI_Allreduce");
-    },
+    allreduceSum: (buffer: Float32Array) => sumInPlace("allreduceSum", buffer, handles.float),
+    allreduceSumF64: (buffer: Float64Array) =>
+      sumInPlace("allreduceSumF64", buffer, handles.double),
     allreduceSumAsync(buffer: Float32Array): Promise<void> {
       if (done) {
         return Promise.reject(
