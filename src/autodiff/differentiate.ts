@@ -119,7 +119,8 @@ export function differentiate(
       throw new CompileError(`Cannot differentiate: op ${node.op}${where} has no gradient rule`);
     }
     const needs = node.inputs.map((v) => v !== null && needed.has(v.id));
-    const dx = b.scope(node.origin ?? `gradient of ${node.op}`, () => rule({ b, node, dy, needs }));
+    // Backward nodes are marked "∂ <forward origin>" (profiles and messages tell them apart).
+    const dx = b.scope(`∂ ${node.origin ?? node.op}`, () => rule({ b, node, dy, needs }));
     node.inputs.forEach((input, i) => {
       const g = dx[i];
       if (!input || !needs[i] || !g) return;

@@ -65,7 +65,8 @@ export function fuseGemmUpdates(graph: Graph): Graph {
         inputs: scaleA ? [scaled, b, w] : [a, scaled, w],
         outputs: sub.outputs,
         attrs: { ...gemm.attrs, alpha: -alpha, beta: 1 },
-        origin: sub.origin,
+        // Both: the backward Gemm it was and the update it now does (profiles name both).
+        origin: [gemm.origin, sub.origin].filter((o) => o).join(" + "),
       },
     ]);
     removed.add(mul).add(gemm);

@@ -79,6 +79,11 @@ export interface SessionOptions {
   readonly threads?: number;
   /** The onnxruntime package that runs the session (default `"node"`). */
   readonly backend?: Backend;
+  /**
+   * Records onnxruntime's profile (node backend): every kernel's time, written to
+   * `<profile>_<date>.json` when {@linkcode Session.endProfiling} is called.
+   */
+  readonly profile?: string;
 }
 
 /**
@@ -111,6 +116,11 @@ export interface Session {
     fetch?: readonly string[],
   ): Promise<Record<string, HostTensor>>;
   /** Frees native resources. */
+  /**
+   * Ends onnxruntime's profile of a session created with `profile` and writes its JSON file
+   * (node backend; a no-op elsewhere).
+   */
+  endProfiling(): void;
   release(): Promise<void>;
 }
 
@@ -150,6 +160,7 @@ export interface OrtSessionLike<T extends OrtTensorLike> {
   run(feeds: Record<string, T>): Promise<Record<string, T>>;
   run(feeds: Record<string, T>, fetches: string[]): Promise<Record<string, T>>;
   release(): Promise<void>;
+  endProfiling?(): void;
 }
 
 /**
@@ -184,6 +195,7 @@ export function wrapOrtSession<T extends OrtTensorLike>(
       return result;
     },
     release: () => session.release(),
+    endProfiling: () => session.endProfiling?.(),
   };
   return Object.freeze(result);
 }

@@ -55,6 +55,7 @@ export async function createNodeSession(
     interOpNumThreads: 1,
     logSeverityLevel: 3,
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+    ...(options.profile ? { enableProfiling: true, profileFilePrefix: options.profile } : {}),
   };
   let session: ort.InferenceSession;
   try {

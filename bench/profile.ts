@@ -1,0 +1,195 @@
+/**
+ * Where a training step's time goes: runs onnxruntime's profiler over the one-step train graph of
+ * a pipeline's model and prints the time per op type and the top nodes, each node marked forward,
+ * backward (the ops autodiff added, named `∂ <the forward layer they differentiate>`) or
+ * optimizer, or "onnxruntime" for nodes its graph optimizer fused or added. Times are per step,
+ * averaged over the measured steps (the warm-up steps are left out).
+ *
+ *     deno run -P bench/profile.ts [--model mlp|cnn|resnet] [--batch-size 64] [--steps 20]
+ *       [--warmup 3] [--threads N] [--top 15] [--json]
+ *
+ * The profile's JSON file is written under `out/` (`out/profile-<model>-<batch>_<date>.json`) and
+ * kept, for chrome://tracing or Perfetto.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { fmnist } from "../pipelines/fmnist.ts";
+import { fmnistCnn } from "../pipelines/fmnist_cnn.ts";
+import { fmnistResnet } from "../pipelines/fmnist_resnet.ts";
+import { NAMES } from "../src/compile/names.ts";
+import { emitModel } from "../src/onnx/emit.ts";
+import { createSession, type HostTensor } from "../src/runtime/session.ts";
+import { compilePipeline } from "../src/train/compile_pipeline.ts";
+import { dropoutMask, initTensor } from "../src/train/trainer.ts";
+import { createRng } from "../src/util/random.ts";
+import { oneLineErrors } from "./_cli.ts";
+
+oneLineErrors("profile", { help: true });
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    model: { type: "string", default: "cnn" },
+    "batch-size": { type: "string", default: "64" },
+    steps: { type: "string", default: "20" },
+    warmup: { type: "string", default: "3" },
+    threads: { type: "string" },
+    top: { type: "string", default: "15" },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (values.help) {
+  console.log(
+    "Usage: deno run -P bench/profile.ts [--model mlp|cnn|resnet] [--batch-size N] [--steps N]\n" +
+      "  [--warmup N] [--threads N] [--top N] [--json]\n\n" +
+      "Profiles one training step of the pipeline's model in onnxruntime and prints the time per\n" +
+      "op type and the top nodes (forward, backward ∂ of a layer, optimizer, onnxruntime-fused).",
+  );
+  Deno.exit(0);
+}
+const count = (name: string, text: string | undefined) => {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new RangeError(`--${name} must be an integer ≥ 1, got "${text}"`);
+  }
+  return n;
+};
+const pipelines = { mlp: fmnist, cnn: fmnistCnn, resnet: fmnistResnet } as const;
+const pipeline = pipelines[values.model as keyof typeof pipelines];
+if (!pipeline) throw new RangeError(`--model must be mlp, cnn or resnet, got "${values.model}"`);
+const batch = count("batch-size", values["batch-size"]);
+const steps = count("steps", values.steps), warmup = count("warmup", values.warmup);
+const top = count("top", values.top);
+const threads = values.threads === undefined ? undefined : count("threads", values.threads);
+
+const compiled = compilePipeline(pipeline.props as Parameters<typeof compilePipeline>[0]);
+const graph = compiled.train;
+await Deno.mkdir("out", { recursive: true });
+const prefix = `out/profile-${values.model}-${batch}`;
+const session = await createSession(emitModel(graph), { threads, profile: prefix });
+
+// One step's feeds: random images and labels, the initial tensors, the hyperparameters, masks.
+const rng = createRng(1);
+const feeds: Record<string, HostTensor> = {};
+const sample = compiled.sampleShape.reduce((a, d) => a * d, 1);
+feeds[NAMES.input] = {
+  dtype: compiled.inputType.dtype,
+  dims: [batch, ...compiled.sampleShape],
+  data: compiled.inputType.dtype === "uint8"
+    ? Uint8Array.from({ length: batch * sample }, () => Math.floor(rng.nextFloat() * 256))
+    : Float32Array.from({ length: batch * sample }, () => rng.nextFloat()),
+};
+feeds[NAMES.target] = {
+  dtype: "int64",
+  dims: [batch],
+  data: BigInt64Array.from({ length: batch }, () => BigInt(Math.floor(rng.nextFloat() * 10))),
+};
+for (const p of [...compiled.params, ...compiled.state]) {
+  feeds[p.name] = { dtype: "float32", dims: p.shape, data: initTensor(p.shape, p.init, rng) };
+}
+for (const b of compiled.buffers) {
+  const v = initTensor(b.shape, b.init, rng);
+  feeds[b.name] = b.dtype === "int64"
+    ? { dtype: "int64", dims: b.shape, data: BigInt64Array.from(v, (x) => BigInt(x)) }
+    : { dtype: "float32", dims: b.shape, data: v };
+}
+for (const h of compiled.hyper) {
+  feeds[h.name] = { dtype: "float32", dims: [], data: Float32Array.of(h.value) };
+}
+compiled.random.forEach((spec, i) => feeds[spec.name] = dropoutMask(spec, batch, i + 1));
+const started: number[] = [];
+for (let i = 0; i < warmup + steps; i++) {
+  started.push(performance.now());
+  await session.run(feeds);
+}
+const wall = (performance.now() - started[warmup]) / steps;
+session.endProfiling();
+await session.release();
+
+// The newest profile file of this prefix.
+const base = prefix.slice("out/".length);
+const files = [...Deno.readDirSync("out")].filter((e) => e.name.startsWith(`${base}_`));
+const file = `out/${files.map((e) => e.name).sort().at(-1)}`;
+interface TraceEvent {
+  readonly cat: string;
+  readonly name: string;
+  readonly ts: number;
+  readonly dur: number;
+  readonly args?: { readonly op_name?: string };
+}
+const events: TraceEvent[] = JSON.parse(Deno.readTextFileSync(file));
+const runs = events.filter((e) => e.cat === "Session" && e.name === "model_run")
+  .sort((a, b) => a.ts - b.ts);
+const from = runs[warmup]?.ts ?? 0;
+// Our node names are `<op>_<index>`; the index gives the node's origin.
+const origins = new Map(graph.nodes.map((n, i) => [`${n.op}_${i}`, n.origin ?? ""]));
+/** Our node a profiled name is, also when onnxruntime fused others into it ("fused Gemm_4"). */
+const ours = (name: string) => origins.get(name.replace(/^fused /, ""));
+const kind = (name: string) => {
+  const origin = ours(name);
+  if (origin === undefined) return "onnxruntime";
+  if (origin.startsWith("∂ ")) return "backward";
+  if (/^optimizer|clip_grad_norm/.test(origin)) return "optimizer";
+  return "forward";
+};
+const perNode = new Map<string, { op: string; us: number; kind: string; origin: string }>();
+for (const e of events) {
+  if (e.cat !== "Node" || !e.name.endsWith("_kernel_time") || e.ts < from) continue;
+  const name = e.name.slice(0, -"_kernel_time".length);
+  const entry = perNode.get(name) ??
+    { op: e.args?.op_name ?? "?", us: 0, kind: kind(name), origin: ours(name) ?? "" };
+  entry.us += e.dur;
+  perNode.set(name, entry);
+}
+const ms = (us: number) => us / steps / 1000;
+const total = [...perNode.values()].reduce((a, n) => a + n.us, 0);
+const sumBy = (key: (n: { op: string; kind: string }) => string) => {
+  const m = new Map<string, number>();
+  for (const n of perNode.values()) m.set(key(n), (m.get(key(n)) ?? 0) + n.us);
+  return [...m].sort((a, b) => b[1] - a[1]);
+};
+const byOp = sumBy((n) => n.op), byKind = sumBy((n) => n.kind);
+const byOpKind = sumBy((n) => `${n.op} ${n.kind}`);
+const nodes = [...perNode].sort((a, b) => b[1].us - a[1].us).slice(0, top);
+const pct = (us: number) => `${(100 * us / total).toFixed(1)}%`;
+const report = {
+  model: values.model,
+  batch,
+  steps,
+  threads: threads ?? "default",
+  wall_ms_per_step: Number(wall.toFixed(3)),
+  kernel_ms_per_step: Number(ms(total).toFixed(3)),
+  by_kind: Object.fromEntries(byKind.map(([k, us]) => [k, Number(ms(us).toFixed(3))])),
+  by_op: Object.fromEntries(byOp.map(([k, us]) => [k, Number(ms(us).toFixed(3))])),
+  top_nodes: nodes.map(([name, n]) => ({
+    node: name,
+    op: n.op,
+    kind: n.kind,
+    origin: n.origin,
+    ms: Number(ms(n.us).toFixed(3)),
+  })),
+  profile: file,
+};
+if (values.json) {
+  console.log(JSON.stringify(report));
+} else {
+  console.log(
+    `${values.model}, batch ${batch}: ${wall.toFixed(2)} ms a step (wall), ` +
+      `${ms(total).toFixed(2)} ms in kernels; profile ${file}`,
+  );
+  console.log("\nBy part:");
+  for (const [k, us] of byKind) {
+    console.log(`  ${k.padEnd(12)} ${ms(us).toFixed(3).padStart(8)} ms  ${pct(us)}`);
+  }
+  console.log("\nBy op type (forward / backward / optimizer / onnxruntime):");
+  for (const [k, us] of byOpKind.slice(0, 20)) {
+    console.log(`  ${k.padEnd(36)} ${ms(us).toFixed(3).padStart(8)} ms  ${pct(us)}`);
+  }
+  console.log(`\nTop ${top} nodes:`);
+  for (const [name, n] of nodes) {
+    console.log(
+      `  ${ms(n.us).toFixed(3).padStart(8)} ms  ${pct(n.us).padStart(6)}  ${n.op.padEnd(22)} ` +
+        `${name.padEnd(28)} ${n.kind === "onnxruntime" ? "(onnxruntime)" : n.origin}`,
+    );
+  }
+}
