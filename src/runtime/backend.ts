@@ -115,12 +115,12 @@ export interface Session {
     feeds: Readonly<Record<string, HostTensor>>,
     fetch?: readonly string[],
   ): Promise<Record<string, HostTensor>>;
-  /** Frees native resources. */
   /**
    * Ends onnxruntime's profile of a session created with `profile` and writes its JSON file
    * (node backend; a no-op elsewhere).
    */
   endProfiling(): void;
+  /** Frees native resources. */
   release(): Promise<void>;
 }
 
