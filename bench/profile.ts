@@ -7,12 +7,18 @@
  *
  *     deno run -P bench/profile.ts [--model mlp|cnn|resnet] [--batch-size 64] [--steps 20]
  *       [--warmup 3] [--threads N] [--top 15] [--json]
+ *     deno run -P bench/profile.ts --onnx MODEL.onnx [--input-shape 3,32,32] [--classes 10] …
+ *
+ * With `--onnx`, the model is an ONNX classifier imported with `fromOnnx` (a torchvision export,
+ * say), trained with SGD on float32 inputs of `--input-shape` (one sample's shape) and
+ * cross-entropy over `--classes` logits.
  *
  * The profile's JSON file is written under `out/` (`out/profile-<model>-<batch>_<date>.json`) and
  * kept, for chrome://tracing or Perfetto.
  * @module
  */
 import { parseArgs } from "node:util";
+import { crossEntropy, fromOnnx, pipeline as tsPipeline, sgd, tensorDataset } from "../mod.ts";
 import { fmnist } from "../pipelines/fmnist.ts";
 import { fmnistCnn } from "../pipelines/fmnist_cnn.ts";
 import { fmnistResnet } from "../pipelines/fmnist_resnet.ts";
@@ -35,13 +41,17 @@ const { values } = parseArgs({
     threads: { type: "string" },
     top: { type: "string", default: "15" },
     json: { type: "boolean", default: false },
+    onnx: { type: "string" },
+    "input-shape": { type: "string", default: "1,28,28" },
+    classes: { type: "string", default: "10" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (values.help) {
   console.log(
     "Usage: deno run -P bench/profile.ts [--model mlp|cnn|resnet] [--batch-size N] [--steps N]\n" +
-      "  [--warmup N] [--threads N] [--top N] [--json]\n\n" +
+      "  [--warmup N] [--threads N] [--top N] [--json]\n" +
+      "       deno run -P bench/profile.ts --onnx MODEL.onnx [--input-shape C,H,W] [--classes N] …\n\n" +
       "Profiles one training step of the pipeline's model in onnxruntime and prints the time per\n" +
       "op type and the top nodes (forward, backward ∂ of a layer, optimizer, onnxruntime-fused).",
   );
@@ -55,8 +65,24 @@ const count = (name: string, text: string | undefined) => {
   return n;
 };
 const pipelines = { mlp: fmnist, cnn: fmnistCnn, resnet: fmnistResnet } as const;
-const pipeline = pipelines[values.model as keyof typeof pipelines];
+const pipeline = values.onnx !== undefined
+  ? onnxPipeline(values.onnx)
+  : pipelines[values.model as keyof typeof pipelines];
 if (!pipeline) throw new RangeError(`--model must be mlp, cnn or resnet, got "${values.model}"`);
+const modelName = values.onnx !== undefined
+  ? values.onnx.replace(/^.*\//, "").replace(/\.onnx$/, "")
+  : values.model;
+
+/** An imported ONNX classifier on random float32 samples of `--input-shape`. */
+function onnxPipeline(path: string) {
+  const shape = (values["input-shape"] ?? "").split(",").map((d) => count("input-shape", d));
+  const classes = count("classes", values.classes);
+  const one = shape.reduce((a, d) => a * d, 1);
+  const x = new Float32Array(2 * one), y = [0, 1 % classes];
+  const data = tensorDataset({ train: { x, y }, test: { x, y }, sampleShape: shape, classes });
+  return tsPipeline().data(data).model(fromOnnx(path)).loss(crossEntropy())
+    .optimizer(sgd({ lr: 0.01, momentum: 0.9 }));
+}
 const batch = count("batch-size", values["batch-size"]);
 const steps = count("steps", values.steps), warmup = count("warmup", values.warmup);
 const top = count("top", values.top);
@@ -65,11 +91,12 @@ const threads = values.threads === undefined ? undefined : count("threads", valu
 const compiled = compilePipeline(pipeline.props as Parameters<typeof compilePipeline>[0]);
 const graph = compiled.train;
 await Deno.mkdir("out", { recursive: true });
-const prefix = `out/profile-${values.model}-${batch}`;
+const prefix = `out/profile-${modelName}-${batch}`;
 const session = await createSession(emitModel(graph), { threads, profile: prefix });
 
 // One step's feeds: random images and labels, the initial tensors, the hyperparameters, masks.
 const rng = createRng(1);
+const labels = values.onnx !== undefined ? count("classes", values.classes) : 10;
 const feeds: Record<string, HostTensor> = {};
 const sample = compiled.sampleShape.reduce((a, d) => a * d, 1);
 feeds[NAMES.input] = {
@@ -82,7 +109,7 @@ feeds[NAMES.input] = {
 feeds[NAMES.target] = {
   dtype: "int64",
   dims: [batch],
-  data: BigInt64Array.from({ length: batch }, () => BigInt(Math.floor(rng.nextFloat() * 10))),
+  data: BigInt64Array.from({ length: batch }, () => BigInt(Math.floor(rng.nextFloat() * labels))),
 };
 for (const p of [...compiled.params, ...compiled.state]) {
   feeds[p.name] = { dtype: "float32", dims: p.shape, data: initTensor(p.shape, p.init, rng) };
@@ -153,7 +180,7 @@ const byOpKind = sumBy((n) => `${n.op} ${n.kind}`);
 const nodes = [...perNode].sort((a, b) => b[1].us - a[1].us).slice(0, top);
 const pct = (us: number) => `${(100 * us / total).toFixed(1)}%`;
 const report = {
-  model: values.model,
+  model: modelName,
   batch,
   steps,
   threads: threads ?? "default",
@@ -174,7 +201,7 @@ if (values.json) {
   console.log(JSON.stringify(report));
 } else {
   console.log(
-    `${values.model}, batch ${batch}: ${wall.toFixed(2)} ms a step (wall), ` +
+    `${modelName}, batch ${batch}: ${wall.toFixed(2)} ms a step (wall), ` +
       `${ms(total).toFixed(2)} ms in kernels; profile ${file}`,
   );
   console.log("\nBy part:");

@@ -56,3 +56,60 @@ Deno.test("bench/profile.ts attributes kernel time to forward, backward (∂ lay
     await Deno.remove(`${root}/${report.profile}`).catch(() => {});
   }
 });
+
+Deno.test("bench/profile.ts --onnx profiles an imported classifier", async () => {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const { compileModel, createTrainer, crossEntropy, linear, relu, sequential, sgd } = await import(
+    "../mod.ts"
+  );
+  const compiled = compileModel({
+    data: { sampleShape: [4], classes: 3 },
+    model: sequential(linear(4, 8), relu(), linear(8, 3)),
+    loss: crossEntropy(),
+    optimizer: sgd({ lr: 0.1 }),
+  });
+  const trainer = await createTrainer(compiled, { seed: 1 });
+  const dir = `${root}/out`;
+  await Deno.mkdir(dir, { recursive: true });
+  const path = await Deno.makeTempFile({ dir, prefix: "profile-test-", suffix: ".onnx" });
+  await Deno.writeFile(path, trainer.exportModel());
+  await trainer.release();
+  let report: { model: string; by_kind: Record<string, number>; profile: string } | undefined;
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-q",
+        "-P",
+        "bench/profile.ts",
+        "--onnx",
+        path,
+        "--input-shape",
+        "4",
+        "--classes",
+        "3",
+        "--batch-size",
+        "8",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+      ],
+      cwd: root,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    report = JSON.parse(new TextDecoder().decode(out.stdout));
+    assert.equal(report!.model, path.replace(/^.*\//, "").replace(/\.onnx$/, ""));
+    for (const part of ["forward", "backward", "optimizer"]) {
+      assert.ok(report!.by_kind[part] > 0, `${part}: ${JSON.stringify(report!.by_kind)}`);
+    }
+  } finally {
+    await Deno.remove(path);
+    if (report) await Deno.remove(`${root}/${report.profile}`).catch(() => {});
+  }
+});
