@@ -1,67 +1,65 @@
 // bench/profile.ts: onnxruntime's profile of one training step, attributed to forward layers,
-// their backward (∂) and the optimizer.
+// their backward (∂) and the optimizer; of a pipeline's model or of an imported classifier.
 import { fileURLToPath } from "node:url";
+import {
+  compileModel,
+  createTrainer,
+  crossEntropy,
+  linear,
+  relu,
+  sequential,
+  sgd,
+} from "../mod.ts";
 import { assert } from "./_assert.ts";
 
-Deno.test("bench/profile.ts attributes kernel time to forward, backward (∂ layer) and optimizer", async () => {
-  const root = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+interface Report {
+  model: string;
+  batch: number;
+  steps: number;
+  kernel_ms_per_step: number;
+  by_kind: Record<string, number>;
+  top_nodes: { op: string; kind: string; origin: string }[];
+  profile: string;
+}
+
+/** Profiles 2 steps at batch 8 on 1 thread with `args`; removes the trace it leaves. */
+async function profile(args: string[]): Promise<Report> {
+  const common = ["--batch-size", "8", "--steps", "2", "--warmup", "1", "--threads", "1"];
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-q",
-      "-P",
-      "bench/profile.ts",
-      "--model",
-      "mlp",
-      "--batch-size",
-      "8",
-      "--steps",
-      "2",
-      "--warmup",
-      "1",
-      "--threads",
-      "1",
-      "--top",
-      "40",
-      "--json",
-    ],
-    cwd: root,
+    args: ["run", "-q", "-P", "bench/profile.ts", ...common, ...args, "--json"],
+    cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const report = JSON.parse(new TextDecoder().decode(out.stdout));
-  try {
-    assert.deepEqual([report.model, report.batch, report.steps], ["mlp", 8, 2]);
-    for (const part of ["forward", "backward", "optimizer"]) {
-      assert.ok(report.by_kind[part] > 0, `${part}: ${JSON.stringify(report.by_kind)}`);
-    }
-    // The MLP's Gemms: forward ones name their layer, backward ones its ∂.
-    const gemms = report.top_nodes.filter((n: { op: string }) => /Gemm$/.test(n.op));
-    assert.ok(
-      gemms.some((n: { kind: string; origin: string }) =>
-        n.kind === "forward" && /^layer \d+ \(linear 784→512\)$/.test(n.origin)
-      ),
-      JSON.stringify(gemms),
-    );
-    const backward = report.top_nodes.filter((n: { kind: string }) => n.kind === "backward");
-    assert.ok(backward.length > 0);
-    for (const n of backward) assert.match(n.origin, /^∂ /);
-    assert.ok(
-      backward.some((n: { origin: string }) => /^∂ layer 1 \(linear 784→512\)/.test(n.origin)),
-    );
-    const sum = Object.values(report.by_kind as Record<string, number>).reduce((a, b) => a + b, 0);
-    assert.ok(Math.abs(sum - report.kernel_ms_per_step) < 0.01 + 1e-3 * sum);
-  } finally {
-    await Deno.remove(`${root}/${report.profile}`).catch(() => {});
+  const report: Report = JSON.parse(new TextDecoder().decode(out.stdout));
+  await Deno.remove(`${ROOT}/${report.profile}`).catch(() => {});
+  for (const part of ["forward", "backward", "optimizer"]) {
+    assert.ok(report.by_kind[part] > 0, `${part}: ${JSON.stringify(report.by_kind)}`);
   }
+  return report;
+}
+
+Deno.test("bench/profile.ts attributes kernel time to forward, backward (∂ layer) and optimizer", async () => {
+  const report = await profile(["--model", "mlp", "--top", "40"]);
+  assert.deepEqual([report.model, report.batch, report.steps], ["mlp", 8, 2]);
+  // The MLP's Gemms: forward ones name their layer, backward ones its ∂.
+  const gemms = report.top_nodes.filter((n) => /Gemm$/.test(n.op));
+  assert.ok(
+    gemms.some((n) => n.kind === "forward" && /^layer \d+ \(linear 784→512\)$/.test(n.origin)),
+    JSON.stringify(gemms),
+  );
+  const backward = report.top_nodes.filter((n) => n.kind === "backward");
+  assert.ok(backward.length > 0);
+  for (const n of backward) assert.match(n.origin, /^∂ /);
+  assert.ok(backward.some((n) => /^∂ layer 1 \(linear 784→512\)/.test(n.origin)));
+  const sum = Object.values(report.by_kind).reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(sum - report.kernel_ms_per_step) < 0.01 + 1e-3 * sum);
 });
 
 Deno.test("bench/profile.ts --onnx profiles an imported classifier", async () => {
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const { compileModel, createTrainer, crossEntropy, linear, relu, sequential, sgd } = await import(
-    "../mod.ts"
-  );
   const compiled = compileModel({
     data: { sampleShape: [4], classes: 3 },
     model: sequential(linear(4, 8), relu(), linear(8, 3)),
@@ -69,47 +67,14 @@ Deno.test("bench/profile.ts --onnx profiles an imported classifier", async () =>
     optimizer: sgd({ lr: 0.1 }),
   });
   const trainer = await createTrainer(compiled, { seed: 1 });
-  const dir = `${root}/out`;
-  await Deno.mkdir(dir, { recursive: true });
-  const path = await Deno.makeTempFile({ dir, prefix: "profile-test-", suffix: ".onnx" });
-  await Deno.writeFile(path, trainer.exportModel());
-  await trainer.release();
-  let report: { model: string; by_kind: Record<string, number>; profile: string } | undefined;
+  await Deno.mkdir(`${ROOT}/out`, { recursive: true });
+  const path = await Deno.makeTempFile({ dir: `${ROOT}/out`, prefix: "profile-", suffix: ".onnx" });
   try {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-q",
-        "-P",
-        "bench/profile.ts",
-        "--onnx",
-        path,
-        "--input-shape",
-        "4",
-        "--classes",
-        "3",
-        "--batch-size",
-        "8",
-        "--steps",
-        "2",
-        "--warmup",
-        "1",
-        "--threads",
-        "1",
-        "--json",
-      ],
-      cwd: root,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    report = JSON.parse(new TextDecoder().decode(out.stdout));
-    assert.equal(report!.model, path.replace(/^.*\//, "").replace(/\.onnx$/, ""));
-    for (const part of ["forward", "backward", "optimizer"]) {
-      assert.ok(report!.by_kind[part] > 0, `${part}: ${JSON.stringify(report!.by_kind)}`);
-    }
+    await Deno.writeFile(path, trainer.exportModel());
+    const report = await profile(["--onnx", path, "--input-shape", "4", "--classes", "3"]);
+    assert.equal(report.model, path.replace(/^.*\//, "").replace(/\.onnx$/, ""));
   } finally {
+    await trainer.release();
     await Deno.remove(path);
-    if (report) await Deno.remove(`${root}/${report.profile}`).catch(() => {});
   }
 });
