@@ -299,8 +299,11 @@ Deno.test("a NaN loss inside a K-step run is caught; the last good checkpoint is
     const after = await listCheckpoints(ckpt);
     assert.ok(after.length >= 1 && error.step > 4, `stopped at step ${error.step}`);
     assert.ok(error.message.endsWith(after.at(-1)!), "names the newest kept checkpoint");
-    const steps = Number(after.at(-1)!.match(/(\d{10})/)![1]);
-    assert.ok(steps < error.step, "the kept checkpoint predates the bad step");
+    const steps = Number(after.at(-1)!.match(/checkpoint-(\d{10})\.safetensors$/)![1]);
+    assert.ok(
+      steps < error.step,
+      `the kept checkpoint predates the bad step: ${after.join(", ")}; ${error.message}`,
+    );
     assert.deepEqual(snapshot(), last, "no checkpoint written or deleted after the last good step");
     // Every checkpoint in the folder holds finite weights.
     for (const path of after) {
