@@ -190,34 +190,17 @@ export function encodeSafetensors(
   return out;
 }
 
+/** A thrower of {@linkcode SafetensorsError}s naming `source`. */
+const failure = (source: string) => (why: string, truncated = false): never => {
+  throw new SafetensorsError(`Cannot read ${source}: ${why}`, truncated);
+};
+
 /**
- * Decodes a safetensors file, checking it as the reference reader does: the header length, the
- * JSON, each entry's dtype, shape and offsets, and that the tensors cover the byte buffer without
- * holes or overlaps. Tensor data is copied, so it does not alias `bytes`.
- *
- * @param bytes The file's bytes.
- * @param source The file's name, for error messages.
- * @returns The tensors and metadata.
- * @throws {SafetensorsError} Naming `source` and the problem.
- * @example
- * ```ts
- * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
- * const bytes = encodeSafetensors(
- *   new Map([["b", { dtype: "int64", shape: [1], data: BigInt64Array.of(7n) }]]),
- *   { format: "pt" },
- * );
- * const { tensors, metadata } = decodeSafetensors(bytes);
- * if (tensors.get("b")!.data[0] !== 7n || metadata.format !== "pt") throw new Error();
- * ```
+ * The header of a safetensors file: its tensor entries (unchecked), its `__metadata__` strings,
+ * and where the data buffer starts. `bytes` need hold only the 8-byte length and the header.
  */
-export function decodeSafetensors(
-  bytes: Uint8Array,
-  source = "safetensors data",
-): SafetensorsContents {
-  checkHost(`read ${source}`);
-  const fail = (why: string, truncated = false): never => {
-    throw new SafetensorsError(`Cannot read ${source}: ${why}`, truncated);
-  };
+function readHeader(bytes: Uint8Array, source: string) {
+  const fail = failure(source);
   if (bytes.length < 8) {
     fail(`the file is truncated: ${bytes.length} bytes, fewer than the 8-byte header length`, true);
   }
@@ -243,20 +226,81 @@ export function decodeSafetensors(
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
     fail("the header is not a JSON object");
   }
-  const buffer = bytes.subarray(headerEnd);
   const metadata: Record<string, string> = {};
-  const found: [string, SafeTensor, number, number][] = [];
+  const entries: [string, unknown][] = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
-    if (name === "__metadata__") {
-      if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-        fail("__metadata__ is not an object of strings");
-      }
-      for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
-        if (typeof v !== "string") fail(`__metadata__ value of ${k} is not a string`);
-        metadata[k] = v as string;
-      }
+    if (name !== "__metadata__") {
+      entries.push([name, entry]);
       continue;
     }
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+      fail("__metadata__ is not an object of strings");
+    }
+    for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
+      if (typeof v !== "string") fail(`__metadata__ value of ${k} is not a string`);
+      metadata[k] = v as string;
+    }
+  }
+  return { entries, metadata, headerEnd };
+}
+
+/**
+ * The `__metadata__` of a safetensors file from its first bytes alone (the 8-byte header length
+ * and the header; the tensors need not be there), checked as {@linkcode decodeSafetensors} checks
+ * a header.
+ *
+ * @param bytes The file's leading bytes.
+ * @param source The file's name, for error messages.
+ * @returns The metadata strings.
+ * @throws {SafetensorsError} Naming `source` and the problem.
+ * @example
+ * ```ts
+ * import { decodeSafetensorsMetadata, encodeSafetensors } from "./safetensors.ts";
+ * const bytes = encodeSafetensors(
+ *   new Map([["b", { dtype: "float32", shape: [1024], data: new Float32Array(1024) }]]),
+ *   { format: "pt" },
+ * );
+ * const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+ * if (decodeSafetensorsMetadata(bytes.subarray(0, 8 + n)).format !== "pt") throw new Error();
+ * ```
+ */
+export function decodeSafetensorsMetadata(
+  bytes: Uint8Array,
+  source = "safetensors data",
+): Record<string, string> {
+  return readHeader(bytes, source).metadata;
+}
+
+/**
+ * Decodes a safetensors file, checking it as the reference reader does: the header length, the
+ * JSON, each entry's dtype, shape and offsets, and that the tensors cover the byte buffer without
+ * holes or overlaps. Tensor data is copied, so it does not alias `bytes`.
+ *
+ * @param bytes The file's bytes.
+ * @param source The file's name, for error messages.
+ * @returns The tensors and metadata.
+ * @throws {SafetensorsError} Naming `source` and the problem.
+ * @example
+ * ```ts
+ * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+ * const bytes = encodeSafetensors(
+ *   new Map([["b", { dtype: "int64", shape: [1], data: BigInt64Array.of(7n) }]]),
+ *   { format: "pt" },
+ * );
+ * const { tensors, metadata } = decodeSafetensors(bytes);
+ * if (tensors.get("b")!.data[0] !== 7n || metadata.format !== "pt") throw new Error();
+ * ```
+ */
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  source = "safetensors data",
+): SafetensorsContents {
+  checkHost(`read ${source}`);
+  const fail = failure(source);
+  const { entries, metadata, headerEnd } = readHeader(bytes, source);
+  const buffer = bytes.subarray(headerEnd);
+  const found: [string, SafeTensor, number, number][] = [];
+  for (const [name, entry] of entries) {
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const dtype = DTYPES.get(e?.dtype as string);
     if (!dtype) {

@@ -13,6 +13,7 @@ import { type CompiledModel, NAMES } from "../compile/compile.ts";
 import { describeFsError, writeFileAtomic } from "../io/atomic_write.ts";
 import {
   decodeSafetensors,
+  decodeSafetensorsMetadata,
   encodeSafetensors,
   type SafeTensor,
   SafetensorsError,
@@ -478,20 +479,12 @@ export async function readCheckpointMetadata(path: string): Promise<Record<strin
   };
   const head = await readExactly(8);
   const n = head.length === 8 ? new DataView(head.buffer).getBigUint64(0, true) : 0n;
-  // The header alone, and 8 bytes of zeros for the (unread) tensors: decode checks the header.
-  const header = n > 0n && n < 100_000_000n ? await readExactly(Number(n)) : new Uint8Array();
-  const bytes = new Uint8Array(8 + header.length);
-  bytes.set(head.subarray(0, 8));
-  bytes.set(header, 8);
-  let text: unknown;
-  try {
-    text = JSON.parse(new TextDecoder().decode(header));
-  } catch {
-    // Let the full decoder name the problem (or the truncation).
-    return decodeSafetensors(bytes, path).metadata;
-  }
-  const meta = (text as { __metadata__?: Record<string, string> } | null)?.__metadata__;
-  return meta && typeof meta === "object" ? { ...meta } : {};
+  // The length and the header only (a huge length is the decoder's to refuse, unread).
+  const header = n > 0n && n <= 100_000_000n ? await readExactly(Number(n)) : new Uint8Array();
+  const bytes = new Uint8Array(head.length + header.length);
+  bytes.set(head);
+  bytes.set(header, head.length);
+  return decodeSafetensorsMetadata(bytes, path);
 }
 
 /**
