@@ -555,6 +555,31 @@ export async function createTrainer(
     }
     return feeds;
   };
+  /**
+   * A data-parallel run's figures into `figures[0..2]`, to be summed across processes: its loss
+   * (times `weight`, where the graph's loss is not weighted already), correct count, and what
+   * that is out of (the rows, or the non-ignored positions).
+   */
+  const putFigures = (
+    figures: Float32Array,
+    out: Record<string, HostTensor>,
+    rows: number,
+    weight = 1,
+  ) => {
+    figures[0] = (out[NAMES.loss].data[0] as number) * weight;
+    figures[1] = out[NAMES.correct] ? Number(out[NAMES.correct].data[0]) : 0;
+    figures[2] = out[NAMES.counted] ? Number(out[NAMES.counted].data[0]) : rows;
+  };
+  /** Records a summed step's counts, when the graph that made them counts correct predictions. */
+  const recordCounts = (
+    figures: Float32Array,
+    batch: Batch,
+    outputs: readonly { readonly name: string }[],
+  ) => {
+    if (!outputs.some((o) => o.name === NAMES.correct)) return;
+    lastCorrect.push(figures[1]);
+    lastCounted.push(outputs.some((o) => o.name === NAMES.counted) ? figures[2] : batch.size);
+  };
   const sync = dp?.graphs.sync;
   const syncSessions = sync && {
     forward: await Promise.all(sync.forward.map((g) => createSession(emitModel(g), options))),
@@ -642,11 +667,7 @@ export async function createTrainer(
         for (const [name, t] of Object.entries(out)) {
           if (name.endsWith(".grad")) grads.set(name, t.data as Float32Array);
         }
-        if (k === K) {
-          flat[0] = out[NAMES.loss].data[0] as number;
-          flat[1] = out[NAMES.correct] ? Number(out[NAMES.correct].data[0]) : 0;
-          flat[2] = out[NAMES.counted] ? Number(out[NAMES.counted].data[0]) : rows.length;
-        }
+        if (k === K) putFigures(flat, out, rows.length);
       }
       if (k === 0) break;
       // The statistics' gradients, summed, folded into the segment input's gradient:
@@ -721,9 +742,7 @@ export async function createTrainer(
       for (const name of buffers.keys()) {
         if (out[nextName(name)]) buffers.set(name, out[nextName(name)]);
       }
-      summary[0] = (out[NAMES.loss].data[0] as number) * rows.length / batch.size;
-      summary[1] = out[NAMES.correct] ? Number(out[NAMES.correct].data[0]) : 0;
-      summary[2] = out[NAMES.counted] ? Number(out[NAMES.counted].data[0]) : rows.length;
+      putFigures(summary, out, rows.length, rows.length / batch.size);
     }
     await reducer.allreduceSum(summary);
     steps++;
@@ -747,12 +766,7 @@ export async function createTrainer(
         at += n;
       }
     }
-    if (compiled.train.outputs.some((o) => o.name === NAMES.correct)) {
-      lastCorrect.push(summary[1]);
-      lastCounted.push(
-        compiled.train.outputs.some((o) => o.name === NAMES.counted) ? summary[2] : batch.size,
-      );
-    }
+    recordCounts(summary, batch, compiled.train.outputs);
     return summary[0];
   };
 
@@ -779,9 +793,7 @@ export async function createTrainer(
               : params.get(name) ?? buffers.get(name),
         ),
       );
-      flat[0] = out[NAMES.loss].data[0] as number;
-      flat[1] = out[NAMES.correct] ? Number(out[NAMES.correct].data[0]) : 0;
-      flat[2] = out[NAMES.counted] ? Number(out[NAMES.counted].data[0]) : rows.length;
+      putFigures(flat, out, rows.length);
       let at = 3;
       graphs.trained.forEach((name, i) => {
         flat.set(out[gradName(name)].data as Float32Array, at);
@@ -814,10 +826,7 @@ export async function createTrainer(
       if (next[nextName(name)]) state.set(name, next[nextName(name)]);
     }
     steps++;
-    if (gradOutputs.has(NAMES.correct)) {
-      lastCorrect.push(flat[1]);
-      lastCounted.push(gradOutputs.has(NAMES.counted) ? flat[2] : batch.size);
-    }
+    recordCounts(flat, batch, graphs.gradients.outputs);
     return flat[0];
   };
 
