@@ -112,6 +112,7 @@ export function compileSyncSegments(spec: ModelSpec, lossWeight: string): SyncGr
     return { path: String(i), channels: l.numFeatures, eps: l.eps, momentum: l.momentum };
   });
   const bounds = [0, ...at, layers.length];
+  const entering = activationShapes(spec, at);
   const build = (k: number, backward: boolean): Graph => {
     const b = createGraphBuilder();
     const { ctx, registry } = createLowerContext(b, "train");
@@ -122,7 +123,7 @@ export function compileSyncSegments(spec: ModelSpec, lossWeight: string): SyncGr
     } else {
       // The segment starts with batch norm k − 1, normalising with the given global statistics.
       const norm = layers[first] as BatchNormLayer, c = norm.numFeatures;
-      const shape = activationShape(spec, at[k - 1]);
+      const shape = entering[k - 1];
       a = b.input(SYNC.a, { dtype: "float32", shape });
       mean = b.input(SYNC.mean, { dtype: "float32", shape: [c] });
       variance = b.input(SYNC.var, { dtype: "float32", shape: [c] });
@@ -174,12 +175,19 @@ export function compileSyncSegments(spec: ModelSpec, lossWeight: string): SyncGr
   return Object.freeze({ forward, backward, norms: Object.freeze(norms) });
 }
 
-/** The shape of the activation entering layer `index` of the sequential model (batch `N`). */
-function activationShape(spec: ModelSpec, index: number): readonly (number | string)[] {
+/** The shapes of the activations entering the layers `at` of the sequential model (batch `N`). */
+function activationShapes(
+  spec: ModelSpec,
+  at: readonly number[],
+): (readonly (number | string)[])[] {
   const b = createGraphBuilder();
   const { ctx } = createLowerContext(b, "train");
   let x = lowerInput(b, spec.data, "train", "data").x;
   const layers = (spec.model as { layers: readonly Layer[] }).layers;
-  for (let i = 0; i < index; i++) x = lowerLayer(layers[i], x, ctx, String(i));
-  return x.type.shape;
+  const shapes: (readonly (number | string)[])[] = [];
+  for (let i = 0; i <= at[at.length - 1]; i++) {
+    if (at.includes(i)) shapes.push(x.type.shape);
+    if (i < at[at.length - 1]) x = lowerLayer(layers[i], x, ctx, String(i));
+  }
+  return shapes;
 }
