@@ -28,7 +28,7 @@
  *
  *     deno run -P bench/epoch.ts [--model mlp|cnn|resnet] [--batch-size N] [--epochs N]
  *       [--backend node|web] [--steps-per-run K] [--threads N] [--device cpu|cuda]
- *       [--data-dir ROOT] [--peak-gemm]
+ *       [--data-dir ROOT] [--peak-gemm] [--spin on|off]
  *
  * Without `--steps-per-run` the run picks K itself (`autoStepsPerRun`: 16 on the CPU, 64 on CUDA,
  * fewer for large batches); `steps_per_run` reports the K used.
@@ -246,6 +246,7 @@ const OPTIONS = {
   device: { type: "string", default: "cpu" },
   "data-dir": { type: "string", default: "bench/data" },
   "peak-gemm": { type: "boolean", default: false },
+  spin: { type: "string" },
 } as const;
 
 /** Each flag's value placeholder and help (a `Record` over the flags: none is left out). */
@@ -265,6 +266,7 @@ const FLAG_HELP: Record<keyof typeof OPTIONS, { value?: string; help: string }> 
     help: "dataset root; a generated 60 000 + 10 000 set is written there when missing",
   },
   "peak-gemm": { help: "also time a 1024×1024×1024 MatMul: peak_gemm_gflops" },
+  spin: { value: "on|off", help: "onnxruntime's idle threads spin (default: onnxruntime's, on)" },
 };
 
 /** The text `--help` prints. */
@@ -304,6 +306,10 @@ async function main(): Promise<void> {
   const measured = positive("epochs", values.epochs)!;
   const stepsPerRun = positive("steps-per-run", values["steps-per-run"]);
   const threads = positive("threads", values.threads);
+  if (values.spin !== undefined && values.spin !== "on" && values.spin !== "off") {
+    throw new UserRangeError(`--spin takes on or off, got "${values.spin}"`);
+  }
+  const spinning = values.spin === undefined ? undefined : values.spin === "on";
   const root = values["data-dir"];
   if (!existsSync(join(root, "FashionMNIST", "raw", "t10k-labels-idx1-ubyte"))) {
     await writeSyntheticFashionMnist(root, { train: 60000, test: 10000, seed: 1 });
@@ -331,6 +337,7 @@ async function main(): Promise<void> {
     stepsPerRun,
     backend,
     threads,
+    spinning,
     device,
     onBatch: () => lastBatchAt = performance.now(),
     onEpoch: () => evalSeconds.push((performance.now() - lastBatchAt) / 1000),
@@ -351,6 +358,7 @@ async function main(): Promise<void> {
     batch_size: batchSize,
     steps_per_run: steps,
     threads: threads ?? "default",
+    spinning: spinning ?? "default",
     cores: navigator.hardwareConcurrency,
     onnxruntime: `${ortPackage}@${packageVersion(ortPackage)}`,
     train_s_per_epoch: round(trainSPerEpoch),

@@ -573,6 +573,7 @@ Deno.test("help: bench/epoch.ts, the browser server and fmnist_finetune.ts answe
     "--device cpu|cuda",
     "--data-dir ROOT",
     "--peak-gemm",
+    "--spin on|off",
     "-h, --help",
   ]);
   assert.ok(bench.stdout.includes("  --batch-size N          samples per batch (default 64)\n"));

@@ -77,6 +77,14 @@ export interface SessionOptions {
    * session; threads beyond the first run as workers.
    */
   readonly threads?: number;
+  /**
+   * Whether idle intra-op threads spin waiting for work (node backend; onnxruntime's
+   * `session.intra_op.allow_spinning`). Spinning answers the next parallel op a little sooner
+   * on an idle machine, but it burns the cores it waits on: beside another busy process every
+   * spinning thread takes turns away from the threads doing the work. Default: onnxruntime's
+   * (spinning).
+   */
+  readonly spinning?: boolean;
   /** The onnxruntime package that runs the session (default `"node"`). */
   readonly backend?: Backend;
   /**

@@ -421,6 +421,7 @@ async function runOn(
       device: options.device,
       threads: options.threads ?? (comm && comm.size > 1 ? sharedThreads(comm) : undefined),
       backend: options.backend,
+      spinning: options.spinning,
       stepsPerRun,
       metadata: classNames ? { class_names: JSON.stringify(classNames) } : {},
       // Several processes: the step in two parts, gradients summed between them.

@@ -75,6 +75,11 @@ export interface RunOptions {
   readonly device?: Device;
   /** Intra-op threads of the sessions. */
   readonly threads?: number;
+  /**
+   * Whether onnxruntime's idle threads spin (node backend; default: onnxruntime's, spinning). Off
+   * keeps step times steady when other processes share the cores (`SessionOptions.spinning`).
+   */
+  readonly spinning?: boolean;
   /** Replaces the dataset's root folder. */
   readonly dataDir?: string;
   /**

@@ -1,6 +1,6 @@
 /** Neural-network ops: Softmax, LogSoftmax, OneHot, SoftmaxCrossEntropyLoss. @module */
 import { CompileError } from "../errors.ts";
-import { type Attrs, formatShape, type TensorType, type Value } from "../types.ts";
+import { type Attrs, formatShape, type Node, type TensorType, type Value } from "../types.ts";
 import {
   arg,
   constInts,
@@ -21,6 +21,32 @@ const softmaxInfer = (op: string): OpDef["infer"] => (inputs, attrs) => {
 };
 
 /** Neural-network op table. */
+/**
+ * Whether `mean` and `variance` are `x`'s own batch statistics as the batch-norm lowering builds
+ * them: Reshape(ReduceMean(x)) and Reshape(ReduceMean((x − that mean)²)) over `axes`. A
+ * BatchNormalization in inference form fed with them computes the training form's y, and its
+ * gradient is the training form's.
+ */
+function batchStatistics(
+  nodes: readonly Node[],
+  x: Value,
+  mean: Value,
+  variance: Value,
+  axes: readonly number[],
+  existing: (name: OpName, ins: readonly Value[], attrs?: Attrs) => Value | undefined,
+): boolean {
+  const reshaped = (v: Value) => {
+    const n = nodes.find((n) => n.outputs[0]?.id === v.id);
+    return n?.op === "Reshape" ? n.inputs[0] : undefined;
+  };
+  const attrs = { axes: [...axes], keepdims: 1 };
+  const m = existing("ReduceMean", [x], attrs);
+  const centered = m && existing("Sub", [x, m]);
+  const squares = centered && existing("Mul", [centered, centered]);
+  const v = squares && existing("ReduceMean", [squares], attrs);
+  return !!m && !!v && reshaped(mean)?.id === m.id && reshaped(variance)?.id === v.id;
+}
+
 export const NN_OPS = {
   Softmax: {
     infer: softmaxInfer("Softmax"),
@@ -172,7 +198,21 @@ export const NN_OPS = {
       const invStd = (v: Value) =>
         b.op1("Div", [b.scalar(1, t), b.op1("Sqrt", [b.op1("Add", [v, eps])])]);
 
-      if (!numAttr(node.attrs, "training_mode", 0)) {
+      // Nodes of the graph so far that compute `name(ins)` with `attrs`: the batch statistics
+      // the forward built, which the training form's gradient reuses.
+      const existing = (name: OpName, ins: readonly Value[], attrs: Attrs = {}) => {
+        const key = JSON.stringify(Object.entries(attrs).sort());
+        return b.nodes.find((n) =>
+          n.op === name && n.outputs.length === 1 && n.inputs.length === ins.length &&
+          n.inputs.every((v, i) => v?.id === ins[i].id) &&
+          JSON.stringify(Object.entries(n.attrs).sort()) === key
+        )?.outputs[0];
+      };
+      const reuse = (name: OpName, ins: readonly Value[], attrs: Attrs = {}): Value =>
+        existing(name, ins, attrs) ?? b.op1(name, ins, attrs);
+      const training = numAttr(node.attrs, "training_mode", 0) === 1 ||
+        batchStatistics(b.nodes, x, inputMean, inputVar, axes, existing);
+      if (!training) {
         // μ and σ² are inputs: dx = dy·scale·r with r = 1/√(σ² + ε); dμ = −Σ dy·scale·r;
         // dσ² = −½·scale·r³·Σ dy·(x − μ).
         const r = chan(invStd(inputVar));
@@ -189,22 +229,13 @@ export const NN_OPS = {
         ];
       }
 
-      // Training form: μ and σ² are x's batch statistics; input_mean and input_var only feed the
-      // running outputs. With x̂ = (x − μ)·r, the gradients are the analytic ones:
+      // Training form, or the inference form fed with x's batch statistics: μ and σ² are x's batch
+      // statistics (in the training form input_mean and input_var only feed the running outputs). With x̂ = (x − μ)·r, the gradients are the analytic ones:
       //   dx = scale·r·(dy − mean(dy) − x̂·mean(dy·x̂)),  dscale = Σ dy·x̂,  dB = Σ dy,
       // computed as dx = dy·a + (x̂·s + k0), a = scale·r, s = −a·mean(dy·x̂), k0 = −a·mean(dy),
       // the bracket one inference-form BatchNormalization. The statistics reuse the forward
       // graph's nodes where it computed them the same way (ReduceMean(x), x − mean,
       // ReduceMean((x − mean)²)), so no full-size op is recomputed.
-      const reuse = (name: OpName, ins: readonly Value[], attrs: Attrs = {}): Value => {
-        const key = JSON.stringify(Object.entries(attrs).sort());
-        const same = b.nodes.find((n) =>
-          n.op === name && n.outputs.length === 1 && n.inputs.length === ins.length &&
-          n.inputs.every((v, i) => v?.id === ins[i].id) &&
-          JSON.stringify(Object.entries(n.attrs).sort()) === key
-        );
-        return same ? same.outputs[0] : b.op1(name, ins, attrs);
-      };
       const mean = reuse("ReduceMean", [x], { axes, keepdims: 1 });
       const centered = reuse("Sub", [x, mean]);
       const variance = reuse("ReduceMean", [reuse("Mul", [centered, centered])], {
