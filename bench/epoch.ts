@@ -266,7 +266,7 @@ const FLAG_HELP: Record<keyof typeof OPTIONS, { value?: string; help: string }> 
     help: "dataset root; a generated 60 000 + 10 000 set is written there when missing",
   },
   "peak-gemm": { help: "also time a 1024×1024×1024 MatMul: peak_gemm_gflops" },
-  spin: { value: "on|off", help: "onnxruntime's idle threads spin (default: onnxruntime's, on)" },
+  spin: { value: "on|off", help: "onnxruntime's idle threads spin (default off)" },
 };
 
 /** The text `--help` prints. */
@@ -358,7 +358,7 @@ async function main(): Promise<void> {
     batch_size: batchSize,
     steps_per_run: steps,
     threads: threads ?? "default",
-    spinning: spinning ?? "default",
+    spinning: spinning ?? false,
     cores: navigator.hardwareConcurrency,
     onnxruntime: `${ortPackage}@${packageVersion(ortPackage)}`,
     train_s_per_epoch: round(trainSPerEpoch),

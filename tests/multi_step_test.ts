@@ -259,6 +259,24 @@ Deno.test("run: an MLP trains with SGD over K-step runs exactly as one step per 
   });
 });
 
+Deno.test("run: spinning onnxruntime threads train exactly as idle-waiting ones", async () => {
+  await withTempDir(async (root) => {
+    await writeSyntheticFashionMnist(root, { train: 64, test: 16, seed: 6 });
+    const p = pipeline()
+      .data(fashionMnist({ root, download: false }), { batchSize: 16, shuffle: true })
+      .model(sequential(flatten(), linear(784, 16), relu(), linear(16, 10)))
+      .loss(crossEntropy())
+      .optimizer(adam({ lr: 0.01 }))
+      .seed(2)
+      .epochs(1);
+    const waiting = await runWith(p, { threads: 2 });
+    const spinning = await runWith(p, { threads: 2, spinning: true });
+    assert.deepEqual(spinning.steps, waiting.steps);
+    assert.deepEqual(spinning.model, waiting.model);
+    assert.equal(waiting.steps.length, 4);
+  });
+});
+
 Deno.test("autoStepsPerRun: 16 on the CPU, 64 on CUDA, fewer when K slabs exceed 32 MiB", () => {
   // FashionMNIST CNN at batch 64: per step 50 176 input bytes, 512 target bytes and a dropout
   // mask of 64 · 1568 floats (401 408 bytes): 74 steps would fit, so the cap decides.

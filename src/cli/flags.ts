@@ -111,6 +111,10 @@ const FLAGS: readonly FlagSpec[] = [
     default: () => "16 on CPU, 64 on CUDA",
   },
   {
+    name: "spin",
+    help: "onnxruntime's idle threads spin for work (off: steadier beside other busy processes)",
+  },
+  {
     name: "worker-loader",
     help: "build training batches on a worker thread",
   },
@@ -431,6 +435,7 @@ export function parseWithFlags(
     device: device as Device | undefined,
     threads: positiveInt("--threads", str("threads")),
     ...(backend === undefined ? {} : { backend: backend as Backend }),
+    ...(on("spin") ? { spinning: true } : {}),
     ...(on("worker-loader") ? { prefetch: "worker" as const } : {}),
     ...(on("distributed") ? { distributed: true } : {}),
     ...(str("local-sgd") === undefined

@@ -56,9 +56,7 @@ export async function createNodeSession(
     logSeverityLevel: 3,
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
     ...(options.profile ? { enableProfiling: true, profileFilePrefix: options.profile } : {}),
-    ...(options.spinning === undefined
-      ? {}
-      : { extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } } }),
+    extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } },
   };
   let session: ort.InferenceSession;
   try {

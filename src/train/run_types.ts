@@ -76,8 +76,8 @@ export interface RunOptions {
   /** Intra-op threads of the sessions. */
   readonly threads?: number;
   /**
-   * Whether onnxruntime's idle threads spin (node backend; default: onnxruntime's, spinning). Off
-   * keeps step times steady when other processes share the cores (`SessionOptions.spinning`).
+   * Whether onnxruntime's idle threads spin (node backend; default `false`, which keeps step
+   * times steady when other processes share the cores; see `SessionOptions.spinning`).
    */
   readonly spinning?: boolean;
   /** Replaces the dataset's root folder. */
