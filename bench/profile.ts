@@ -6,7 +6,7 @@
  * averaged over the measured steps (the warm-up steps are left out).
  *
  *     deno run -P bench/profile.ts [--model mlp|cnn|resnet] [--batch-size 64] [--steps 20]
- *       [--warmup 3] [--threads N] [--top 15] [--json]
+ *       [--warmup 3] [--threads N] [--top 15] [--json] [--flush-denormals]
  *     deno run -P bench/profile.ts --onnx MODEL.onnx [--input-shape 3,32,32] [--classes 10] …
  *
  * With `--onnx`, the model is an ONNX classifier imported with `fromOnnx` (a torchvision export,
@@ -41,6 +41,7 @@ const { values } = parseArgs({
     threads: { type: "string" },
     top: { type: "string", default: "15" },
     json: { type: "boolean", default: false },
+    "flush-denormals": { type: "boolean", default: false },
     onnx: { type: "string" },
     "input-shape": { type: "string", default: "1,28,28" },
     classes: { type: "string", default: "10" },
@@ -50,7 +51,7 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     "Usage: deno run -P bench/profile.ts [--model mlp|cnn|resnet] [--batch-size N] [--steps N]\n" +
-      "  [--warmup N] [--threads N] [--top N] [--json]\n" +
+      "  [--warmup N] [--threads N] [--top N] [--json] [--flush-denormals]\n" +
       "       deno run -P bench/profile.ts --onnx MODEL.onnx [--input-shape C,H,W] [--classes N] …\n\n" +
       "Profiles one training step of the pipeline's model in onnxruntime and prints the time per\n" +
       "op type and the top nodes (forward, backward ∂ of a layer, optimizer, onnxruntime-fused).",
@@ -92,7 +93,11 @@ const compiled = compilePipeline(pipeline.props as Parameters<typeof compilePipe
 const graph = compiled.train;
 await Deno.mkdir("out", { recursive: true });
 const prefix = `out/profile-${modelName}-${batch}`;
-const session = await createSession(emitModel(graph), { threads, profile: prefix });
+const session = await createSession(emitModel(graph), {
+  threads,
+  profile: prefix,
+  flushDenormals: values["flush-denormals"],
+});
 
 // One step's feeds: random images and labels, the initial tensors, the hyperparameters, masks.
 const rng = createRng(1);

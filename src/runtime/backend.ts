@@ -85,6 +85,13 @@ export interface SessionOptions {
    * with one CPU-bound process alongside: 8.26 s spinning, 4.74 s not (3.83 and 3.66 s alone).
    */
   readonly spinning?: boolean;
+  /**
+   * Flush denormal floats to zero in onnxruntime's kernels (node backend;
+   * `session.set_denormal_as_zero`). Arithmetic on denormals (below 1.2e-38) runs 10–100× slower
+   * on x86; momentum buffers and gradients of deep nets drift there. Default `false`, as in
+   * PyTorch (`torch.set_flush_denormal`): flushing changes results, if only by values that small.
+   */
+  readonly flushDenormals?: boolean;
   /** The onnxruntime package that runs the session (default `"node"`). */
   readonly backend?: Backend;
   /**

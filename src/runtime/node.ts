@@ -56,7 +56,12 @@ export async function createNodeSession(
     logSeverityLevel: 3,
     ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
     ...(options.profile ? { enableProfiling: true, profileFilePrefix: options.profile } : {}),
-    extra: { session: { intra_op: { allow_spinning: options.spinning ? "1" : "0" } } },
+    extra: {
+      session: {
+        intra_op: { allow_spinning: options.spinning ? "1" : "0" },
+        ...(options.flushDenormals ? { set_denormal_as_zero: "1" } : {}),
+      },
+    },
   };
   let session: ort.InferenceSession;
   try {
