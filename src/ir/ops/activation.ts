@@ -8,7 +8,7 @@ import { broadcastShapes } from "../broadcast.ts";
 import type { GraphBuilder } from "../graph_builder.ts";
 import { CompileError } from "../errors.ts";
 import { formatShape, isFloat, type TensorType, type Value } from "../types.ts";
-import { arg, expectFloat, type GradArgs, numAttr, type OpDef } from "./op_def.ts";
+import { arg, expectFloat, type GradArgs, keepWhere, numAttr, type OpDef } from "./op_def.ts";
 import type { ActivationOpName } from "./op_names.ts";
 import { floatUnary } from "./math.ts";
 import { zeroTensor } from "./shape.ts";
@@ -74,7 +74,7 @@ export const ACTIVATION_OPS = {
       ].filter((c): c is Value => c !== null);
       if (conds.length === 0) return [dy[0], null, null];
       const inside = conds.reduce((p, q) => b.op1("And", [p, q]));
-      return [b.op1("Where", [inside, dy[0], b.scalar(0, x!.type.dtype)]), null, null];
+      return [keepWhere(b, inside, dy[0]!), null, null];
     },
   },
   HardSigmoid: {
@@ -91,7 +91,7 @@ export const ACTIVATION_OPS = {
         b.op1("Less", [y, b.scalar(1, t)]),
       ]);
       const slope = b.op1("Mul", [dy[0], b.scalar(alpha, t)]);
-      return [b.op1("Where", [inside, slope, b.scalar(0, t)])];
+      return [keepWhere(b, inside, slope)];
     },
   },
   HardSwish: {

@@ -565,8 +565,6 @@ function flipKernel(b: GraphBuilder, kernel: Value, window: readonly number[]): 
   return b.op1("Reshape", [flipped, b.ints([a, c, ...window])]);
 }
 
-
-
 /** Convolution and pooling op table. */
 export const CONV_OPS = {
   Conv: {

@@ -91,3 +91,13 @@ export function expectFloat(op: string, v: Value, what = "input"): void {
     throw new CompileError(`${op} expects a float ${what}, got ${v.type.dtype}`);
   }
 }
+
+/**
+ * `v` where the bool `mask` holds, else 0, as `v · float(mask)`: the masked gradients of ReLU,
+ * Clip and HardSigmoid. onnxruntime's CPU Where takes ≈ 3 ns an element, the Cast and Mul under
+ * 1 together (1.7 against 0.75 ms on [64, 16, 28, 28]). It differs from Where only where `v` is
+ * infinite or NaN and the mask false (NaN instead of 0), and gives −0 for negative `v` there.
+ */
+export function keepWhere(b: GraphBuilder, mask: Value, v: Value): Value {
+  return b.op1("Mul", [v, b.op1("Cast", [mask], { to: v.type.dtype })]);
+}
