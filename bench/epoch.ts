@@ -42,12 +42,11 @@ import { fmnistCnn } from "../pipelines/fmnist_cnn.ts";
 import { fmnistResnet } from "../pipelines/fmnist_resnet.ts";
 import type { CompiledModel } from "../src/compile/compile.ts";
 import { writeSyntheticFashionMnist } from "../src/data/synthetic.ts";
-import { createGraphBuilder } from "../src/ir/builder.ts";
-import type { Dim, Graph, Node } from "../src/ir/types.ts";
-import { emitModel } from "../src/onnx/emit.ts";
-import { type Backend, createSession, type Device } from "../src/runtime/session.ts";
+import type { Dim, Node } from "../src/ir/types.ts";
+import type { Backend, Device } from "../src/runtime/session.ts";
 import { autoStepsPerRun, type EpochResult } from "../src/train/run.ts";
 import { helpText, oneLineErrors } from "./_cli.ts";
+import { peakGemmGflops } from "./_peak.ts";
 import { UserRangeError } from "../src/util/user_error.ts";
 
 /**
@@ -189,38 +188,6 @@ function trainCount(root: string): number {
     return new DataView(head.buffer).getUint32(4);
   } catch {
     return 60000;
-  }
-}
-
-/**
- * GFLOP/s of a float32 MatMul `[n, n] × [n, n]` on one session of the given backend: the best of
- * `repeats` timed runs after two warm-up runs.
- */
-async function peakGemmGflops(
-  options: { backend: Backend; threads?: number; device: Device },
-  n = 1024,
-  repeats = 10,
-): Promise<number> {
-  const b = createGraphBuilder();
-  const type = { dtype: "float32" as const, shape: [n, n] };
-  b.output("y", b.op1("MatMul", [b.input("a", type), b.input("b", type)]));
-  const graph: Graph = b.build("peak_gemm");
-  const session = await createSession(emitModel(graph), options);
-  try {
-    const data = new Float32Array(n * n).map((_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
-    const feeds = {
-      a: { dtype: "float32" as const, dims: [n, n], data },
-      b: { dtype: "float32" as const, dims: [n, n], data },
-    };
-    let best = Infinity;
-    for (let r = 0; r < repeats + 2; r++) {
-      const t = performance.now();
-      await session.run(feeds);
-      if (r >= 2) best = Math.min(best, (performance.now() - t) / 1000);
-    }
-    return 2 * n ** 3 / best / 1e9;
-  } finally {
-    await session.release();
   }
 }
 

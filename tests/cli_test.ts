@@ -272,6 +272,7 @@ Deno.test("CLI: --help lists every flag with the pipeline's defaults", async () 
   row("--keep N", "with --checkpoint: keep the last N checkpoints \\(default 2\\)");
   for (
     const flag of [
+      "--spin",
       "--worker-loader",
       "--distributed",
       "--local-sgd H",
@@ -292,7 +293,7 @@ Deno.test("CLI: --help lists every flag with the pipeline's defaults", async () 
     ]
   ) row(flag, "[^\\n]+");
   const rows = help.split("\n").filter((l) => /^ {2}-/.test(l));
-  assert.equal(rows.length, 27, "every flag, one line each");
+  assert.equal(rows.length, 28, "every flag, one line each");
   // It names the script and what the pipeline trains.
   assert.match(
     help,
