@@ -21,12 +21,14 @@ timed. Data, cycling and stopping as torch_steps.py. Threads: XLA's default.
         [--min-steps 10] [--max-steps 20000]
     python bench/compare/jax_steps.py --peak | --probe
 """
-import argparse
 import json
 import os
 import statistics
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _child_args import child_parser  # noqa: E402
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 MODELS = ("mlp", "cnn", "resnet")
@@ -177,15 +179,7 @@ def make_model(name, jax, jnp, lax):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="mlp", choices=MODELS)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--warmup", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--min-steps", type=int, default=10)
-    ap.add_argument("--max-steps", type=int, default=20000)
-    ap.add_argument("--peak", action="store_true")
-    ap.add_argument("--probe", action="store_true")
+    ap = child_parser(__doc__.split("\n\n")[0], MODELS)
     args = ap.parse_args()
     if args.probe:
         print(json.dumps(probe()))

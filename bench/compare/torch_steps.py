@@ -23,12 +23,14 @@ batches), cycled. Timing stops once `--seconds` have passed and `--min-steps` we
     python bench/compare/torch_steps.py --peak [--threads 2]    # 1024^3 float32 matmul GFLOP/s
     python bench/compare/torch_steps.py --probe                  # versions, BLAS, environment
 """
-import argparse
 import json
 import os
 import statistics
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _child_args import child_parser  # noqa: E402
 import types
 
 SMALL = ("mlp", "cnn", "resnet")
@@ -167,16 +169,8 @@ def build(torch, name):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="mlp", choices=SMALL + ZOO)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--warmup", type=int, default=8)
-    ap.add_argument("--seconds", type=float, default=4.0)
-    ap.add_argument("--min-steps", type=int, default=10)
-    ap.add_argument("--max-steps", type=int, default=20000)
+    ap = child_parser(__doc__.split("\n\n")[0], SMALL + ZOO)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--peak", action="store_true")
-    ap.add_argument("--probe", action="store_true")
     args = ap.parse_args()
     if args.probe:
         print(json.dumps(probe()))
