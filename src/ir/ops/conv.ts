@@ -34,6 +34,7 @@ import {
   type DType,
   formatShape,
   isStatic,
+  type Node,
   numElements,
   type TensorType,
   type Value,
@@ -302,6 +303,29 @@ function weightGrad(
 }
 
 /**
+ * The im2col columns of `x` [N, Cin, *in] for the window `w`, batch innermost:
+ * [g, Cin/g·K, P·N]. X is laid out as [Cin, ∏in, N] (plus a zero slot at ∏in where the window
+ * reaches into padding) and one Gather with constant indices picks each kernel offset's input
+ * positions, so every gathered block is N elements long.
+ */
+function columns(b: GraphBuilder, op: string, x: Value, w: Window, group: number): Value {
+  const cin = staticChannels(op, x), cg = cin / group;
+  const k = numElements(w.kernel), p = numElements(w.output), s = numElements(w.input);
+  const x3 = b.op1("Reshape", [x, b.ints([0, cin, s])]);
+  let xs = b.op1("Reshape", [
+    b.op1("Transpose", [x3], { perm: [1, 2, 0] }),
+    b.ints([group, cg, s, -1]),
+  ]);
+  if (!isIdentityWindow(w)) {
+    const { data, padded } = gatherIndices(w);
+    if (padded) xs = b.op1("Pad", [xs, b.ints([0, 0, 0, 0, 0, 0, 1, 0])]);
+    const idx = b.constant({ dtype: "int32", shape: [k, p], data });
+    xs = b.op1("Gather", [xs, idx], { axis: 2 }); // [g, Cin/g, K, P, N]
+  }
+  return b.op1("Reshape", [xs, b.ints([group, cg * k, -1])]);
+}
+
+/**
  * {@linkcode weightGrad} as im2col and one GEMM whose inner dimension is the batch times the
  * output positions. X is laid out as [Cin, ∏in, N]; one Gather with constant indices picks each
  * kernel offset's input positions into columns [g, Cin/g·K, P·N]; a MatMul with dY laid out as
@@ -320,20 +344,8 @@ function weightGradByGemm(
 ): Value {
   const cin = staticChannels(op, x), cout = staticChannels(op, gy);
   const cg = cin / group, mg = cout / group;
-  const k = numElements(w.kernel), p = numElements(w.output), s = numElements(w.input);
-  // X: [N, Cin, S] → [Cin, S, N] → [g, Cin/g, S, N], plus a zero slot at S for padding.
-  const x3 = b.op1("Reshape", [x, b.ints([0, cin, s])]);
-  let xs = b.op1("Reshape", [
-    b.op1("Transpose", [x3], { perm: [1, 2, 0] }),
-    b.ints([group, cg, s, -1]),
-  ]);
-  if (!isIdentityWindow(w)) {
-    const { data, padded } = gatherIndices(w);
-    if (padded) xs = b.op1("Pad", [xs, b.ints([0, 0, 0, 0, 0, 0, 1, 0])]);
-    const idx = b.constant({ dtype: "int32", shape: [k, p], data });
-    xs = b.op1("Gather", [xs, idx], { axis: 2 }); // [g, Cin/g, K, P, N]
-  }
-  const cols = b.op1("Reshape", [xs, b.ints([group, cg * k, -1])]);
+  const k = numElements(w.kernel), p = numElements(w.output);
+  const cols = columns(b, op, x, w, group);
   // dY: [N, Cout, P] → [g, P·N, Cout/g]. With one output channel a group (depthwise), as a
   // rank-3 transpose: onnxruntime takes a rank-4 one with a unit axis element by element (9.9
   // against ≈ 1 ms for mobilenet_v2's [32, 144, 1, 256]).
@@ -576,6 +588,89 @@ function flipKernel(b: GraphBuilder, kernel: Value, window: readonly number[]): 
   const rows = b.op1("Reshape", [kernel, b.ints([a * c, k])]);
   const flipped = b.op1("MatMul", [rows, b.constant(floats(kernel.type.dtype, [k, k], reverse))]);
   return b.op1("Reshape", [flipped, b.ints([a, c, ...window])]);
+}
+
+/**
+ * Output positions an image below which a convolution runs faster as one GEMM over the whole
+ * batch than as onnxruntime's per-image im2col GEMMs ({@linkcode convByGemm}). onnxruntime's CPU
+ * Conv multiplies each image's [Cout, Cin·K] by [Cin·K, P] with P its output positions, so with
+ * P = 4 (resnet18's last stage on 64×64 images) it ran at 29–32 GFLOP/s and the stride-2
+ * ConvTranspose of the input gradient at 7, against 64–83 at P ≥ 16.
+ */
+export const SMALL_CONV_POSITIONS = 16;
+
+/** Whether a Conv or ConvTranspose node is one {@linkcode convByGemm} rewrites. */
+export function smallConv(node: Node): boolean {
+  if (node.op !== "Conv" && node.op !== "ConvTranspose") return false;
+  const [x, weight] = node.inputs;
+  if (!x || !weight || x.type.dtype !== "float32" || numAttr(node.attrs, "group", 1) !== 1) {
+    return false;
+  }
+  const spatial = [...x.type.shape.slice(1), ...weight.type.shape];
+  if (spatial.some((d) => typeof d !== "number")) return false;
+  const positions = node.op === "Conv"
+    ? numElements(node.outputs[0].type.shape.slice(2) as number[])
+    : numElements(x.type.shape.slice(2) as number[]);
+  return positions < SMALL_CONV_POSITIONS;
+}
+
+/**
+ * A Conv (group 1) as one GEMM over the batch: Y[Cout, P·N] = W[Cout, Cin·K] · columns[Cin·K,
+ * P·N] (+ bias), then laid out back as [N, Cout, *out]. Exact up to the order of the sums.
+ */
+export function convByGemm(b: GraphBuilder, node: Node): Value {
+  const [x, weight, bias] = node.inputs as [Value, Value, Value | null | undefined];
+  const { kernel, outChannels } = checkConvInputs("Conv", node.inputs, node.attrs);
+  const w = slide("Conv", x, kernel, node.attrs);
+  const cout = outChannels as number, cin = staticChannels("Conv", x);
+  const cols = b.op1("Reshape", [
+    columns(b, "Conv", x, w, 1),
+    b.ints([cin * numElements(kernel), -1]),
+  ]);
+  const wm = b.op1("Reshape", [weight, b.ints([cout, -1])]);
+  const y = bias
+    ? b.op1("Gemm", [wm, cols, b.op1("Reshape", [bias, b.ints([cout, 1])])])
+    : b.op1("Gemm", [wm, cols]);
+  const p = numElements(w.output);
+  const yt = b.op1("Transpose", [b.op1("Reshape", [y, b.ints([cout, p, -1])])], {
+    perm: [2, 0, 1],
+  });
+  return b.op1("Reshape", [yt, b.ints([-1, cout, ...w.output])]);
+}
+
+/**
+ * A ConvTranspose (group 1) as one GEMM over the batch and a col2im that is a MatMul by a
+ * constant 0/1 matrix: columns[M·K, P·N] = Wᵀ · X[C, P·N]; each output position sums the
+ * columns that land on it, out[M, S, N] = Place[S, K·P] · columns[M, K·P, N].
+ */
+export function convTransposeByGemm(b: GraphBuilder, node: Node): Value {
+  const [x, weight, bias] = node.inputs as [Value, Value, Value | null | undefined];
+  const { kernel, outChannels } = checkConvInputs("ConvTranspose", node.inputs, node.attrs);
+  const t = transposedSize("ConvTranspose", x, kernel, node.attrs);
+  const w: Window = { ...t, input: t.output, output: t.input }; // its adjoint Conv's window
+  const c = staticChannels("ConvTranspose", x), m = outChannels as number;
+  const k = numElements(kernel), p = numElements(w.output), s = numElements(w.input);
+  const xt = b.op1("Reshape", [
+    b.op1("Transpose", [b.op1("Reshape", [x, b.ints([0, c, p])])], { perm: [1, 2, 0] }),
+    b.ints([c, -1]),
+  ]); // [C, P·N]
+  const cols = b.op1("Gemm", [b.op1("Reshape", [weight, b.ints([c, m * k])]), xt], {
+    transA: 1,
+  }); // [M·K, P·N]
+  const place = new Float32Array(s * k * p);
+  const { data } = gatherIndices(w);
+  data.forEach((at, kp) => {
+    if (at < s) place[at * k * p + kp] = 1;
+  });
+  const out = b.op1("MatMul", [
+    b.constant(floats("float32", [s, k * p], place)),
+    b.op1("Reshape", [cols, b.ints([m, k * p, -1])]),
+  ]); // [M, S, N]
+  const withBias = bias ? b.op1("Add", [out, b.op1("Reshape", [bias, b.ints([m, 1, 1])])]) : out;
+  return b.op1("Reshape", [
+    b.op1("Transpose", [withBias], { perm: [2, 0, 1] }),
+    b.ints([-1, m, ...w.input]),
+  ]);
 }
 
 /** Convolution and pooling op table. */
