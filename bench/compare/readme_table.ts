@@ -48,7 +48,15 @@ export function speedTable(records: readonly CompareRecord[]): string {
   const find = (rec: CompareRecord, k: string, f: string, condition: string) =>
     rec.summary.find((r) => key(r) === k && r.framework === f && r.condition === condition)
       ?.median_ms;
-  const keys = [...new Set(records.flatMap((r) => r.summary.map(key)))];
+  const order = ["mlp", "cnn", "resnet", "resnet18", "mobilenet_v2", "efficientnet_b0"];
+  const rank = (k: string) => {
+    const [model, batch] = k.split("|");
+    const i = order.indexOf(model);
+    return (i < 0 ? order.length : i) * 1e6 + Number(batch);
+  };
+  const keys = [...new Set(records.flatMap((r) => r.summary.map(key)))].sort((a, b) =>
+    rank(a) - rank(b)
+  );
   const cell = (k: string, f: string, condition: string) =>
     records.map((r) => find(r, k, f, condition)).find((v) => v !== undefined);
   const slowdown = (k: string, f: string) => {
