@@ -471,6 +471,17 @@ Deno.test("Conv gradient: 1×1 kernel, stride 1 (the weight gradient needs no Ga
   await checkConvGrad([2, 4, 3, 3], [6, 2, 1, 1], false, { group: 2 });
 });
 
+Deno.test("Conv gradient: 1×1 kernel over ≥ 64 positions: per-image products summed over N", async () => {
+  // Fewer input than output channels (X transposed), then more (dY transposed).
+  for (const [x, w] of [[[2, 3, 8, 8], [5, 3, 1, 1]], [[3, 6, 8, 9], [4, 6, 1, 1]]]) {
+    const { graph } = await checkConvGrad(x, w, true, {});
+    assert.equal(countOps(graph, "Gather"), 0);
+    const perImage = (n: { op: string; attrs: Attrs }) =>
+      n.op === "Transpose" && JSON.stringify(n.attrs.perm) === "[0,2,1]";
+    assert.equal(graph.nodes.filter(perImage).length, 1, "one of X and dY transposed per image");
+  }
+});
+
 Deno.test("Conv gradient: Conv3d with stride, padding, dilation and groups", async () => {
   await checkConvGrad([1, 2, 4, 5, 4], [2, 2, 2, 3, 2], true, {
     strides: [1, 2, 1],

@@ -296,10 +296,40 @@ function weightGrad(
   w: Window,
   group: number,
 ): Value {
-  const columns = staticChannels(op, x) * numElements(w.kernel) * numElements(w.output);
+  const cin = staticChannels(op, x), cout = staticChannels(op, gy), p = numElements(w.output);
+  if (group === 1 && isIdentityWindow(w) && p >= Math.max(cin, cout, 64)) {
+    return pointwiseWeightGrad(b, x, gy, cin, cout, p, w.kernel);
+  }
+  const columns = cin * numElements(w.kernel) * p;
   return columns <= GATHER_LIMIT
     ? weightGradByGemm(b, op, x, gy, w, group)
     : weightGradByConv(b, op, x, gy, w, group);
+}
+
+/**
+ * The weight gradient of a 1×1 convolution (stride 1, no padding) with at least as many positions
+ * an image as channels: one product per image, dY[n] · X[n]ᵀ, summed over the batch. Only the
+ * smaller of X and dY is transposed (the GEMM over the whole batch transposes both), and the
+ * per-image products, N × the weight's size, stay smaller than the activations.
+ */
+function pointwiseWeightGrad(
+  b: GraphBuilder,
+  x: Value,
+  gy: Value,
+  cin: number,
+  cout: number,
+  p: number,
+  kernel: readonly number[],
+): Value {
+  const x3 = b.op1("Reshape", [x, b.ints([0, cin, p])]);
+  const g3 = b.op1("Reshape", [gy, b.ints([0, cout, p])]);
+  const sum = (v: Value) => b.op1("ReduceSum", [v, b.ints([0])], { keepdims: 0 });
+  const dw = cin <= cout
+    ? sum(b.op1("MatMul", [g3, b.op1("Transpose", [x3], { perm: [0, 2, 1] })])) // [Cout, Cin]
+    : b.op1("Transpose", [
+      sum(b.op1("MatMul", [x3, b.op1("Transpose", [g3], { perm: [0, 2, 1] })])), // [Cin, Cout]
+    ], { perm: [1, 0] });
+  return b.op1("Reshape", [dw, b.ints([cout, cin, ...kernel])]);
 }
 
 /**
