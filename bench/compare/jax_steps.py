@@ -28,12 +28,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _child_args import child_parser  # noqa: E402
+from _child import child_parser, synthetic_batches  # noqa: E402
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 MODELS = ("mlp", "cnn", "resnet")
-DATA_BYTES = 64 * 2 ** 20
-MOST_BATCHES = 512
 
 
 def probe():
@@ -219,12 +217,7 @@ def main():
             lambda w, m, v: w - lr / c1 * m / (jnp.sqrt(v) / jnp.sqrt(c2) + eps), p, m, v)
         return p, s, {"m": m, "v": v}, loss
 
-    rng = np.random.default_rng(1)
-    sample = [1, 28, 28]
-    per_batch = args.batch * int(np.prod(sample)) * 4
-    count = max(2, min(MOST_BATCHES, DATA_BYTES // per_batch))
-    xs = rng.random((count, args.batch, *sample), dtype=np.float32)
-    ys = rng.integers(0, 10, (count, args.batch), dtype=np.int32)
+    xs, ys, count = synthetic_batches(np, args.batch, [1, 28, 28], np.int32)
 
     times, losses = [], []
     start = last = time.perf_counter()

@@ -30,13 +30,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _child_args import child_parser  # noqa: E402
+from _child import child_parser, synthetic_batches  # noqa: E402
 import types
 
 SMALL = ("mlp", "cnn", "resnet")
 ZOO = ("resnet18", "mobilenet_v2", "efficientnet_b0")
-DATA_BYTES = 64 * 2 ** 20
-MOST_BATCHES = 512
 
 
 def import_torchvision(torch):
@@ -187,11 +185,7 @@ def main():
     model, opt, sample = build(torch, args.model)
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss()
-    rng = np.random.default_rng(1)
-    per_batch = args.batch * int(np.prod(sample)) * 4
-    count = max(2, min(MOST_BATCHES, DATA_BYTES // per_batch))
-    xs = rng.random((count, args.batch, *sample), dtype=np.float32)
-    ys = rng.integers(0, 10, (count, args.batch), dtype=np.int64)
+    xs, ys, count = synthetic_batches(np, args.batch, sample, np.int64)
 
     times, losses = [], []
     start = last = time.perf_counter()

@@ -182,10 +182,7 @@ export function applyOptimizer(
     ranked.sort((p, q) => p.rank - q.rank || p.i - q.i);
     state.push(...ranked.map((r) => r.entry));
     const order = flat ? [...trained.filter((p) => !small.includes(p)), ...small] : trained;
-    order.forEach((
-      p,
-      k,
-    ) => (updated[params.findIndex((q) => q.spec.name === p.spec.name)] = out[k]));
+    order.forEach((p, k) => (updated[members[trained.indexOf(p)]] = out[k]));
   }
   return { updated, hyper, state };
 }

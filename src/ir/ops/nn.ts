@@ -20,7 +20,6 @@ const softmaxInfer = (op: string): OpDef["infer"] => (inputs, attrs) => {
   return [x.type];
 };
 
-/** Neural-network op table. */
 /**
  * Whether `mean` and `variance` are `x`'s own batch statistics as the batch-norm lowering builds
  * them: Reshape(ReduceMean(x)) and Reshape(ReduceMean((x − that mean)²)) over `axes`. A
@@ -47,6 +46,7 @@ function batchStatistics(
   return !!m && !!v && reshaped(mean)?.id === m.id && reshaped(variance)?.id === v.id;
 }
 
+/** Neural-network op table. */
 export const NN_OPS = {
   Softmax: {
     infer: softmaxInfer("Softmax"),
