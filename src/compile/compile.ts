@@ -21,6 +21,7 @@ import { validateGraph } from "../ir/validate.ts";
 import { NAMES } from "./names.ts";
 import { applyOptimizer } from "../optim/optimizer.ts";
 import { fuseGemmUpdates } from "../optim/fuse_update.ts";
+import { padScalarOperands } from "./scalar_operands.ts";
 import { lowerSmallConvs } from "./small_convs.ts";
 import { lossLowering } from "./lower_loss.ts";
 import { createLowerContext, lowerLayer, type Mode, type Registry } from "./lower_model.ts";
@@ -445,7 +446,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
   const fusedTrain = pass(
     passes,
     "fuse updates into gradient Gemms",
-    () => validateGraph(lowerSmallConvs(fuseGemmUpdates(train))),
+    () => validateGraph(padScalarOperands(lowerSmallConvs(fuseGemmUpdates(train)))),
   );
 
   const evalGraph = pass([], "lower eval step", () => {
@@ -456,7 +457,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     if (m.correct) e.b.output(NAMES.correct, m.correct);
     if (m.counted) e.b.output(NAMES.counted, m.counted);
     e.b.output(NAMES.logits, e.logits);
-    return validateGraph(lowerSmallConvs(e.b.build("eval_step")));
+    return validateGraph(padScalarOperands(lowerSmallConvs(e.b.build("eval_step"))));
   });
 
   return Object.freeze({
