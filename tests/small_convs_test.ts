@@ -18,7 +18,8 @@ interface Case {
 /** Runs one Conv/ConvTranspose node plain and rewritten; returns how many nodes it became. */
 async function check(c: Case, batch = c.x[0]): Promise<number> {
   const rng = createRng(product(c.x) + product(c.w));
-  const outChannels = c.op === "Conv" ? c.w[0] : c.w[1];
+  const group = Number(c.attrs?.group ?? 1);
+  const outChannels = c.op === "Conv" ? c.w[0] : c.w[1] * group;
   const graph = buildGraph("conv", (b) => {
     const x = b.input("x", { dtype: "float32", shape: ["N", ...c.x.slice(1)] });
     const w = b.input("w", { dtype: "float32", shape: [...c.w] });
@@ -72,11 +73,38 @@ Deno.test("small convs: a ConvTranspose with P < 16 input positions, same values
   for (const c of cases) assert.ok((await check(c)) > 1, "rewritten");
 });
 
-Deno.test("small convs: larger and grouped convolutions stay Conv nodes", () => {
+Deno.test("small convs: grouped and depthwise ones with P ≤ 16 are one batched MatMul, same values", async () => {
+  const pads = [1, 1, 1, 1];
+  const cases: Case[] = [
+    { op: "Conv", x: [3, 4, 2, 2], w: [6, 2, 3, 3], bias: true, attrs: { group: 2, pads } },
+    { op: "Conv", x: [2, 5, 4, 4], w: [5, 1, 3, 3], attrs: { group: 5, pads } }, // depthwise, 16
+    {
+      op: "Conv",
+      x: [2, 4, 8, 8],
+      w: [8, 1, 3, 3],
+      bias: true,
+      attrs: { group: 4, strides: [2, 2], pads },
+    },
+    { op: "Conv", x: [2, 3, 4, 4], w: [3, 1, 5, 5], attrs: { group: 3, pads: [2, 2, 2, 2] } },
+    {
+      op: "ConvTranspose",
+      x: [3, 4, 2, 2],
+      w: [4, 1, 3, 3],
+      bias: true,
+      attrs: { group: 4, strides: [2, 2], pads, output_padding: [1, 1] },
+    },
+    { op: "ConvTranspose", x: [2, 6, 3, 3], w: [6, 2, 3, 3], attrs: { group: 3, pads } },
+  ];
+  for (const c of cases) assert.ok((await check(c)) > 1, "rewritten");
+  await check(cases[1], 5); // another batch than the shapes suggest
+});
+
+Deno.test("small convs: larger convolutions stay Conv nodes", () => {
   const keeps: Case[] = [
     { op: "Conv", x: [2, 3, 4, 4], w: [4, 3, 1, 1] }, // 16 positions
-    { op: "Conv", x: [2, 4, 2, 2], w: [4, 2, 3, 3], attrs: { group: 2, pads: [1, 1, 1, 1] } },
+    { op: "Conv", x: [2, 4, 5, 5], w: [4, 1, 3, 3], attrs: { group: 4, pads: [1, 1, 1, 1] } },
     { op: "ConvTranspose", x: [2, 3, 4, 4], w: [3, 2, 3, 3] },
+    { op: "ConvTranspose", x: [2, 4, 5, 5], w: [4, 1, 3, 3], attrs: { group: 4 } },
   ];
   for (const c of keeps) {
     const graph = buildGraph("conv", (b) => {
