@@ -22,6 +22,7 @@ import { NAMES } from "./names.ts";
 import { applyOptimizer } from "../optim/optimizer.ts";
 import { fuseGemmUpdates } from "../optim/fuse_update.ts";
 import { padScalarOperands } from "./scalar_operands.ts";
+import { shareDuplicates } from "./share_nodes.ts";
 import { lowerSmallConvs } from "./small_convs.ts";
 import { lossLowering } from "./lower_loss.ts";
 import { createLowerContext, lowerLayer, type Mode, type Registry } from "./lower_model.ts";
@@ -446,7 +447,8 @@ export function compileModel(spec: ModelSpec): CompiledModel {
   const fusedTrain = pass(
     passes,
     "fuse updates into gradient Gemms",
-    () => validateGraph(padScalarOperands(lowerSmallConvs(fuseGemmUpdates(train)))),
+    () =>
+      validateGraph(shareDuplicates(padScalarOperands(lowerSmallConvs(fuseGemmUpdates(train))))),
   );
 
   const evalGraph = pass([], "lower eval step", () => {
@@ -457,7 +459,9 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     if (m.correct) e.b.output(NAMES.correct, m.correct);
     if (m.counted) e.b.output(NAMES.counted, m.counted);
     e.b.output(NAMES.logits, e.logits);
-    return validateGraph(padScalarOperands(lowerSmallConvs(e.b.build("eval_step"))));
+    return validateGraph(
+      shareDuplicates(padScalarOperands(lowerSmallConvs(e.b.build("eval_step")))),
+    );
   });
 
   return Object.freeze({
