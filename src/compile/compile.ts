@@ -21,7 +21,7 @@ import { validateGraph } from "../ir/validate.ts";
 import { NAMES } from "./names.ts";
 import { applyOptimizer } from "../optim/optimizer.ts";
 import { fuseGemmUpdates } from "../optim/fuse_update.ts";
-import { padScalarOperands } from "./scalar_operands.ts";
+import { speedUpBroadcasts } from "./broadcasts.ts";
 import { shareDuplicates } from "./share_nodes.ts";
 import { lowerSmallConvs } from "./small_convs.ts";
 import { lossLowering } from "./lower_loss.ts";
@@ -448,7 +448,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     passes,
     "fuse updates into gradient Gemms",
     () =>
-      validateGraph(shareDuplicates(padScalarOperands(lowerSmallConvs(fuseGemmUpdates(train))))),
+      validateGraph(shareDuplicates(speedUpBroadcasts(lowerSmallConvs(fuseGemmUpdates(train))))),
   );
 
   const evalGraph = pass([], "lower eval step", () => {
@@ -460,7 +460,7 @@ export function compileModel(spec: ModelSpec): CompiledModel {
     if (m.counted) e.b.output(NAMES.counted, m.counted);
     e.b.output(NAMES.logits, e.logits);
     return validateGraph(
-      shareDuplicates(padScalarOperands(lowerSmallConvs(e.b.build("eval_step")))),
+      shareDuplicates(speedUpBroadcasts(lowerSmallConvs(e.b.build("eval_step")))),
     );
   });
 

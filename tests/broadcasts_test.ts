@@ -1,6 +1,7 @@
-// One-element operands get the result's full rank where onnxruntime would broadcast them element
-// by element (padScalarOperands): the same values, one shared Reshape per computed scalar and
-// rank, constants re-emitted, and compiled train graphs left with no such operand.
+// Broadcasts onnxruntime would run a few elements at a time, rewritten: one-element operands get
+// the result's full rank (padScalarOperands): the same values, one shared Reshape per computed
+// scalar and rank, constants re-emitted, and compiled train graphs left with no such operand;
+// Expands of trailing unit axes become outer products with ones (expandsByMatMul), exactly.
 import {
   adam,
   conv2d,
@@ -12,7 +13,7 @@ import {
   sgd,
   tensorDataset,
 } from "../mod.ts";
-import { padScalarOperands } from "../src/compile/scalar_operands.ts";
+import { expandsByMatMul, padScalarOperands } from "../src/compile/broadcasts.ts";
 import type { Graph } from "../src/ir/types.ts";
 import type { PipelineSpec } from "../src/train/run.ts";
 import { compilePipeline } from "../src/train/compile_pipeline.ts";
@@ -85,4 +86,34 @@ Deno.test("scalar operands: SGD-momentum and Adam updates of 1×1 conv weights r
     assert.deepEqual(shortScalarUses(compiled.eval), [], optimizer.kind);
     assert.ok(countOps(compiled.train, "Reshape") > 0);
   }
+});
+
+Deno.test("broadcasts: an Expand of trailing unit axes is an outer product with ones, same values", async () => {
+  const graph = buildGraph("expands", (b) => {
+    const x = b.input("x", { dtype: "float32", shape: ["N", 3, 1, 1] });
+    const z = b.input("z", { dtype: "float32", shape: [2, 3, 2, 2] });
+    const v = b.input("v", { dtype: "float32", shape: [2, 1, 4] });
+    b.output("a", b.op1("Expand", [x, b.ints([1, 3, 2, 5])])); // symbolic batch: Shape(x)
+    const w = b.input("w", { dtype: "float32", shape: [2, 3, 1, 1] });
+    b.output("b", b.op1("Expand", [b.op1("Relu", [w]), b.op1("Shape", [z])]));
+    b.output("c", b.op1("Expand", [v, b.ints([2, 3, 4])])); // a middle axis: kept
+  });
+  const rewritten = expandsByMatMul(graph);
+  assert.equal(countOps(graph, "Expand"), 3);
+  assert.equal(countOps(rewritten, "Expand"), 1);
+  assert.equal(countOps(rewritten, "MatMul"), 2);
+  const feeds = {
+    x: tensor("float32", [2, 3, 1, 1], [1, -2, 3.5, 0.25, -0, 6]),
+    z: tensor("float32", [2, 3, 2, 2], Array(24).fill(0)),
+    w: tensor("float32", [2, 3, 1, 1], [1, -2, 3.5, 0.25, -0, 6]),
+    v: tensor("float32", [2, 1, 4], [1, 2, 3, 4, 5, 6, 7, 8]),
+  };
+  const want = await runGraph(graph, feeds), got = await runGraph(rewritten, feeds);
+  for (const name of ["a", "b", "c"]) {
+    assert.deepEqual(got[name].dims, want[name].dims, name);
+    assertClose(values(got[name]), values(want[name]), 0, name);
+  }
+  assert.deepEqual(values(got.a).slice(0, 12), [...Array(10).fill(1), -2, -2]);
+  assert.deepEqual(got.b.dims, [2, 3, 2, 2]);
+  assert.equal(expandsByMatMul(rewritten), rewritten);
 });
