@@ -34,6 +34,22 @@ const unaryCases: [string, (b: GraphBuilder, a: Value) => Value, InputSpec["samp
   ["Reciprocal", (b, a) => b.op1("Reciprocal", [a]), awayFromZero(0.5, 1.5)],
   ["Sigmoid", (b, a) => b.op1("Sigmoid", [a]), (r) => 6 * r.nextFloat() - 3],
   ["Tanh", (b, a) => b.op1("Tanh", [a]), (r) => 4 * r.nextFloat() - 2],
+  // SiLU as exporters write it; the Mul rule takes both factors at once (siluGrad).
+  [
+    "SiLU x·Sigmoid(x)",
+    (b, a) => b.op1("Mul", [a, b.op1("Sigmoid", [a])]),
+    (r) => 8 * r.nextFloat() - 4,
+  ],
+  [
+    "SiLU Sigmoid(x)·x",
+    (b, a) => b.op1("Mul", [b.op1("Sigmoid", [a]), a]),
+    (r) => 8 * r.nextFloat() - 4,
+  ],
+  // The Sigmoid read again elsewhere: its own gradient still reaches x.
+  ["SiLU + 3·Sigmoid(x)", (b, a) => {
+    const s = b.op1("Sigmoid", [a]);
+    return b.op1("Add", [b.op1("Mul", [a, s]), b.op1("Mul", [s, b.scalar(3, "float64")])]);
+  }, (r) => 8 * r.nextFloat() - 4],
   ["LeakyRelu (default alpha)", (b, a) => b.op1("LeakyRelu", [a]), awayFromZero(0.1, 1)],
   [
     "LeakyRelu (alpha 0.2)",
@@ -586,4 +602,31 @@ Deno.test("ScatterND gradient (reduction none): data where not written, updates 
         x.u,
       ]),
   });
+});
+
+Deno.test("SiLU gradient: one rule for x·Sigmoid(x), PyTorch's values, four passes", async () => {
+  const b = createGraphBuilder();
+  const x = b.input("x", { dtype: "float32", shape: [5] });
+  const loss = b.op1("ReduceSum", [b.op1("Mul", [x, b.op1("Sigmoid", [x])])], { keepdims: 0 });
+  const before = b.nodes.length;
+  const [dx] = differentiate(b, loss, [x]);
+  const added = b.nodes.slice(before).map((n) => n.op).filter((op) => op !== "Constant");
+  // ReduceSum's rule (Unsqueeze, Shape, Expand), then Sub, Mul, Add, Mul: no Sigmoid rule and no
+  // product rule.
+  const reduceSum = ["Unsqueeze", "Shape", "Expand"];
+  assert.deepEqual(added.filter((op) => !reduceSum.includes(op)), [
+    "Sub",
+    "Mul",
+    "Add",
+    "Mul",
+  ]);
+  b.output("dx", dx!);
+  const xs = [-6, -1.5, 0, 0.75, 3];
+  const got = values((await runGraph(b.build("silu"), { x: tensor("float32", [5], xs) })).dx);
+  // torch.ops.aten.silu_backward(ones, x): s·(1 + x·(1 − s)).
+  const want = xs.map((v) => {
+    const s = 1 / (1 + Math.exp(-v));
+    return s * (1 + v * (1 - s));
+  });
+  assertClose(got, want, 1e-6);
 });
