@@ -18,6 +18,7 @@ def child_parser(description, models):
     ap.add_argument("--max-steps", type=int, default=20000)
     ap.add_argument("--peak", action="store_true")
     ap.add_argument("--probe", action="store_true")
+    ap.add_argument("--image-size", type=int, default=64, help="the zoo models' image side")
     return ap
 
 

@@ -128,6 +128,8 @@ export interface ChildSettings {
   readonly seconds: number;
   readonly minSteps: number;
   readonly zooDir: string;
+  /** The zoo models' image side. */
+  readonly imageSize: number;
   /** onnxtrain's steps per onnxruntime run (default: its own choice). */
   readonly stepsPerRun?: string;
 }
@@ -165,6 +167,7 @@ export function commands(s: ChildSettings): {
     steps: (f, model, batch) => [
       ...base[f],
       ...extra[f],
+      ...(f === "jax" ? [] : ["--image-size", String(s.imageSize)]),
       ...["--model", model, "--batch", String(batch), "--warmup", String(s.warmup)],
       ...["--seconds", String(s.seconds), "--min-steps", String(s.minSteps)],
     ],

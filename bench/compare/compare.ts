@@ -69,7 +69,8 @@ const OPTIONS = {
   timeout: { type: "string", default: "900" },
   "venv-python": { type: "string", default: "/work/venv/bin/python" },
   "system-python": { type: "string", default: "/usr/bin/python3" },
-  "zoo-dir": { type: "string", default: "bench/zoo" },
+  "zoo-dir": { type: "string" },
+  "image-size": { type: "string", default: "64" },
 } as const;
 
 const FLAG_HELP: Record<keyof typeof OPTIONS, { value?: string; help: string }> = {
@@ -98,7 +99,14 @@ const FLAG_HELP: Record<keyof typeof OPTIONS, { value?: string; help: string }> 
   timeout: { value: "S", help: "kill a run after this many seconds" },
   "venv-python": { value: "PATH", help: "Python with torch 2 and jax" },
   "system-python": { value: "PATH", help: "Python with Debian's torch 1.13" },
-  "zoo-dir": { value: "DIR", help: "the <model>_dynamo.onnx files of export_zoo.py" },
+  "zoo-dir": {
+    value: "DIR",
+    help: "the <model>_dynamo.onnx files of export_zoo.py (bench/zoo, or bench/zoo<side>)",
+  },
+  "image-size": {
+    value: "SIDE",
+    help: "the zoo models' image side (64; export_zoo.py --image-size SIDE writes bench/zoo<SIDE>)",
+  },
 };
 
 /** The text `--help` prints. */
@@ -182,7 +190,9 @@ function parseSettings(args: string[]): Settings | undefined {
     timeout: intArg("--timeout", values.timeout),
     venvPython: values["venv-python"],
     systemPython: values["system-python"],
-    zooDir: values["zoo-dir"],
+    imageSize: intArg("--image-size", values["image-size"]),
+    zooDir: values["zoo-dir"] ??
+      (values["image-size"] === "64" ? "bench/zoo" : `bench/zoo${values["image-size"]}`),
     json: values.json,
     markdown: values.markdown,
   };
@@ -208,7 +218,7 @@ function planCells(s: Settings, probes: Partial<Record<Framework, Probe>>): Cell
     const file = `${s.zooDir}/${model}_dynamo.onnx`;
     if (existsSync(file.startsWith("/") ? file : `${ROOT}/${file}`)) return undefined;
     return `${file} is missing (${s.venvPython} bench/crosscheck/zoo/export_zoo.py --only ` +
-      `${model} --exporter dynamo)`;
+      `${model} --exporter dynamo --image-size ${s.imageSize})`;
   };
   return s.models.flatMap((model) =>
     (s.batches ?? (ZOO.includes(model) ? [32, 64] : [64])).flatMap((batch) =>
@@ -336,7 +346,8 @@ function buildReport(
       "how busy a framework keeps both cores, e.g. spinning thread pools).",
       ...(s.models.some((m) => ZOO.includes(m))
         ? [
-          "Zoo models (3×64×64, 10 classes, SGD lr 0.01 momentum 0.9): the dynamo export folds " +
+          `Zoo models (3×${s.imageSize}×${s.imageSize}, 10 classes, SGD lr 0.01 momentum 0.9): ` +
+          "the dynamo export folds " +
           "every BatchNorm into its convolution and has no Dropout; onnxtrain trains that file, " +
           "PyTorch the same folded network (torch.fx fuse, dropout off). No JAX versions.",
         ]

@@ -77,6 +77,7 @@ const OPTIONS = {
   threads: { type: "string", default: "2" },
   "steps-per-run": { type: "string" },
   "zoo-dir": { type: "string", default: "bench/zoo" },
+  "image-size": { type: "string", default: "64" },
   peak: { type: "boolean", default: false },
 } as const;
 
@@ -90,6 +91,7 @@ const FLAG_HELP: Record<keyof typeof OPTIONS, { value?: string; help: string }> 
   threads: { value: "N", help: "onnxruntime intra-op threads" },
   "steps-per-run": { value: "K", help: "optimizer steps per onnxruntime run (default: auto)" },
   "zoo-dir": { value: "DIR", help: "where <model>_dynamo.onnx files are" },
+  "image-size": { value: "SIDE", help: "the zoo models' image side (their export's)" },
   peak: { help: "time a 1024³ float32 MatMul instead (GFLOP/s)" },
 };
 
@@ -106,14 +108,14 @@ export const USAGE: string = helpText(
 );
 
 /** The pipeline of a model, its data not yet set, and one sample's shape. */
-function modelPipeline(model: string, zooDir: string) {
+function modelPipeline(model: string, zooDir: string, side: number) {
   if (Object.hasOwn(PIPELINES, model)) {
     return { base: PIPELINES[model as keyof typeof PIPELINES], sample: [1, 28, 28] };
   }
   if ((ZOO_MODELS as readonly string[]).includes(model)) {
     const base = tsPipeline().model(fromOnnx(zooPath(zooDir, model))).loss(crossEntropy())
       .optimizer(sgd({ lr: 0.01, momentum: 0.9 }));
-    return { base, sample: [3, 64, 64] };
+    return { base, sample: [3, side, side] };
   }
   throw new UserRangeError(
     `Unknown --model ${model}: use mlp, cnn, resnet or ${ZOO_MODELS.join(", ")}`,
@@ -141,7 +143,8 @@ async function main(): Promise<void> {
   const maxSteps = intArg("--max-steps", values["max-steps"]);
   const seconds = Number(values.seconds);
   if (!(seconds >= 0)) throw new UserRangeError(`--seconds must be ≥ 0, got "${values.seconds}"`);
-  const { base, sample } = modelPipeline(model, values["zoo-dir"]);
+  const side = intArg("--image-size", values["image-size"]);
+  const { base, sample } = modelPipeline(model, values["zoo-dir"], side);
 
   // Synthetic data: uniform [0, 1) images and uniform labels, D batches (a whole number of runs).
   const sampleSize = sample.reduce((a, d) => a * d, 1);

@@ -106,7 +106,7 @@ def peak(torch, n=1024, repeats=10):
     return 2 * n ** 3 / best / 1e9
 
 
-def build(torch, name):
+def build(torch, name, side=64):
     """The model (train mode), its optimizer, and one sample's shape."""
     from torch import nn
 
@@ -163,7 +163,7 @@ def build(torch, name):
     for m in model.modules():
         if isinstance(m, nn.Dropout):
             m.eval()
-    return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), [3, 64, 64]
+    return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9), [3, side, side]
 
 
 def main():
@@ -182,7 +182,7 @@ def main():
         return
 
     torch.manual_seed(0)
-    model, opt, sample = build(torch, args.model)
+    model, opt, sample = build(torch, args.model, args.image_size)
     model.train()
     loss_fn = torch.nn.CrossEntropyLoss()
     xs, ys, count = synthetic_batches(np, args.batch, sample, np.int64)

@@ -145,15 +145,20 @@ def main():
     p.add_argument("--only")
     p.add_argument("--exporter", choices=["dynamo", "legacy"])
     p.add_argument("--child", nargs=3)
+    p.add_argument("--image-size", type=int, default=64,
+                   help="image side of the image models (64); other than 64, the files go to "
+                        "bench/zoo<side>/ (bench/zoo224/, say)")
     args = p.parse_args()
     if args.child:
         child(*args.child)
         return
+    out = OUT if args.image_size == 64 else f"{OUT}{args.image_size}"
+    os.environ["ZOO_IMAGE_SIZE"] = str(args.image_size)  # the children build their models at it
     sys.path.insert(0, HERE)
     from models import MODELS, TORCHVISION
 
-    os.makedirs(OUT, exist_ok=True)
-    manifest_path = os.path.join(OUT, "manifest.json")
+    os.makedirs(out, exist_ok=True)
+    manifest_path = os.path.join(out, "manifest.json")
     manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else []
     debian = debian_torch_ok()
     print("Debian torch 1.13 for legacy torchvision exports:", debian, flush=True)
@@ -162,7 +167,7 @@ def main():
     for name in names:
         for exporter in exporters:
             fname = f"{name}_{exporter}.onnx"
-            path = os.path.join(OUT, fname)
+            path = os.path.join(out, fname)
             for stale in (path, path + ".data"):
                 if os.path.exists(stale):
                     os.remove(stale)

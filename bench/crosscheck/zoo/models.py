@@ -4,10 +4,13 @@ small input sizes, each as `(module, sample_shape, input_dtype, kind, classes)`.
 `kind` is "class" (logits [N, classes], class targets [N]) or "lm" (logits [N, T, vocab],
 next-token targets [N, T]). Works with torch 1.13 (Debian, torchvision only) and 2.13 (venv).
 """
+import os
 import sys
 import types
 
-IMAGE = [3, 64, 64]
+# The image side: 64 unless ZOO_IMAGE_SIZE says otherwise (export_zoo.py --image-size).
+_SIDE = int(os.environ.get("ZOO_IMAGE_SIZE", "64"))
+IMAGE = [3, _SIDE, _SIDE]
 CLASSES = 10
 SEQ = 12
 VOCAB = 100
