@@ -102,6 +102,30 @@ Deno.test("the train step graph: passes, inputs, outputs, only standard ai.onnx 
   const updates = gemms.filter((n) => n.input!.length === 3 && n.input![2].endsWith(".weight"));
   assert.deepEqual(updates.map((n) => n.input![2]), ["1.weight", "3.weight", "5.weight"]);
   assert.ok(!model.graph!.node!.some((n) => n.opType === "Sub" && n.input![0].endsWith(".weight")));
+  // The updated weights are their nodes' outputs, named as the ports: no Identity copies them.
+  assert.ok(!model.graph!.node!.some((n) => n.opType === "Identity"));
+  assert.deepEqual(
+    updates.map((n) => n.output![0]),
+    ["1.weight.next", "3.weight.next", "5.weight.next"],
+  );
+});
+
+Deno.test("emit: an output port names its computed value; graph inputs and shared values get an Identity", () => {
+  const b = createGraphBuilder();
+  const x = b.input("x", { dtype: "float32", shape: [2] });
+  const y = b.op1("Relu", [x]);
+  const z = b.op1("Neg", [y], {}, "z");
+  b.output("relu", y); // renamed: the Relu writes "relu", Neg reads it
+  b.output("also_relu", y); // a second port on it: Identity
+  b.output("echo", x); // a graph input: Identity
+  b.output("z", z); // already named so
+  const model = onnxProto.onnx.ModelProto.decode(emitModel(validateGraph(b.build("ports"))));
+  const nodes = model.graph!.node!.map((n) => `${n.opType}(${n.input}) -> ${n.output}`);
+  assert.deepEqual(nodes.slice(0, 2), ["Relu(x) -> relu", "Neg(relu) -> z"]);
+  assert.deepEqual(nodes.slice(2).sort(), [
+    "Identity(relu) -> also_relu",
+    "Identity(x) -> echo",
+  ]);
 });
 
 Deno.test("the validator rejects a use before definition and a wrong output type", () => {
