@@ -6,12 +6,18 @@
  * averaged over the measured steps (the warm-up steps are left out).
  *
  *     deno run -P bench/profile.ts [--model mlp|cnn|resnet] [--batch-size 64] [--steps 20]
- *       [--warmup 3] [--threads N] [--top 15] [--json] [--flush-denormals]
+ *       [--warmup 3] [--threads N] [--top 15] [--json] [--flush-denormals] [--peak-gemm]
  *     deno run -P bench/profile.ts --onnx MODEL.onnx [--input-shape 3,32,32] [--classes 10] …
  *
  * With `--onnx`, the model is an ONNX classifier imported with `fromOnnx` (a torchvision export,
  * say), trained with SGD on float32 inputs of `--input-shape` (one sample's shape) and
  * cross-entropy over `--classes` logits.
+ *
+ * It also prints the arithmetic rate of the GEMM-like ops (Conv, ConvTranspose, MatMul, Gemm and
+ * what onnxruntime fused into them): their FLOPs (`nodeFlops`, 2 a multiply-add) over their kernel
+ * time, per op type and part; `--peak-gemm` times a 1024³ float32 MatMul in a session of the same
+ * threads and gives each rate as a share of it, so a profile says which kernel caps a step and how
+ * far it is from the machine's MatMul rate.
  *
  * The profile's JSON file is written under `out/` (`out/profile-<model>-<batch>_<date>.json`) and
  * kept, for chrome://tracing or Perfetto.
@@ -29,6 +35,8 @@ import { compilePipeline } from "../src/train/compile_pipeline.ts";
 import { dropoutMask, initTensor } from "../src/train/trainer.ts";
 import { createRng } from "../src/util/random.ts";
 import { oneLineErrors } from "./_cli.ts";
+import { nodeFlops } from "./epoch.ts";
+import { peakGemmGflops } from "./_peak.ts";
 
 oneLineErrors("profile", { help: true });
 const { values } = parseArgs({
@@ -42,6 +50,7 @@ const { values } = parseArgs({
     top: { type: "string", default: "15" },
     json: { type: "boolean", default: false },
     "flush-denormals": { type: "boolean", default: false },
+    "peak-gemm": { type: "boolean", default: false },
     onnx: { type: "string" },
     "input-shape": { type: "string", default: "1,28,28" },
     classes: { type: "string", default: "10" },
@@ -51,10 +60,11 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(
     "Usage: deno run -P bench/profile.ts [--model mlp|cnn|resnet] [--batch-size N] [--steps N]\n" +
-      "  [--warmup N] [--threads N] [--top N] [--json] [--flush-denormals]\n" +
+      "  [--warmup N] [--threads N] [--top N] [--json] [--flush-denormals] [--peak-gemm]\n" +
       "       deno run -P bench/profile.ts --onnx MODEL.onnx [--input-shape C,H,W] [--classes N] …\n\n" +
       "Profiles one training step of the pipeline's model in onnxruntime and prints the time per\n" +
-      "op type and the top nodes (forward, backward ∂ of a layer, optimizer, onnxruntime-fused).",
+      "op type and the top nodes (forward, backward ∂ of a layer, optimizer, onnxruntime-fused),\n" +
+      "and the GFLOP/s of the GEMM-like ops (--peak-gemm: against a 1024³ MatMul's).",
   );
   Deno.exit(0);
 }
@@ -137,6 +147,7 @@ for (let i = 0; i < warmup + steps; i++) {
 const wall = (performance.now() - started[warmup]) / steps;
 session.endProfiling();
 await session.release();
+const peak = values["peak-gemm"] ? await peakGemmGflops({ threads }) : undefined;
 
 // The newest profile file of this prefix.
 const base = prefix.slice("out/".length);
@@ -153,10 +164,14 @@ const events: TraceEvent[] = JSON.parse(Deno.readTextFileSync(file));
 const runs = events.filter((e) => e.cat === "Session" && e.name === "model_run")
   .sort((a, b) => a.ts - b.ts);
 const from = runs[warmup]?.ts ?? 0;
-// Our node names are `<op>_<index>`; the index gives the node's origin.
-const origins = new Map(graph.nodes.map((n, i) => [`${n.op}_${i}`, n.origin ?? ""]));
+// Our node names are `<op>_<index>`; the index gives the node and its origin.
+const byName = new Map(graph.nodes.map((n, i) => [`${n.op}_${i}`, n]));
 /** Our node a profiled name is, also when onnxruntime fused others into it ("fused Gemm_4"). */
-const ours = (name: string) => origins.get(name.replace(/^fused /, ""));
+const ourNode = (name: string) => byName.get(name.replace(/^fused /, ""));
+const ours = (name: string) => {
+  const node = ourNode(name);
+  return node === undefined ? undefined : node.origin ?? "";
+};
 const kind = (name: string) => {
   const origin = ours(name);
   if (origin === undefined) return "onnxruntime";
@@ -164,12 +179,26 @@ const kind = (name: string) => {
   if (/^optimizer|clip_grad_norm/.test(origin)) return "optimizer";
   return "forward";
 };
-const perNode = new Map<string, { op: string; us: number; kind: string; origin: string }>();
+interface NodeTime {
+  readonly op: string;
+  us: number;
+  readonly kind: string;
+  readonly origin: string;
+  /** FLOPs a step (GEMM-like ops; 0 for the rest and for nodes onnxruntime added). */
+  readonly flops: number;
+}
+const perNode = new Map<string, NodeTime>();
 for (const e of events) {
   if (e.cat !== "Node" || !e.name.endsWith("_kernel_time") || e.ts < from) continue;
   const name = e.name.slice(0, -"_kernel_time".length);
-  const entry = perNode.get(name) ??
-    { op: e.args?.op_name ?? "?", us: 0, kind: kind(name), origin: ours(name) ?? "" };
+  const node = ourNode(name);
+  const entry = perNode.get(name) ?? {
+    op: e.args?.op_name ?? "?",
+    us: 0,
+    kind: kind(name),
+    origin: ours(name) ?? "",
+    flops: node === undefined ? 0 : nodeFlops(node, batch),
+  };
   entry.us += e.dur;
   perNode.set(name, entry);
 }
@@ -184,6 +213,24 @@ const byOp = sumBy((n) => n.op), byKind = sumBy((n) => n.kind);
 const byOpKind = sumBy((n) => `${n.op} ${n.kind}`);
 const nodes = [...perNode].sort((a, b) => b[1].us - a[1].us).slice(0, top);
 const pct = (us: number) => `${(100 * us / total).toFixed(1)}%`;
+// The GEMM-like ops' rate per op type and part: FLOPs a step over kernel ms a step.
+const arithmetic = new Map<string, { flops: number; us: number }>();
+for (const n of perNode.values()) {
+  if (n.flops === 0) continue;
+  const key = `${n.op} ${n.kind}`, a = arithmetic.get(key) ?? { flops: 0, us: 0 };
+  a.flops += n.flops;
+  a.us += n.us;
+  arithmetic.set(key, a);
+}
+const rates = [...arithmetic].sort((a, b) => b[1].us - a[1].us).map(([key, a]) => ({
+  ops: key,
+  gflop: Number((a.flops / 1e9).toFixed(6)),
+  ms: Number(ms(a.us).toFixed(3)),
+  gflops: Number((a.flops / (ms(a.us) / 1000) / 1e9).toFixed(1)),
+  ...(peak === undefined
+    ? {}
+    : { of_peak: Number((a.flops / (ms(a.us) / 1000) / 1e9 / peak).toFixed(3)) }),
+}));
 const report = {
   model: modelName,
   batch,
@@ -200,6 +247,8 @@ const report = {
     origin: n.origin,
     ms: Number(ms(n.us).toFixed(3)),
   })),
+  arithmetic: rates,
+  ...(peak === undefined ? {} : { peak_gemm_gflops: Number(peak.toFixed(1)) }),
   profile: file,
 };
 if (values.json) {
@@ -216,6 +265,19 @@ if (values.json) {
   console.log("\nBy op type (forward / backward / optimizer / onnxruntime):");
   for (const [k, us] of byOpKind.slice(0, 20)) {
     console.log(`  ${k.padEnd(36)} ${ms(us).toFixed(3).padStart(8)} ms  ${pct(us)}`);
+  }
+  console.log(
+    "\nGEMM-like ops (FLOPs over kernel time" +
+      (peak === undefined ? "):" : `; 1024³ MatMul here: ${peak.toFixed(1)} GFLOP/s):`),
+  );
+  for (const r of rates) {
+    console.log(
+      `  ${r.ops.padEnd(36)} ${r.gflop.toFixed(3).padStart(8)} GFLOP ${
+        r.ms.toFixed(3).padStart(8)
+      } ms` +
+        ` ${r.gflops.toFixed(1).padStart(7)} GFLOP/s` +
+        (r.of_peak === undefined ? "" : ` ${(100 * r.of_peak).toFixed(0).padStart(4)} % of peak`),
+    );
   }
   console.log(`\nTop ${top} nodes:`);
   for (const [name, n] of nodes) {

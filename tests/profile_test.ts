@@ -21,6 +21,7 @@ interface Report {
   kernel_ms_per_step: number;
   by_kind: Record<string, number>;
   top_nodes: { op: string; kind: string; origin: string }[];
+  arithmetic: { ops: string; gflop: number; ms: number; gflops: number }[];
   profile: string;
 }
 
@@ -57,6 +58,21 @@ Deno.test("bench/profile.ts attributes kernel time to forward, backward (∂ lay
   assert.ok(backward.some((n) => /^∂ layer 1 \(linear 784→512\)/.test(n.origin)));
   const sum = Object.values(report.by_kind).reduce((a, b) => a + b, 0);
   assert.ok(Math.abs(sum - report.kernel_ms_per_step) < 0.01 + 1e-3 * sum);
+  // Every Gemm's FLOPs are attributed: at batch 8, the forward and weight-gradient products
+  // (2·8·Σ in·out each), the input gradients of layers 2 and 3, and the bias gradients
+  // (ones[1, 8]·dY).
+  const layers = 784 * 512 + 512 * 512 + 512 * 10;
+  const flops = 2 * 8 * (2 * layers + (512 * 512 + 512 * 10) + (512 + 512 + 10));
+  const gflop = report.arithmetic.reduce((a, r) => a + r.gflop, 0);
+  assert.ok(Math.abs(gflop - flops / 1e9) < 4e-6, `${gflop} GFLOP, expected ${flops / 1e9}`);
+  // The forward products (Gemm, and FusedGemm where onnxruntime fused the ReLU into it).
+  const forward = report.arithmetic.filter((r) => r.ops.endsWith(" forward"));
+  const forwardGflop = forward.reduce((a, r) => a + r.gflop, 0);
+  assert.ok(Math.abs(forwardGflop - 2 * 8 * layers / 1e9) < 2e-6, JSON.stringify(forward));
+  for (const r of report.arithmetic) {
+    // The rate is the FLOPs over the kernel time (ms rounded to 3 decimals).
+    assert.ok(r.gflops > 0 && Math.abs(r.gflops - r.gflop / r.ms * 1e3) < 0.1 + 5e-2 * r.gflops);
+  }
 });
 
 Deno.test("bench/profile.ts --onnx profiles an imported classifier", async () => {

@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { helpText, oneLineErrors } from "../_cli.ts";
-import type { SummaryRow } from "./_report.ts";
+import { type SummaryRow, TORCH1_NOTE } from "./_report.ts";
 import { UserRangeError } from "../../src/util/user_error.ts";
 
 /** Columns, in order: the framework key in the JSON and its heading. */
@@ -30,6 +30,7 @@ interface CompareRecord {
   readonly machine: { readonly cpu?: string; readonly cores?: number };
   readonly peak_gflops: Readonly<Record<string, number | string>>;
   readonly summary: readonly SummaryRow[];
+  readonly notes?: readonly string[];
 }
 
 const fmt = (x: number | undefined) =>
@@ -81,6 +82,11 @@ export function speedTable(records: readonly CompareRecord[]): string {
     return p === undefined ? [] : [`${h} ${Math.round(p as number)}`];
   });
   out.push("", `1024³ float32 MatMul, GFLOP/s: ${peaks.join(", ")}.`);
+  // How Debian's PyTorch did its GEMMs (its BLAS library, OPENBLAS_CORETYPE), as its probe saw it.
+  const blas = records.flatMap((r) => r.notes ?? []).find((n) => n.startsWith(TORCH1_NOTE));
+  if (blas !== undefined) {
+    out.push("", `PyTorch 1.13 (Debian): ${blas.slice(TORCH1_NOTE.length).trim()}`);
+  }
   const loaded = keys.filter((k) => FRAMEWORKS.some(([f]) => slowdown(k, f) !== undefined));
   if (loaded.length) {
     out.push(

@@ -111,7 +111,10 @@ export function differentiate(
   };
 
   for (const node of path) {
-    const dy = node.outputs.map(total);
+    // Backward nodes are marked "∂ <forward origin>" (profiles and messages tell them apart):
+    // the rule's nodes, the sums of its outputs' gradients and the reductions of its inputs'.
+    const scope = `∂ ${node.origin ?? node.op}`;
+    const dy = b.scope(scope, () => node.outputs.map(total));
     if (dy.every((g) => g === null)) continue;
     const rule = OPS[node.op as keyof typeof OPS]?.grad;
     const where = node.origin ? ` in ${node.origin}` : "";
@@ -119,16 +122,16 @@ export function differentiate(
       throw new CompileError(`Cannot differentiate: op ${node.op}${where} has no gradient rule`);
     }
     const needs = node.inputs.map((v) => v !== null && needed.has(v.id));
-    // Backward nodes are marked "∂ <forward origin>" (profiles and messages tell them apart).
-    const dx = b.scope(`∂ ${node.origin ?? node.op}`, () => rule({ b, node, dy, needs }));
+    const dx = b.scope(scope, () => rule({ b, node, dy, needs }));
     node.inputs.forEach((input, i) => {
       const g = dx[i];
       if (!input || !needs[i] || !g) return;
-      const reduced = unbroadcast(b, g, input);
+      const reduced = b.scope(scope, () => unbroadcast(b, g, input));
       const list = contributions.get(input.id);
       if (list) list.push(reduced);
       else contributions.set(input.id, [reduced]);
     });
   }
-  return wrt.map(total);
+  // A parameter used more than once: its gradients' sum.
+  return b.scope("∂ parameters used more than once", () => wrt.map(total));
 }
