@@ -565,9 +565,15 @@ Deno.test("Conv weight gradient: the CNN's shapes as one Gather and one MatMul",
 });
 
 Deno.test("Conv weight gradient: columns past the size limit fall back to a Conv", async () => {
-  // 16 channels · 9 offsets · 96² positions = 1 327 104 columns a sample, over 2²⁰.
   const geo = { pads: [1, 1, 1, 1] };
-  const { graph, dw, ref } = await convWeightGrad([1, 16, 96, 96], [2, 16, 3, 3], geo);
+  // resnet18's first stage at 224²: 64 channels · 9 offsets · 56² positions = 1 806 336 columns a
+  // sample, under 2²¹: gathered, one MatMul.
+  const under = await convWeightGrad([1, 64, 56, 56], [2, 64, 3, 3], geo);
+  assert.equal(countOps(under.graph, "Conv"), 1, "only the forward Conv");
+  assert.equal(countOps(under.graph, "Gather"), 1);
+  assertClose(under.dw, under.ref, 1e-3, "dW by im2col and MatMul");
+  // 16 channels · 9 offsets · 128² positions = 2 359 296 columns a sample, over 2²¹.
+  const { graph, dw, ref } = await convWeightGrad([1, 16, 128, 128], [2, 16, 3, 3], geo);
   assert.equal(countOps(graph, "Conv"), 2, "the forward Conv and the weight gradient's");
   assert.equal(countOps(graph, "Gather"), 0);
   assertClose(dw, ref, 1e-3, "dW by convolution");

@@ -278,10 +278,13 @@ function isIdentityWindow(w: Window): boolean {
 
 /**
  * The most elements per sample that {@linkcode weightGradByGemm}'s gathered columns may hold
- * (Cin·∏kernel·∏output); larger convolutions take {@linkcode weightGradByConv}. 2²⁰ floats
- * (4 MiB a sample) keep the columns of a 64-sample batch under 256 MiB.
+ * (Cin·∏kernel·∏output); larger convolutions take {@linkcode weightGradByConv}. 2²¹ floats
+ * (8 MiB a sample, 512 MiB for a 64-sample batch, transient) take in resnet18's first stage and
+ * first convolution at 224² (1.8 M a sample), whose weight gradients onnxruntime's Conv computed
+ * at ≈ 43 GFLOP/s (a GEMM with 9 columns an image), the gathered MatMul at ≈ 160 (224², batch 32:
+ * 3.41 → 3.06 s of kernels a step).
  */
-const GATHER_LIMIT = 1 << 20;
+const GATHER_LIMIT = 1 << 21;
 
 /**
  * The weight gradient of a convolution taking `x` [N, Cin, *in] to `gy` [N, Cout, *out] through
