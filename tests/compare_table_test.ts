@@ -1,6 +1,6 @@
 // bench/compare/readme_table.ts: README's speed table from compare.ts --json records.
 import { speedTable } from "../bench/compare/readme_table.ts";
-import { type SummaryRow, TORCH1_NOTE } from "../bench/compare/_report.ts";
+import type { SummaryRow } from "../bench/compare/_report.ts";
 import { assert } from "./_assert.ts";
 
 type Row = Pick<SummaryRow, "model" | "batch" | "framework" | "condition" | "median_ms">;
@@ -24,7 +24,18 @@ const quietRecord = {
     row("mlp", 64, "torch2", "quiet", 12.345),
     row("mlp", 64, "jax", "quiet", 4.77),
   ],
-  notes: [`${TORCH1_NOTE} OpenBLAS; OPENBLAS_CORETYPE=unset.`],
+  frameworks: {
+    onnxtrain: { info: {} },
+    torch1: {
+      info: {
+        torch: "1.13.0a0",
+        blas: "BLAS_INFO=generic",
+        mkldnn_available: true,
+        blas_libraries: ["/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3"],
+        env: { OPENBLAS_CORETYPE: null },
+      },
+    },
+  },
 };
 const hogRecord = {
   date: "2026-12-04T07:00:00Z",
@@ -61,7 +72,10 @@ Deno.test("speed table: quiet medians from the first file that has them, models 
     ),
     lines.join("\n"),
   );
-  assert.ok(lines.includes("PyTorch 1.13 (Debian): OpenBLAS; OPENBLAS_CORETYPE=unset."));
+  assert.ok(lines.includes(
+    "PyTorch 1.13 (Debian): BLAS_INFO=generic; MKL not available; oneDNN available; BLAS library " +
+      "/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3 (OpenBLAS); OPENBLAS_CORETYPE=unset.",
+  ));
   // Slowdown: loaded over quiet within the file that has both.
   const mlpLoaded = lines.filter((l) => l.startsWith("| mlp")).at(-1)!;
   assert.deepEqual(cells(mlpLoaded), ["mlp", "64", "5.75 (1.15×)", "–", "16.0 (2.00×)", "–"]);

@@ -4,9 +4,6 @@
  * @module
  */
 
-/** How a report starts its note on Debian's PyTorch's BLAS (README's table quotes the rest). */
-export const TORCH1_NOTE = "¹ torch 1.13 (Debian python3-torch):";
-
 /** The frameworks compared. */
 export const FRAMEWORKS = ["onnxtrain", "torch2", "torch1", "jax"] as const;
 /** A framework. */

@@ -46,7 +46,6 @@ import {
   type RunRecord,
   summarize,
   tableCells,
-  TORCH1_NOTE,
 } from "./_report.ts";
 
 const SMALL = ["mlp", "cnn", "resnet"];
@@ -353,7 +352,9 @@ function buildReport(
           "PyTorch the same folded network (torch.fx fuse, dropout off). No JAX versions.",
         ]
         : []),
-      ...(usable("torch1") ? [`${TORCH1_NOTE} ${blasSummary(probes.torch1!.info)}.`] : []),
+      ...(usable("torch1")
+        ? [`¹ torch 1.13 (Debian python3-torch): ${blasSummary(probes.torch1!.info)}.`]
+        : []),
       ...(usable("torch2") ? [`torch 2 (venv): ${blasSummary(probes.torch2!.info)}.`] : []),
     ],
   };

@@ -10,7 +10,8 @@
  */
 import { parseArgs } from "node:util";
 import { helpText, oneLineErrors } from "../_cli.ts";
-import { type SummaryRow, TORCH1_NOTE } from "./_report.ts";
+import type { SummaryRow } from "./_report.ts";
+import { blasSummary } from "./_children.ts";
 import { UserRangeError } from "../../src/util/user_error.ts";
 
 /** Columns, in order: the framework key in the JSON and its heading. */
@@ -30,7 +31,8 @@ interface CompareRecord {
   readonly machine: { readonly cpu?: string; readonly cores?: number };
   readonly peak_gflops: Readonly<Record<string, number | string>>;
   readonly summary: readonly SummaryRow[];
-  readonly notes?: readonly string[];
+  /** What each framework's probe found (its `info`), or why it was skipped. */
+  readonly frameworks?: Readonly<Record<string, { readonly info?: Record<string, unknown> }>>;
 }
 
 const fmt = (x: number | undefined) =>
@@ -83,10 +85,8 @@ export function speedTable(records: readonly CompareRecord[]): string {
   });
   out.push("", `1024³ float32 MatMul, GFLOP/s: ${peaks.join(", ")}.`);
   // How Debian's PyTorch did its GEMMs (its BLAS library, OPENBLAS_CORETYPE), as its probe saw it.
-  const blas = records.flatMap((r) => r.notes ?? []).find((n) => n.startsWith(TORCH1_NOTE));
-  if (blas !== undefined) {
-    out.push("", `PyTorch 1.13 (Debian): ${blas.slice(TORCH1_NOTE.length).trim()}`);
-  }
+  const torch1 = records.map((r) => r.frameworks?.torch1?.info).find((i) => i?.torch);
+  if (torch1 !== undefined) out.push("", `PyTorch 1.13 (Debian): ${blasSummary(torch1)}.`);
   const loaded = keys.filter((k) => FRAMEWORKS.some(([f]) => slowdown(k, f) !== undefined));
   if (loaded.length) {
     out.push(
