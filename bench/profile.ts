@@ -222,15 +222,16 @@ for (const n of perNode.values()) {
   a.us += n.us;
   arithmetic.set(key, a);
 }
-const rates = [...arithmetic].sort((a, b) => b[1].us - a[1].us).map(([key, a]) => ({
-  ops: key,
-  gflop: Number((a.flops / 1e9).toFixed(6)),
-  ms: Number(ms(a.us).toFixed(3)),
-  gflops: Number((a.flops / (ms(a.us) / 1000) / 1e9).toFixed(1)),
-  ...(peak === undefined
-    ? {}
-    : { of_peak: Number((a.flops / (ms(a.us) / 1000) / 1e9 / peak).toFixed(3)) }),
-}));
+const rates = [...arithmetic].sort((a, b) => b[1].us - a[1].us).map(([key, a]) => {
+  const gflops = a.flops / (ms(a.us) / 1000) / 1e9;
+  return {
+    ops: key,
+    gflop: Number((a.flops / 1e9).toFixed(6)),
+    ms: Number(ms(a.us).toFixed(3)),
+    gflops: Number(gflops.toFixed(1)),
+    ...(peak === undefined ? {} : { of_peak: Number((gflops / peak).toFixed(3)) }),
+  };
+});
 const report = {
   model: modelName,
   batch,
