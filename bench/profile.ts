@@ -31,6 +31,7 @@ import { fmnistResnet } from "../pipelines/fmnist_resnet.ts";
 import { NAMES } from "../src/compile/names.ts";
 import { emitModel } from "../src/onnx/emit.ts";
 import { createSession, type HostTensor } from "../src/runtime/session.ts";
+import type { Node } from "../src/ir/types.ts";
 import { compilePipeline } from "../src/train/compile_pipeline.ts";
 import { dropoutMask, initTensor } from "../src/train/trainer.ts";
 import { createRng } from "../src/util/random.ts";
@@ -168,13 +169,10 @@ const from = runs[warmup]?.ts ?? 0;
 const byName = new Map(graph.nodes.map((n, i) => [`${n.op}_${i}`, n]));
 /** Our node a profiled name is, also when onnxruntime fused others into it ("fused Gemm_4"). */
 const ourNode = (name: string) => byName.get(name.replace(/^fused /, ""));
-const ours = (name: string) => {
-  const node = ourNode(name);
-  return node === undefined ? undefined : node.origin ?? "";
-};
-const kind = (name: string) => {
-  const origin = ours(name);
-  if (origin === undefined) return "onnxruntime";
+/** The part a node belongs to, by its origin; nodes onnxruntime added are not ours. */
+const kind = (node: Node | undefined) => {
+  if (node === undefined) return "onnxruntime";
+  const origin = node.origin ?? "";
   if (origin.startsWith("∂ ")) return "backward";
   if (/^optimizer|clip_grad_norm/.test(origin)) return "optimizer";
   return "forward";
@@ -195,8 +193,8 @@ for (const e of events) {
   const entry = perNode.get(name) ?? {
     op: e.args?.op_name ?? "?",
     us: 0,
-    kind: kind(name),
-    origin: ours(name) ?? "",
+    kind: kind(node),
+    origin: node?.origin ?? "",
     flops: node === undefined ? 0 : nodeFlops(node, batch),
   };
   entry.us += e.dur;
